@@ -1,0 +1,34 @@
+"""emoje: multimodal emotion recognition in conversation that keeps working when modalities are missing.
+
+Importing the package registers its configs and models with transformers' Auto classes (and, once
+available, the processor and the ``emotion-recognition-in-conversation`` pipeline).
+
+Example:
+    >>> import modeling_emoje
+    >>> from transformers import AutoConfig
+    >>> type(AutoConfig.for_model("emoje")).__name__
+    'EmoJEConfig'
+"""
+
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+from .configuration_emoje import EmoJEConfig
+from .modeling_emoje import EmoJEForEmotionRecognition, EmoJEModel, EmoJEPreTrainedModel
+from .modeling_layers import MODALITIES
+
+AutoConfig.register("emoje", EmoJEConfig, exist_ok=True)
+AutoModel.register(EmoJEConfig, EmoJEModel, exist_ok=True)
+AutoModelForSequenceClassification.register(EmoJEConfig, EmoJEForEmotionRecognition, exist_ok=True)
+# save_pretrained copies the (flat) modeling files and writes `auto_map`, so a saved directory loads with
+# trust_remote_code=True where this package is not installed.
+EmoJEConfig.register_for_auto_class()
+EmoJEModel.register_for_auto_class("AutoModel")
+EmoJEForEmotionRecognition.register_for_auto_class("AutoModelForSequenceClassification")
+
+__all__ = [
+    "MODALITIES",
+    "EmoJEConfig",
+    "EmoJEForEmotionRecognition",
+    "EmoJEModel",
+    "EmoJEPreTrainedModel",
+]

@@ -1,0 +1,113 @@
+"""AM^2-EmoJE model configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from .modeling_layers import MODALITIES
+
+DEFAULT_MODALITY_DIMS: dict[str, int] = {"text": 384, "audio": 80, "face": 204, "body": 88}
+
+
+def validate_modality_dims(modality_dims: dict[str, int]) -> dict[str, int]:
+    """Check a ``modality_dims`` mapping (shared by every emoje config) and return it in MODALITIES order."""
+    if not modality_dims:
+        raise ValueError(f"modality_dims must name at least one of {MODALITIES}")
+    unknown = sorted(set(modality_dims) - set(MODALITIES))
+    if unknown:
+        raise ValueError(f"modality_dims has unknown modalities {unknown}; modalities are {MODALITIES}")
+    for name, dim in modality_dims.items():
+        if not isinstance(dim, int) or dim <= 0:
+            raise ValueError(f"modality_dims['{name}'] must be a positive int, got {dim!r}")
+    return {name: modality_dims[name] for name in MODALITIES if name in modality_dims}
+
+
+class EmoJEConfig(PreTrainedConfig):
+    r"""Configuration of AM^2-EmoJE (query adaptive fusion, cross-attended network, guided NCE, joint embedding).
+
+    Args:
+        modality_dims: input feature size per modality; modalities left out have no encoder.
+        hidden_size: width ``d`` of the mode encoders, the ACN and the descriptors.
+        encoder_layers / encoder_heads: Transformer layers and heads of each mode encoder.
+        acn_layers / acn_heads: layers and heads of the Adaptive Cross-attended Network.
+        max_positions: longest frame sequence per utterance and modality.
+        joint_embedding_size: size ``d_j`` of the multimodal joint embedding.
+        use_joint_embedding: impute missing modes at test time through the joint embedding (mode switching).
+        modality_dropout: training-time probability of dropping each present mode (never all of them).
+        context_hidden_size / context_layers / context_dropout: dialogue and speaker LSTMs.
+        use_speaker_context: add the speaker LSTM stream.
+        causal: unidirectional context, so no prediction uses a future utterance (streaming).
+        focal_gamma: focal loss exponent on the fused logits (0 gives cross-entropy).
+        nce_weight: weight of the guided NCE term; guided_pairs: ``[student, guide]`` modality pairs.
+        joint_weight: weight of the joint-embedding term (InfoNCE + mapping + Jensen-Shannon).
+        temperature: initial temperature of the joint InfoNCE and fixed temperature of the guided NCE.
+        classifier_dropout: dropout before the classifier.
+        text_config: optional config of a Hugging Face text encoder run on ``input_ids`` (e.g. a BertConfig).
+        protocol: name of the data protocol the weights were trained with (informational, written to cards).
+
+    Example:
+        >>> from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
+        >>> config = EmoJEConfig(modality_dims={"text": 384, "audio": 80}, num_labels=7, hidden_size=32)
+        >>> model = EmoJEForEmotionRecognition(config)
+        >>> config.modality_names
+        ['text', 'audio']
+    """
+
+    model_type = "emoje"
+    sub_configs_defaults = {"text_config": SubConfigSpec(config_class=AutoConfig, model_type="bert", optional=True)}
+
+    modality_dims: dict[str, int] | None = None
+    hidden_size: int = 128
+    encoder_layers: int = 1
+    encoder_heads: int = 4
+    acn_layers: int = 2
+    acn_heads: int = 4
+    max_positions: int = 512
+    dropout: float = 0.1
+    joint_embedding_size: int = 64
+    use_joint_embedding: bool = True
+    modality_dropout: float = 0.3
+    context_hidden_size: int = 100
+    context_layers: int = 2
+    context_dropout: float = 0.2
+    use_speaker_context: bool = True
+    causal: bool = False
+    focal_gamma: float = 1.0
+    nce_weight: float = 0.5
+    guided_pairs: list[list[str]] | None = None
+    joint_weight: float = 0.5
+    temperature: float = 0.07
+    classifier_dropout: float = 0.1
+    initializer_range: float = 0.02
+    text_config: dict | PreTrainedConfig | None = None
+    protocol: str | None = None
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if self.modality_dims is None:
+            self.modality_dims = dict(DEFAULT_MODALITY_DIMS)
+        if self.guided_pairs is None:
+            self.guided_pairs = [["body", "face"]]
+        super().__post_init__(**kwargs)
+        if self.text_config is not None and "text" in (self.modality_dims or {}):
+            self.modality_dims = {**self.modality_dims, "text": self.text_config.hidden_size}
+        self.modality_dims = validate_modality_dims(self.modality_dims)
+        for pair in self.guided_pairs:
+            if len(pair) != 2 or any(name not in MODALITIES for name in pair):
+                raise ValueError(f"guided_pairs entries must be [student, guide] modality names, got {pair!r}")
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise ValueError(f"modality_dropout must be in [0, 1), got {self.modality_dropout}")
+        if self.hidden_size % self.acn_heads or self.hidden_size % self.encoder_heads:
+            raise ValueError(
+                f"hidden_size={self.hidden_size} must be divisible by acn_heads={self.acn_heads} and encoder_heads={self.encoder_heads}"
+            )
+
+    @property
+    def modality_names(self) -> list[str]:
+        """Modalities this model has an encoder for, in MODALITIES order."""
+        return list(self.modality_dims)
+
+
+__all__ = ["DEFAULT_MODALITY_DIMS", "EmoJEConfig", "validate_modality_dims"]

@@ -1,0 +1,539 @@
+"""AM^2-EmoJE: adaptive missing-modality emotion recognition in conversation via joint embedding learning.
+
+Pipeline of the model (SPEC.md, AM^2-EmoJE): mode encoders -> visual face/body self-attention -> Adaptive
+Cross-attended Network (ACN) -> attention pooling -> multimodal joint embedding (imputes missing modes at
+test time) -> Query Adaptive Fusion (QAF) -> dialogue and speaker context -> classifier.
+
+Example:
+    >>> import torch
+    >>> from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
+    >>> config = EmoJEConfig(modality_dims={"text": 8, "audio": 6}, num_labels=3, hidden_size=16,
+    ...                      encoder_heads=2, acn_heads=2, joint_embedding_size=8, context_hidden_size=8)
+    >>> model = EmoJEForEmotionRecognition(config).eval()
+    >>> out = model(text_features=torch.randn(1, 4, 1, 8),           # audio absent everywhere
+    ...             speaker_ids=torch.tensor([[0, 1, 0, 1]]))
+    >>> out.logits.shape, out.modality_weights[0, 0].tolist()[2:]    # face/body not configured -> weight 0
+    (torch.Size([1, 4, 3]), [0.0, 0.0])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import combinations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_emoje import EmoJEConfig
+from .modeling_layers import (
+    MODALITIES,
+    MODALITY_INDEX,
+    AttentionPooling,
+    DialogueContext,
+    ModalityEncoder,
+    check_model_inputs,
+    collect_modality_inputs,
+    encode_present_modalities,
+    focal_loss,
+    info_nce,
+    jensen_shannon,
+    masked_mean,
+    sample_modality_dropout,
+)
+
+
+@dataclass
+class EmoJEModelOutput(ModelOutput):
+    """Outputs of [`EmoJEModel`]; per-utterance tensors are ``(B, U, ...)``, per-mode ones ``(B, U, 4, ...)``."""
+
+    last_hidden_state: torch.Tensor | None = None
+    fused: torch.Tensor | None = None
+    descriptors: torch.Tensor | None = None
+    joint_embeds: torch.Tensor | None = None
+    modality_weights: torch.Tensor | None = None
+    present_mask: torch.Tensor | None = None
+    kept_mask: torch.Tensor | None = None
+    imputed_mask: torch.Tensor | None = None
+    leave_one_out_descriptors: torch.Tensor | None = None
+    leave_one_out_mask: torch.Tensor | None = None
+    utterance_mask: torch.Tensor | None = None
+
+
+@dataclass
+class EmoJEEmotionRecognitionOutput(ModelOutput):
+    """Outputs of [`EmoJEForEmotionRecognition`]: ``loss`` is the weighted total, ``loss_terms`` each term."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    modality_weights: torch.Tensor | None = None
+    imputed_mask: torch.Tensor | None = None
+    joint_embeds: torch.Tensor | None = None
+    loss_terms: dict[str, torch.Tensor] | None = None
+
+
+def _scatter_rows(base: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Out-of-place ``base[rows] += values`` (autograd-safe)."""
+    return base.index_add(0, rows.nonzero().flatten(), values)
+
+
+class VisualCrossAttention(nn.Module):
+    """Face and body attend to each other where both are visible, so body can carry facial cues."""
+
+    def __init__(self, hidden_size: int, num_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.ModuleDict({name: nn.LayerNorm(hidden_size) for name in ("face", "body")})
+        self.attention = nn.ModuleDict(
+            {name: nn.MultiheadAttention(hidden_size, num_heads, dropout=dropout, batch_first=True) for name in ("face", "body")}
+        )
+
+    def forward(self, states: dict, masks: dict, query_present: torch.Tensor, key_present: torch.Tensor) -> dict:
+        if "face" not in states or "body" not in states:
+            return states
+        updated = dict(states)
+        for query, key in (("face", "body"), ("body", "face")):
+            rows = query_present[:, MODALITY_INDEX[query]] & key_present[:, MODALITY_INDEX[key]]
+            if not rows.any():
+                continue
+            q = self.norm[query](states[query][rows])
+            kv = self.norm[key](states[key][rows])
+            out, _ = self.attention[query](q, kv, kv, key_padding_mask=~masks[key][rows], need_weights=False)
+            updated[query] = _scatter_rows(states[query], rows, out) * masks[query][..., None]
+        return updated
+
+
+class CrossAttendedLayer(nn.Module):
+    """One ACN layer: ``H_m <- H_m + mean_{present n != m} MHA(H_m, H_n)``, then a feed-forward block per mode.
+
+    Absent modes are left out of the mean, never fed as zeros.
+    """
+
+    def __init__(self, modalities: list[str], hidden_size: int, num_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.modalities = modalities
+        self.norm = nn.ModuleDict({name: nn.LayerNorm(hidden_size) for name in modalities})
+        self.attention = nn.ModuleDict(
+            {
+                f"{query}_from_{key}": nn.MultiheadAttention(hidden_size, num_heads, dropout=dropout, batch_first=True)
+                for query in modalities
+                for key in modalities
+                if query != key
+            }
+        )
+        self.feed_forward = nn.ModuleDict(
+            {
+                name: nn.Sequential(
+                    nn.LayerNorm(hidden_size), nn.Linear(hidden_size, 2 * hidden_size), nn.GELU(), nn.Dropout(dropout),
+                    nn.Linear(2 * hidden_size, hidden_size), nn.Dropout(dropout),
+                )
+                for name in modalities
+            }
+        )
+
+    def forward(self, states: dict, masks: dict, query_present: torch.Tensor, key_present: torch.Tensor) -> dict:
+        normed = {name: self.norm[name](value) for name, value in states.items()}
+        updated = {}
+        for query, query_states in states.items():
+            total = torch.zeros_like(query_states)
+            count = query_states.new_zeros(query_states.shape[0])
+            for key in states:
+                if key == query:
+                    continue
+                rows = query_present[:, MODALITY_INDEX[query]] & key_present[:, MODALITY_INDEX[key]]
+                if not rows.any():
+                    continue
+                out, _ = self.attention[f"{query}_from_{key}"](
+                    normed[query][rows], normed[key][rows], normed[key][rows],
+                    key_padding_mask=~masks[key][rows], need_weights=False,
+                )
+                total = _scatter_rows(total, rows, out)
+                count = count + rows.to(count.dtype)
+            hidden = query_states + total / count.clamp_min(1.0)[:, None, None]
+            hidden = hidden + self.feed_forward[query](hidden)
+            updated[query] = hidden * masks[query][..., None]
+        return updated
+
+
+class MultimodalJointEmbedding(nn.Module):
+    """CLIP-like joint space with invertible linear maps between modes, used to impute missing modes.
+
+    ``A_{m->n} = expm(S_{mn})`` and ``A_{n->m} = expm(-S_{mn})``, so each pair's maps are exact inverses.
+    """
+
+    def __init__(self, modalities: list[str], hidden_size: int, joint_size: int, temperature: float) -> None:
+        super().__init__()
+        self.modalities = modalities
+        self.projections = nn.ModuleDict({name: nn.Linear(hidden_size, joint_size) for name in modalities})
+        self.decoders = nn.ModuleDict({name: nn.Linear(joint_size, hidden_size) for name in modalities})
+        self.pairs = list(combinations(modalities, 2))
+        self.map_generators = nn.Parameter(torch.zeros(max(len(self.pairs), 1), joint_size, joint_size))
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+        self.initial_temperature = temperature
+
+    def mapping(self, source: str, target: str) -> torch.Tensor:
+        """The ``(d_j, d_j)`` matrix ``A_{source->target}``."""
+        if source == target:
+            return torch.eye(self.map_generators.shape[-1], device=self.map_generators.device)
+        if (source, target) in self.pairs:
+            return torch.linalg.matrix_exp(self.map_generators[self.pairs.index((source, target))])
+        return torch.linalg.matrix_exp(-self.map_generators[self.pairs.index((target, source))])
+
+    def embed(self, descriptors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {name: F.normalize(self.projections[name](value), dim=-1) for name, value in descriptors.items()}
+
+    def impute(self, embeds: dict[str, torch.Tensor], sources: torch.Tensor, target: str) -> torch.Tensor:
+        """``normalize(mean over source modes m of A_{m->target} z_m)``; rows with no source give zeros."""
+        total, count = None, None
+        for name, value in embeds.items():
+            if name == target:
+                continue
+            use = sources[:, MODALITY_INDEX[name]].to(value.dtype)[:, None]
+            mapped = value @ self.mapping(name, target).t() * use
+            total = mapped if total is None else total + mapped
+            count = use if count is None else count + use
+        if total is None:
+            raise ValueError(f"cannot impute '{target}': the model has no other modality")
+        return F.normalize(total / count.clamp_min(1.0), dim=-1)
+
+    def alignment_losses(self, embeds: dict[str, torch.Tensor], present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Symmetric InfoNCE for every pair present on the same utterances, and the mapping loss ``1 - cos``."""
+        nce, mapping = [], []
+        scale = self.logit_scale.exp().clamp(max=100.0)
+        for first, second in self.pairs:
+            rows = present[:, MODALITY_INDEX[first]] & present[:, MODALITY_INDEX[second]]
+            if rows.sum() < 1:
+                continue
+            z_first, z_second = embeds[first][rows], embeds[second][rows]
+            nce.append(info_nce(z_first, z_second, scale))
+            forward = z_first @ self.mapping(first, second).t()
+            backward = z_second @ self.mapping(second, first).t()
+            mapping.append(
+                (1 - F.cosine_similarity(forward, z_second, dim=-1)).mean()
+                + (1 - F.cosine_similarity(backward, z_first, dim=-1)).mean()
+            )
+        zero = self.logit_scale.sum() * 0.0
+        return (torch.stack(nce).mean() if nce else zero), (torch.stack(mapping).mean() if mapping else zero)
+
+
+class QueryAdaptiveFusion(nn.Module):
+    """Per-utterance modality importance: ``s_m = v^T tanh(W[h_m; q] + b_imputed * flag_m)``, softmax over available modes.
+
+    The fused vector is ``sum_m alpha_m h_m`` plus a residual projection of the concatenated ``alpha_m h_m``,
+    which keeps mode-exclusive information.
+    """
+
+    def __init__(self, num_modes: int, hidden_size: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(2 * hidden_size, hidden_size)
+        self.vector = nn.Linear(hidden_size, 1, bias=False)
+        self.imputed_bias = nn.Parameter(torch.zeros(hidden_size))
+        self.residual = nn.Linear(num_modes * hidden_size, hidden_size)
+
+    def forward(self, descriptors: torch.Tensor, available: torch.Tensor, imputed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``descriptors`` (N, M, d), ``available``/``imputed`` (N, M) bool -> fused (N, d), weights (N, M)."""
+        query = masked_mean(descriptors, available, dim=1)
+        hidden = self.score(torch.cat([descriptors, query[:, None].expand_as(descriptors)], dim=-1))
+        hidden = hidden + imputed[..., None].to(hidden.dtype) * self.imputed_bias
+        scores = self.vector(torch.tanh(hidden)).squeeze(-1).masked_fill(~available, torch.finfo(hidden.dtype).min)
+        weights = torch.softmax(scores, dim=-1) * available.to(hidden.dtype)
+        weighted = weights[..., None] * descriptors
+        fused = weighted.sum(1) + self.residual(weighted.flatten(1))
+        return fused, weights
+
+
+class EmoJEPreTrainedModel(PreTrainedModel):
+    config: EmoJEConfig
+    config_class = EmoJEConfig
+    base_model_prefix = "emoje"
+    main_input_name = "text_features"
+    input_modalities = ("text", "audio", "video")
+    supports_gradient_checkpointing = False
+    _no_split_modules = ["CrossAttendedLayer", "ModalityEncoder"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, MultimodalJointEmbedding):
+            init.zeros_(module.map_generators)
+            init.constant_(module.logit_scale, math.log(1.0 / module.initial_temperature))
+        elif isinstance(module, QueryAdaptiveFusion):
+            init.zeros_(module.imputed_bias)
+
+
+class EmoJEModel(EmoJEPreTrainedModel):
+    """AM^2-EmoJE without the classification head: returns the classifier input and every intermediate."""
+
+    def __init__(self, config: EmoJEConfig) -> None:
+        super().__init__(config)
+        self.modalities = config.modality_names
+        hidden = config.hidden_size
+        self.text_model = AutoModel.from_config(config.text_config) if config.text_config is not None else None
+        self.encoders = nn.ModuleDict(
+            {
+                name: ModalityEncoder(
+                    dim, hidden, num_layers=config.encoder_layers, num_heads=config.encoder_heads,
+                    dropout=config.dropout, max_positions=config.max_positions,
+                )
+                for name, dim in config.modality_dims.items()
+            }
+        )
+        self.visual_attention = (
+            VisualCrossAttention(hidden, config.encoder_heads, config.dropout)
+            if {"face", "body"} <= set(self.modalities)
+            else None
+        )
+        self.cross_attention = nn.ModuleList(
+            CrossAttendedLayer(self.modalities, hidden, config.acn_heads, config.dropout) for _ in range(config.acn_layers)
+        )
+        self.pooling = nn.ModuleDict({name: AttentionPooling(hidden) for name in self.modalities})
+        self.joint_embedding = (
+            MultimodalJointEmbedding(self.modalities, hidden, config.joint_embedding_size, config.temperature)
+            if len(self.modalities) > 1
+            else None
+        )
+        self.fusion = QueryAdaptiveFusion(len(self.modalities), hidden)
+        self.context = DialogueContext(
+            hidden, config.context_hidden_size, config.context_layers, config.context_dropout, causal=config.causal
+        )
+        context_size = self.context.output_size * (2 if config.use_speaker_context else 1)
+        self.output_size = hidden + context_size
+        self.post_init()
+
+    def freeze_text_backbone(self) -> None:
+        """Stop gradient updates of the optional Hugging Face text encoder."""
+        if self.text_model is not None:
+            self.text_model.requires_grad_(False)
+
+    def _text_features_from_backbone(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.text_model is None:
+            raise ValueError("input_ids were given but the config has no text_config (no text backbone to run them through)")
+        if input_ids.dim() != 3:
+            raise ValueError(f"input_ids must have shape (batch, utterances, tokens); got {tuple(input_ids.shape)}")
+        batch, length, tokens = input_ids.shape
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        flat_ids, flat_mask = input_ids.reshape(-1, tokens), attention_mask.reshape(-1, tokens)
+        has_tokens = flat_mask.any(-1)
+        states = self.text_model(input_ids=flat_ids[has_tokens], attention_mask=flat_mask[has_tokens]).last_hidden_state
+        full = states.new_zeros(batch * length, tokens, states.shape[-1]).index_put((has_tokens.nonzero().flatten(),), states)
+        return full.reshape(batch, length, tokens, -1), attention_mask
+
+    def forward(
+        self,
+        text_features: torch.Tensor | None = None,
+        audio_features: torch.Tensor | None = None,
+        face_features: torch.Tensor | None = None,
+        body_features: torch.Tensor | None = None,
+        text_attention_mask: torch.Tensor | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
+        face_attention_mask: torch.Tensor | None = None,
+        body_attention_mask: torch.Tensor | None = None,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        modality_mask: torch.Tensor | None = None,
+        utterance_mask: torch.Tensor | None = None,
+        speaker_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        compute_leave_one_out: bool | None = None,
+        **kwargs,
+    ) -> EmoJEModelOutput:
+        r"""Inputs follow SPEC.md's shared input contract; see the module docstring for an example.
+
+        compute_leave_one_out: also impute every present mode from the others (needed for the JS loss);
+            defaults to ``labels is not None``.
+        """
+        if input_ids is not None:
+            text_features, text_attention_mask = self._text_features_from_backbone(input_ids, attention_mask)
+        inputs = dict(
+            text_features=text_features, audio_features=audio_features, face_features=face_features, body_features=body_features,
+            text_attention_mask=text_attention_mask, audio_attention_mask=audio_attention_mask,
+            face_attention_mask=face_attention_mask, body_attention_mask=body_attention_mask,
+        )
+        features, frame_masks = collect_modality_inputs(self.config.modality_dims, inputs)
+        present, utterance_mask = check_model_inputs(
+            self.config.modality_dims, features, frame_masks, modality_mask, utterance_mask, labels, self.config.num_labels
+        )
+        batch, length = utterance_mask.shape
+        if speaker_ids is None:
+            speaker_ids = torch.zeros(batch, length, dtype=torch.long, device=utterance_mask.device)
+        kept = sample_modality_dropout(present, self.config.modality_dropout) if self.training else present
+        flat_present, flat_kept = present.flatten(0, 1), kept.flatten(0, 1)
+
+        encoded = encode_present_modalities(self.encoders, features, frame_masks, present)
+        states = {name: value[0] for name, value in encoded.items()}
+        masks = {name: value[1] for name, value in encoded.items()}
+        # Every present mode is computed (a dropped one is the target the joint embedding learns to
+        # impute), but only kept modes are attended to, so dropped modes cannot leak into the fusion.
+        if self.visual_attention is not None:
+            states = self.visual_attention(states, masks, flat_present, flat_kept)
+        for layer in self.cross_attention:
+            states = layer(states, masks, flat_present, flat_kept)
+        descriptors = {name: self.pooling[name](value, masks[name]) for name, value in states.items()}
+
+        modes = self.modalities
+        mode_index = [MODALITY_INDEX[name] for name in modes]
+        num_rows, hidden = flat_present.shape[0], self.config.hidden_size
+        zeros = flat_present.new_zeros(num_rows, hidden, dtype=next(iter(descriptors.values())).dtype)
+        real = torch.stack([descriptors.get(name, zeros) for name in modes], dim=1)  # (N, M, d)
+        kept_modes = flat_kept[:, mode_index]
+        imputed = torch.zeros_like(kept_modes)
+        columns = list((real * kept_modes[..., None].to(real.dtype)).unbind(1))
+        joint_embeds = loo_descriptors = loo_mask = None
+        if self.joint_embedding is not None:
+            embeds = self.joint_embedding.embed(descriptors)
+            joint_embeds = torch.stack(
+                [embeds[name] if name in embeds else zeros.new_zeros(num_rows, self.config.joint_embedding_size) for name in modes], 1
+            )
+            if self.config.use_joint_embedding:
+                # Mode switching: every configured mode that is not kept is imputed from the kept ones.
+                imputed = ~kept_modes & kept_modes.any(-1, keepdim=True)
+                for position, name in enumerate(modes):
+                    if imputed[:, position].any():
+                        restored = self.joint_embedding.decoders[name](self.joint_embedding.impute(embeds, flat_kept, name))
+                        columns[position] = torch.where(imputed[:, position, None], restored, columns[position])
+            if compute_leave_one_out if compute_leave_one_out is not None else labels is not None:
+                loo_list, loo_rows = [], []
+                for position, name in enumerate(modes):
+                    sources = flat_kept.clone()
+                    sources[:, MODALITY_INDEX[name]] = False
+                    rows = flat_present[:, MODALITY_INDEX[name]] & sources.any(-1)
+                    loo_rows.append(rows)
+                    loo_list.append(self.joint_embedding.decoders[name](self.joint_embedding.impute(embeds, sources, name)))
+                loo_descriptors = torch.stack(loo_list, 1)
+                loo_mask = torch.stack(loo_rows, 1)
+        available = kept_modes | imputed
+        fused, weights = self.fusion(torch.stack(columns, 1), available, imputed)
+
+        fused = fused.reshape(batch, length, hidden)
+        context = self.context(fused, utterance_mask, speaker_ids)
+        if not self.config.use_speaker_context:
+            context = context[..., : self.context.output_size]
+        hidden_state = torch.cat([fused, context], dim=-1)
+
+        def to_four(values: torch.Tensor | None) -> torch.Tensor | None:
+            """(N, M, ...) over configured modes -> (B, U, 4, ...) over MODALITIES, zeros elsewhere."""
+            if values is None:
+                return None
+            out = values.new_zeros(num_rows, len(MODALITIES), *values.shape[2:])
+            out[:, mode_index] = values
+            return out.reshape(batch, length, len(MODALITIES), *values.shape[2:])
+
+        return EmoJEModelOutput(
+            last_hidden_state=hidden_state,
+            fused=fused,
+            descriptors=to_four(real),
+            joint_embeds=to_four(joint_embeds),
+            modality_weights=to_four(weights),
+            present_mask=present,
+            kept_mask=kept,
+            imputed_mask=to_four(imputed),
+            leave_one_out_descriptors=to_four(loo_descriptors),
+            leave_one_out_mask=to_four(loo_mask),
+            utterance_mask=utterance_mask,
+        )
+
+
+class EmoJEForEmotionRecognition(EmoJEPreTrainedModel):
+    """AM^2-EmoJE with its utterance classifier and training losses.
+
+    ``loss = focal(fused logits) + focal(ACN descriptors) + nce_weight * guided NCE
+    + joint_weight * (joint InfoNCE + mapping + Jensen-Shannon)``; each term is reported in ``loss_terms``.
+    """
+
+    def __init__(self, config: EmoJEConfig) -> None:
+        super().__init__(config)
+        self.emoje = EmoJEModel(config)
+        hidden = config.hidden_size
+        self.classifier = nn.Sequential(
+            nn.Dropout(config.classifier_dropout), nn.Linear(self.emoje.output_size, hidden), nn.GELU(),
+            nn.Dropout(config.classifier_dropout), nn.Linear(hidden, config.num_labels),
+        )
+        # Posterior of a single mode descriptor: trained by focal loss on the ACN output ("L_fl on the ACN")
+        # and compared between real and imputed descriptors by the Jensen-Shannon term.
+        self.descriptor_classifier = nn.Linear(hidden, config.num_labels)
+        self.post_init()
+
+    def freeze_text_backbone(self) -> None:
+        """Stop gradient updates of the optional Hugging Face text encoder."""
+        self.emoje.freeze_text_backbone()
+
+    def forward(self, labels: torch.Tensor | None = None, **inputs) -> EmoJEEmotionRecognitionOutput:
+        r"""Takes the inputs of [`EmoJEModel`] plus ``labels`` (B, U) with -100 for padding."""
+        outputs = self.emoje(labels=labels, **inputs)
+        logits = self.classifier(outputs.last_hidden_state)
+        loss = loss_terms = None
+        if labels is not None:
+            loss, loss_terms = self._losses(outputs, logits, labels)
+        return EmoJEEmotionRecognitionOutput(
+            loss=loss,
+            logits=logits,
+            modality_weights=outputs.modality_weights,
+            imputed_mask=outputs.imputed_mask.bool(),
+            joint_embeds=outputs.joint_embeds,
+            loss_terms=loss_terms,
+        )
+
+    def _losses(self, outputs: EmoJEModelOutput, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        config = self.config
+        present = outputs.present_mask.flatten(0, 1)
+        flat_labels = labels.flatten()
+        descriptors = outputs.descriptors.flatten(0, 1)
+        terms = {"focal": focal_loss(logits, labels, config.focal_gamma)}
+
+        # Focal loss on each present mode's ACN descriptor.
+        rows, modes = (present & (flat_labels != -100)[:, None]).nonzero(as_tuple=True)
+        terms["acn_focal"] = focal_loss(self.descriptor_classifier(descriptors[rows, modes]), flat_labels[rows], config.focal_gamma)
+
+        # Guided NCE: the student mode learns to match a stop-gradient guide mode.
+        guided = []
+        for student, guide in config.guided_pairs:
+            if student in config.modality_dims and guide in config.modality_dims:
+                both = present[:, MODALITY_INDEX[student]] & present[:, MODALITY_INDEX[guide]]
+                if both.sum() > 1:
+                    guided.append(
+                        info_nce(
+                            F.normalize(descriptors[both, MODALITY_INDEX[student]], dim=-1),
+                            F.normalize(descriptors[both, MODALITY_INDEX[guide]], dim=-1).detach(),
+                            1.0 / config.temperature,
+                        )
+                    )
+        zero = logits.sum() * 0.0
+        terms["guided_nce"] = torch.stack(guided).mean() if guided else zero
+
+        joint = self.emoje.joint_embedding
+        if joint is not None:
+            embeds = {
+                name: outputs.joint_embeds.flatten(0, 1)[:, MODALITY_INDEX[name]] for name in config.modality_names
+            }
+            terms["joint_nce"], terms["mapping"] = joint.alignment_losses(embeds, present)
+            loo_mask = outputs.leave_one_out_mask.flatten(0, 1).bool()
+            loo = outputs.leave_one_out_descriptors.flatten(0, 1)
+            terms["js"] = jensen_shannon(
+                self.descriptor_classifier(descriptors[loo_mask]), self.descriptor_classifier(loo[loo_mask])
+            )
+        else:
+            terms["joint_nce"] = terms["mapping"] = terms["js"] = zero
+        total = (
+            terms["focal"]
+            + terms["acn_focal"]
+            + config.nce_weight * terms["guided_nce"]
+            + config.joint_weight * (terms["joint_nce"] + terms["mapping"] + terms["js"])
+        )
+        return total, {name: value.detach() for name, value in terms.items()}
+
+
+__all__ = [
+    "CrossAttendedLayer",
+    "EmoJEEmotionRecognitionOutput",
+    "EmoJEForEmotionRecognition",
+    "EmoJEModel",
+    "EmoJEModelOutput",
+    "EmoJEPreTrainedModel",
+    "MultimodalJointEmbedding",
+    "QueryAdaptiveFusion",
+    "VisualCrossAttention",
+]

@@ -1,0 +1,410 @@
+"""Building blocks shared by AM^2-EmoJE and CM-ARR.
+
+Everything here works on *utterance-flattened* tensors: a batch of B dialogues padded to U utterances is
+viewed as N = B * U utterances, and a modality that is absent for an utterance is never computed for it
+(its values cannot leak into the output, whatever they are).
+
+Example:
+    >>> import torch
+    >>> from modeling_emoje.modeling_layers import ModalityEncoder, AttentionPooling
+    >>> encoder = ModalityEncoder(input_dim=10, hidden_size=16, num_layers=1, num_heads=2)
+    >>> states = encoder(torch.randn(3, 5, 10), torch.ones(3, 5, dtype=torch.long))
+    >>> AttentionPooling(16)(states, torch.ones(3, 5, dtype=torch.long)).shape
+    torch.Size([3, 16])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MODALITIES: tuple[str, ...] = ("text", "audio", "face", "body")
+MODALITY_INDEX: dict[str, int] = {name: index for index, name in enumerate(MODALITIES)}
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
+    """Mean of ``values`` over ``dim`` counting only positions where ``mask`` is true (0 where none are).
+
+    ``mask`` has the shape of ``values`` without its trailing feature dimension.
+
+    Example:
+        >>> masked_mean(torch.tensor([[1.0], [3.0], [100.0]]), torch.tensor([1, 1, 0]), dim=0)
+        tensor([2.])
+    """
+    weights = mask.to(values.dtype).unsqueeze(-1)
+    total = (values * weights).sum(dim)
+    count = weights.sum(dim).clamp_min(1.0)
+    return total / count
+
+
+class ModalityEncoder(nn.Module):
+    """One modality's encoder: Linear -> LayerNorm -> GELU (-> MLP) -> learned positions -> Transformer layers.
+
+    Input ``(N, T, D)`` features and a ``(N, T)`` frame mask; output ``(N, T, hidden_size)`` states.
+    ``num_layers=0`` gives the MLP-only form used by CM-ARR's UMC encoders.
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        num_heads: int = 4,
+        dropout: float = 0.1,
+        max_positions: int = 512,
+        use_mlp: bool = False,
+    ) -> None:
+        super().__init__()
+        self.input_projection = nn.Linear(input_dim, hidden_size)
+        self.input_norm = nn.LayerNorm(hidden_size)
+        self.mlp = (
+            nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden_size, hidden_size))
+            if use_mlp
+            else None
+        )
+        self.max_positions = max_positions
+        self.position_embeddings = nn.Embedding(max_positions, hidden_size) if num_layers > 0 else None
+        self.dropout = nn.Dropout(dropout)
+        self.layers = nn.ModuleList(
+            nn.TransformerEncoderLayer(
+                hidden_size, num_heads, dim_feedforward=2 * hidden_size, dropout=dropout, activation="gelu",
+                batch_first=True, norm_first=True,
+            )
+            for _ in range(num_layers)
+        )
+
+    def forward(self, features: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        states = F.gelu(self.input_norm(self.input_projection(features)))
+        if self.mlp is not None:
+            states = states + self.mlp(states)
+        if self.position_embeddings is not None:
+            length = states.shape[1]
+            if length > self.max_positions:
+                raise ValueError(f"a sequence of {length} frames exceeds max_positions={self.max_positions}")
+            positions = torch.arange(length, device=states.device)
+            states = states + self.position_embeddings(positions)[None]
+        states = self.dropout(states)
+        padding = ~frame_mask.bool()
+        for layer in self.layers:
+            states = layer(states, src_key_padding_mask=padding)
+        return states * frame_mask.unsqueeze(-1).to(states.dtype)
+
+
+class AttentionPooling(nn.Module):
+    """Pools ``(N, T, d)`` states into one ``(N, d)`` descriptor with a learned, masked attention score."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(hidden_size, 1)
+
+    def forward(self, states: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        scores = self.score(states).squeeze(-1).masked_fill(~frame_mask.bool(), torch.finfo(states.dtype).min)
+        weights = torch.softmax(scores, dim=-1) * frame_mask.to(states.dtype)
+        return torch.einsum("nt,ntd->nd", weights, states)
+
+
+class DialogueContext(nn.Module):
+    """Dialogue-level and speaker-level recurrent context over a dialogue's utterance vectors.
+
+    A dialogue LSTM runs over every real utterance in order; a speaker LSTM runs over each speaker's own
+    utterances and its states are scattered back in place. Both are bidirectional unless ``causal``, in
+    which case no output depends on a later utterance. Padding utterances never influence real ones.
+    Output: ``(B, U, 2 * output_size)`` = [dialogue state; speaker state].
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 2, dropout: float = 0.2, causal: bool = False) -> None:
+        super().__init__()
+        self.causal = causal
+        kwargs = dict(
+            input_size=input_size, hidden_size=hidden_size, num_layers=num_layers, batch_first=True,
+            bidirectional=not causal, dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.dialogue_lstm = nn.LSTM(**kwargs)
+        self.speaker_lstm = nn.LSTM(**kwargs)
+        self.output_size = hidden_size * (1 if causal else 2)
+
+    @staticmethod
+    def _run(lstm: nn.LSTM, sequences: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = nn.utils.rnn.pack_padded_sequence(sequences, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        output, _ = lstm(packed)
+        output, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=sequences.shape[1])
+        return output
+
+    def forward(self, utterances: torch.Tensor, utterance_mask: torch.Tensor, speaker_ids: torch.Tensor) -> torch.Tensor:
+        batch, length, _ = utterances.shape
+        real = utterance_mask.bool()
+        lengths = real.sum(1)
+        dialogue = utterances.new_zeros(batch, length, self.output_size)
+        has_any = lengths > 0
+        if has_any.any():
+            dialogue[has_any] = self._run(self.dialogue_lstm, utterances[has_any], lengths[has_any])
+
+        # Speaker stream: one sequence per (dialogue, speaker), in utterance order.
+        speaker = utterances.new_zeros(batch, length, self.output_size)
+        dialogue_index, utterance_index = real.nonzero(as_tuple=True)
+        if dialogue_index.numel() > 0:
+            keys = dialogue_index * (int(speaker_ids.max().item()) + 1) + speaker_ids[dialogue_index, utterance_index]
+            groups, group_of = torch.unique(keys, return_inverse=True)
+            # nonzero() lists positions in row-major order, so utterances stay in order inside a group.
+            counts = torch.bincount(group_of, minlength=groups.numel())
+            starts = torch.cumsum(counts, 0) - counts
+            order = torch.argsort(group_of, stable=True)
+            position_in_group = torch.empty_like(group_of)
+            position_in_group[order] = torch.arange(group_of.numel(), device=group_of.device) - starts[group_of[order]]
+            grouped = utterances.new_zeros(groups.numel(), int(counts.max().item()), utterances.shape[-1])
+            grouped[group_of, position_in_group] = utterances[dialogue_index, utterance_index]
+            states = self._run(self.speaker_lstm, grouped, counts)
+            speaker[dialogue_index, utterance_index] = states[group_of, position_in_group]
+        return torch.cat([dialogue, speaker], dim=-1)
+
+
+def info_nce(
+    queries: torch.Tensor, keys: torch.Tensor, logit_scale: torch.Tensor | float, symmetric: bool = True
+) -> torch.Tensor:
+    """CLIP-style InfoNCE between row-aligned ``queries`` and ``keys`` (already L2-normalised), other rows as negatives.
+
+    Example:
+        >>> z = F.normalize(torch.eye(4), dim=-1)
+        >>> bool(info_nce(z, z, 10.0) < info_nce(z, z.roll(1, 0), 10.0))
+        True
+    """
+    if queries.shape[0] < 2:
+        return queries.sum() * 0.0
+    logits = logit_scale * queries @ keys.t()
+    targets = torch.arange(queries.shape[0], device=queries.device)
+    loss = F.cross_entropy(logits, targets)
+    if symmetric:
+        loss = 0.5 * (loss + F.cross_entropy(logits.t(), targets))
+    return loss
+
+
+def similarity_info_nce(similarity: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE from a precomputed ``(N, N)`` similarity matrix whose diagonal holds the positives."""
+    if similarity.shape[0] < 2:
+        return similarity.sum() * 0.0
+    targets = torch.arange(similarity.shape[0], device=similarity.device)
+    return 0.5 * (F.cross_entropy(similarity, targets) + F.cross_entropy(similarity.t(), targets))
+
+
+def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float = 1.0, ignore_index: int = -100) -> torch.Tensor:
+    """Multi-class focal loss ``-(1 - p_y)^gamma log p_y`` averaged over non-ignored positions (gamma 0 = CE)."""
+    logits = logits.reshape(-1, logits.shape[-1])
+    labels = labels.reshape(-1)
+    keep = labels != ignore_index
+    if not keep.any():
+        return logits.sum() * 0.0
+    log_probs = F.log_softmax(logits[keep], dim=-1).gather(1, labels[keep, None]).squeeze(1)
+    return (-(1.0 - log_probs.exp()).pow(gamma) * log_probs).mean()
+
+
+def jensen_shannon(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
+    """Mean Jensen-Shannon divergence between the categorical distributions given by two logit tensors."""
+    if p_logits.shape[0] == 0:
+        return p_logits.sum() * 0.0
+    p, q = p_logits.softmax(-1), q_logits.softmax(-1)
+    log_m = (0.5 * (p + q)).clamp_min(1e-12).log()
+    kl_pm = (p * (p.clamp_min(1e-12).log() - log_m)).sum(-1)
+    kl_qm = (q * (q.clamp_min(1e-12).log() - log_m)).sum(-1)
+    return (0.5 * (kl_pm + kl_qm)).mean()
+
+
+def supervised_contrastive(embeddings: torch.Tensor, labels: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+    """SupCon loss (Khosla et al.) over L2-normalised ``embeddings``; positives share a label."""
+    count = embeddings.shape[0]
+    if count < 2:
+        return embeddings.sum() * 0.0
+    logits = embeddings @ embeddings.t() / temperature
+    self_mask = torch.eye(count, dtype=torch.bool, device=embeddings.device)
+    logits = logits.masked_fill(self_mask, torch.finfo(logits.dtype).min)
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    positives = (labels[:, None] == labels[None, :]) & ~self_mask
+    has_positive = positives.any(1)
+    if not has_positive.any():
+        return embeddings.sum() * 0.0
+    mean_log_prob = (log_prob * positives).sum(1)[has_positive] / positives.sum(1)[has_positive]
+    return -mean_log_prob.mean()
+
+
+def sample_modality_dropout(present: torch.Tensor, probability: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Training-time masking: drop each present mode with ``probability``, never every mode of an utterance.
+
+    ``present`` is a bool tensor ``(..., M)``; returns the kept mask (a subset of ``present``).
+    """
+    if probability <= 0:
+        return present.clone()
+    draws = torch.rand(present.shape, generator=generator, device="cpu").to(present.device)
+    kept = present & (draws >= probability)
+    emptied = present.any(-1) & ~kept.any(-1)
+    if emptied.any():
+        # Restore one present mode, chosen uniformly, where all of them were dropped.
+        scores = torch.rand(present.shape, generator=generator, device="cpu").to(present.device)
+        scores = scores.masked_fill(~present, -1.0)
+        restore = F.one_hot(scores.argmax(-1), present.shape[-1]).bool() & emptied[..., None]
+        kept = kept | restore
+    return kept
+
+
+def sample_missing_condition(
+    present: torch.Tensor, conditions: Sequence[Sequence[int]], generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """CM-ARR masking: per utterance, keep only the modes of one condition drawn uniformly from ``conditions``.
+
+    Each condition is a list of modality indices to keep. Where the drawn condition keeps nothing that is
+    present, the utterance keeps all its present modes (it never becomes empty).
+    """
+    table = torch.zeros(len(conditions), present.shape[-1], dtype=torch.bool)
+    for row, kept_modes in enumerate(conditions):
+        table[row, list(kept_modes)] = True
+    choice = torch.randint(len(conditions), present.shape[:-1], generator=generator)
+    kept = present & table[choice].to(present.device)
+    empty = ~kept.any(-1, keepdim=True)
+    return torch.where(empty, present, kept)
+
+
+def check_model_inputs(
+    modality_dims: Mapping[str, int],
+    features: Mapping[str, torch.Tensor],
+    attention_masks: Mapping[str, torch.Tensor | None],
+    modality_mask: torch.Tensor | None,
+    utterance_mask: torch.Tensor | None,
+    labels: torch.Tensor | None,
+    num_labels: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate the shared input contract and return ``(present (B, U, 4) bool, utterance_mask (B, U) bool)``.
+
+    Raises ``ValueError`` naming the input at fault.
+    """
+    if not features:
+        raise ValueError(f"no modality features were given: pass at least one of {[f'{m}_features' for m in modality_dims]}")
+    batch_shape = None
+    for name, value in features.items():
+        if name not in modality_dims:
+            raise ValueError(
+                f"{name}_features was given but the model has no '{name}' encoder (config.modality_dims: {dict(modality_dims)})"
+            )
+        if value.dim() != 4:
+            raise ValueError(f"{name}_features must have shape (batch, utterances, frames, dim); got {tuple(value.shape)}")
+        if value.shape[-1] != modality_dims[name]:
+            raise ValueError(
+                f"{name}_features has feature size {value.shape[-1]} but config.modality_dims['{name}'] is {modality_dims[name]}"
+            )
+        if batch_shape is None:
+            batch_shape = value.shape[:2]
+        elif value.shape[:2] != batch_shape:
+            raise ValueError(f"{name}_features has (batch, utterances) {tuple(value.shape[:2])}, expected {tuple(batch_shape)}")
+        mask = attention_masks.get(name)
+        if mask is not None and mask.shape != value.shape[:3]:
+            raise ValueError(f"{name}_attention_mask has shape {tuple(mask.shape)}, expected {tuple(value.shape[:3])}")
+    device = next(iter(features.values())).device
+    if utterance_mask is None:
+        utterance_mask = torch.ones(batch_shape, dtype=torch.bool, device=device)
+    elif utterance_mask.shape != batch_shape:
+        raise ValueError(f"utterance_mask has shape {tuple(utterance_mask.shape)}, expected {tuple(batch_shape)}")
+    utterance_mask = utterance_mask.bool()
+    given = torch.tensor([name in features for name in MODALITIES], device=device)
+    if modality_mask is None:
+        present = given.expand(*batch_shape, len(MODALITIES)).clone()
+    else:
+        if modality_mask.shape != (*batch_shape, len(MODALITIES)):
+            raise ValueError(f"modality_mask has shape {tuple(modality_mask.shape)}, expected {(*batch_shape, len(MODALITIES))}")
+        present = modality_mask.bool()
+        claimed_without_features = present & ~given
+        if claimed_without_features.any():
+            missing = [MODALITIES[i] for i in claimed_without_features.flatten(0, 1).any(0).nonzero().flatten().tolist()]
+            raise ValueError(f"modality_mask marks {missing} present but no {missing[0]}_features were given")
+    present = present & utterance_mask[..., None]
+    empty = utterance_mask & ~present.any(-1)
+    if empty.any():
+        dialogue, utterance = empty.nonzero()[0].tolist()
+        raise ValueError(
+            f"modality_mask has no modality for real utterance {utterance} of dialogue {dialogue} (batch index): "
+            "every real utterance needs at least one present modality"
+        )
+    if labels is not None:
+        if labels.shape != batch_shape:
+            raise ValueError(f"labels has shape {tuple(labels.shape)}, expected {tuple(batch_shape)}")
+        bad = (labels != -100) & ((labels < 0) | (labels >= num_labels))
+        if bad.any():
+            dialogue, utterance = bad.nonzero()[0].tolist()
+            raise ValueError(
+                f"labels[{dialogue}, {utterance}] = {labels[dialogue, utterance].item()} is out of range for "
+                f"{num_labels} labels (use -100 for padding)"
+            )
+    return present, utterance_mask
+
+
+def collect_modality_inputs(
+    modality_dims: Mapping[str, int], kwargs: Mapping[str, torch.Tensor | None]
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor | None]]:
+    """Split ``{m}_features`` / ``{m}_attention_mask`` keyword inputs into two dicts keyed by modality."""
+    features, masks = {}, {}
+    for name in MODALITIES:
+        value = kwargs.get(f"{name}_features")
+        if value is not None:
+            features[name] = value
+            masks[name] = kwargs.get(f"{name}_attention_mask")
+    unknown = [key for key, value in kwargs.items() if value is not None and key.endswith("_features") and key[: -len("_features")] not in MODALITIES]
+    if unknown:
+        raise ValueError(f"unknown modality inputs {unknown}; modalities are {MODALITIES}")
+    return features, masks
+
+
+def encode_present_modalities(
+    encoders: Mapping[str, nn.Module],
+    features: Mapping[str, torch.Tensor],
+    attention_masks: Mapping[str, torch.Tensor | None],
+    present: torch.Tensor,
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Run each modality's encoder on the utterances where that modality is present, and only there.
+
+    ``features[m]`` is ``(B, U, T, D)``, ``present`` ``(B, U, 4)``. Returns, per modality,
+    ``(states (N, T, d), frame_mask (N, T))`` over all N = B * U utterances; rows of absent utterances
+    are zeros and their frame mask is all false, so the values given for an absent modality never matter.
+    """
+    encoded = {}
+    flat_present = present.flatten(0, 1)
+    for name, value in features.items():
+        index = MODALITY_INDEX[name]
+        rows = flat_present[:, index]
+        flat = value.flatten(0, 1)
+        mask = attention_masks.get(name)
+        frame_mask = (
+            torch.ones(flat.shape[:2], dtype=torch.bool, device=flat.device) if mask is None else mask.flatten(0, 1).bool()
+        )
+        frame_mask = frame_mask & rows[:, None]
+        no_frames = rows & ~frame_mask.any(-1)
+        if no_frames.any():
+            raise ValueError(
+                f"{name}_attention_mask has no real frame for an utterance whose modality_mask marks {name} present "
+                f"(flattened utterance {no_frames.nonzero()[0].item()})"
+            )
+        if not rows.any():
+            continue
+        selected = encoders[name](flat[rows], frame_mask[rows])
+        states = selected.new_zeros(flat.shape[0], flat.shape[1], selected.shape[-1])
+        states = states.index_put((rows.nonzero().flatten(),), selected)
+        encoded[name] = (states, frame_mask)
+    return encoded
+
+
+__all__ = [
+    "MODALITIES",
+    "MODALITY_INDEX",
+    "AttentionPooling",
+    "DialogueContext",
+    "ModalityEncoder",
+    "check_model_inputs",
+    "collect_modality_inputs",
+    "encode_present_modalities",
+    "focal_loss",
+    "info_nce",
+    "jensen_shannon",
+    "masked_mean",
+    "sample_missing_condition",
+    "sample_modality_dropout",
+    "similarity_info_nce",
+    "supervised_contrastive",
+]

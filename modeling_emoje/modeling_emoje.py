@@ -195,8 +195,8 @@ class MultimodalJointEmbedding(nn.Module):
             mapped = value @ self.mapping(name, target).t() * use
             total = mapped if total is None else total + mapped
             count = use if count is None else count + use
-        if total is None:
-            raise ValueError(f"cannot impute '{target}': the model has no other modality")
+        if total is None:  # no other mode anywhere in the batch
+            return self.map_generators.new_zeros(sources.shape[0], self.map_generators.shape[-1])
         return F.normalize(total / count.clamp_min(1.0), dim=-1)
 
     def alignment_losses(self, embeds: dict[str, torch.Tensor], present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,21 +12,33 @@ Example:
 
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
+from .configuration_cmarr import CMARRConfig
 from .configuration_emoje import EmoJEConfig
+from .modeling_cmarr import CMARRForEmotionRecognition, CMARRModel, CMARRPreTrainedModel
 from .modeling_emoje import EmoJEForEmotionRecognition, EmoJEModel, EmoJEPreTrainedModel
 from .modeling_layers import MODALITIES
 
 AutoConfig.register("emoje", EmoJEConfig, exist_ok=True)
+AutoConfig.register("cmarr", CMARRConfig, exist_ok=True)
 AutoModel.register(EmoJEConfig, EmoJEModel, exist_ok=True)
 AutoModelForSequenceClassification.register(EmoJEConfig, EmoJEForEmotionRecognition, exist_ok=True)
+AutoModel.register(CMARRConfig, CMARRModel, exist_ok=True)
+AutoModelForSequenceClassification.register(CMARRConfig, CMARRForEmotionRecognition, exist_ok=True)
 # save_pretrained copies the (flat) modeling files and writes `auto_map`, so a saved directory loads with
 # trust_remote_code=True where this package is not installed.
 EmoJEConfig.register_for_auto_class()
 EmoJEModel.register_for_auto_class("AutoModel")
 EmoJEForEmotionRecognition.register_for_auto_class("AutoModelForSequenceClassification")
+CMARRConfig.register_for_auto_class()
+CMARRModel.register_for_auto_class("AutoModel")
+CMARRForEmotionRecognition.register_for_auto_class("AutoModelForSequenceClassification")
 
 __all__ = [
     "MODALITIES",
+    "CMARRConfig",
+    "CMARRForEmotionRecognition",
+    "CMARRModel",
+    "CMARRPreTrainedModel",
     "EmoJEConfig",
     "EmoJEForEmotionRecognition",
     "EmoJEModel",

@@ -98,7 +98,8 @@ class AttentionPooling(nn.Module):
 
     def __init__(self, hidden_size: int) -> None:
         super().__init__()
-        self.score = nn.Linear(hidden_size, 1)
+        # No bias: a softmax over frames ignores a constant shift, so a bias would never learn.
+        self.score = nn.Linear(hidden_size, 1, bias=False)
 
     def forward(self, states: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         scores = self.score(states).squeeze(-1).masked_fill(~frame_mask.bool(), torch.finfo(states.dtype).min)

@@ -44,6 +44,12 @@ def minilm_path() -> str:
     return str(gt.get_model_path())
 
 
+# Tiny models on a 2-core machine shared by two pytest workers: one thread each is several times faster.
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     import random

@@ -1,0 +1,228 @@
+# Copyright 2025 The emoje authors. Licensed under the Apache License, Version 2.0.
+"""Audio feature extractor for emoje: 16 kHz waveform -> pooled log-mel frames of shape `(T, 80)`."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from transformers.audio_utils import mel_filter_bank, window_function
+from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
+from transformers.feature_extraction_utils import BatchFeature
+from transformers.utils import TensorType, logging
+
+from .media_io import load_audio, resample
+
+
+logger = logging.get_logger(__name__)
+
+AUDIO_FEATURE_DIM = 80
+
+
+class EmoJEFeatureExtractor(SequenceFeatureExtractor):
+    r"""
+    Turns raw speech into a short sequence of log-mel frames, one `(T, feature_size)` float32 array per utterance.
+
+    Pipeline, all numpy: short-time Fourier transform (Hann window of `win_length` samples, `hop_length` hop,
+    `n_fft`-point FFT, centred frames with reflect padding) -> power spectrum -> `feature_size` Slaney mel filters
+    over `[0, sampling_rate / 2]` -> `log(mel + log_floor)` at 100 frames/s (for the defaults) -> optional
+    per-utterance mean/variance normalisation -> average pooling of consecutive frames down to
+    `frames_per_second` -> if more than `max_frames` remain, uniform average pooling into exactly `max_frames`
+    segments (the whole utterance stays covered; nothing is cut off).
+
+    Normalisation (`do_normalize=True`, the default): each mel bin is centred and scaled by the mean and standard
+    deviation it has over the utterance's full-rate frames, then pooled; so the pooled features are centred but
+    have a variance below one. This removes channel and loudness offsets between recordings; set it to `False` to
+    keep absolute log energies (e.g. with a corpus recorded in one setting).
+
+    Audio at another sampling rate is **resampled automatically** to `sampling_rate` (polyphase filter, see
+    `media_io.resample`); pass the true rate with `sampling_rate=`. If it is not given, the input is assumed to be at
+    `self.sampling_rate` and a warning is logged once.
+
+    Args:
+        feature_size (`int`, *optional*, defaults to 80): number of mel bins.
+        sampling_rate (`int`, *optional*, defaults to 16000): rate the STFT works at.
+        padding_value (`float`, *optional*, defaults to 0.0): value used by `pad()`.
+        n_fft (`int`, *optional*, defaults to 400): FFT size (25 ms at 16 kHz).
+        win_length (`int`, *optional*, defaults to 400): analysis window length (25 ms at 16 kHz).
+        hop_length (`int`, *optional*, defaults to 160): hop between frames (10 ms at 16 kHz).
+        frames_per_second (`float`, *optional*, defaults to 10): output frame rate after pooling.
+        max_frames (`int`, *optional*, defaults to 300): cap on output frames per utterance (30 s at 10 frames/s).
+        do_normalize (`bool`, *optional*, defaults to `True`): per-utterance mean/variance normalisation per bin.
+        log_floor (`float`, *optional*, defaults to 1e-10): added to the mel energies before the natural log; about
+            the quantisation-noise level of 16-bit audio, so quiet speech stays well above it (telephone audio has
+            empty bins above 4 kHz, which sit at this floor).
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from modeling_emoje.feature_extraction_emoje import EmoJEFeatureExtractor
+    >>> extractor = EmoJEFeatureExtractor()
+    >>> wave = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1  # 1 s at 16 kHz
+    >>> features = extractor(wave, sampling_rate=16000)["input_features"]
+    >>> features[0].shape
+    (11, 80)
+    >>> extractor(wave[::2], sampling_rate=8000)["input_features"][0].shape  # resampled to 16 kHz first
+    (11, 80)
+
+    ```
+    """
+
+    model_input_names = ["input_features"]
+
+    def __init__(
+        self,
+        feature_size: int = AUDIO_FEATURE_DIM,
+        sampling_rate: int = 16000,
+        padding_value: float = 0.0,
+        n_fft: int = 400,
+        win_length: int = 400,
+        hop_length: int = 160,
+        frames_per_second: float = 10.0,
+        max_frames: int = 300,
+        do_normalize: bool = True,
+        log_floor: float = 1e-10,
+        return_attention_mask: bool = True,
+        **kwargs,
+    ):
+        super().__init__(
+            feature_size=feature_size,
+            sampling_rate=sampling_rate,
+            padding_value=padding_value,
+            return_attention_mask=return_attention_mask,
+            **kwargs,
+        )
+        if win_length > n_fft:
+            raise ValueError(f"win_length ({win_length}) must be <= n_fft ({n_fft})")
+        if frames_per_second <= 0 or max_frames <= 0 or hop_length <= 0:
+            raise ValueError("frames_per_second, max_frames and hop_length must be positive")
+        self.n_fft = n_fft
+        self.win_length = win_length
+        self.hop_length = hop_length
+        self.frames_per_second = frames_per_second
+        self.max_frames = max_frames
+        self.do_normalize = do_normalize
+        self.log_floor = log_floor
+        # Not serialised: FeatureExtractionMixin.to_dict drops `window` and `mel_filters`.
+        self.window = window_function(win_length, "hann", frame_length=n_fft).astype(np.float32)
+        self.mel_filters = mel_filter_bank(
+            num_frequency_bins=n_fft // 2 + 1,
+            num_mel_filters=feature_size,
+            min_frequency=0.0,
+            max_frequency=sampling_rate / 2,
+            sampling_rate=sampling_rate,
+            norm="slaney",
+            mel_scale="slaney",
+        ).astype(np.float32)
+
+    @property
+    def pool_size(self) -> int:
+        """Number of STFT frames averaged into one output frame (10 for the defaults)."""
+        return max(1, int(round(self.sampling_rate / self.hop_length / self.frames_per_second)))
+
+    def log_mel(self, waveform: np.ndarray) -> np.ndarray:
+        """Full-rate log-mel spectrogram `(num_stft_frames, feature_size)` of a mono waveform at `sampling_rate`."""
+        wave = np.asarray(waveform, dtype=np.float32)
+        if wave.ndim != 1 or wave.size == 0:
+            raise ValueError(f"expected a non-empty mono waveform (1-D array), got shape {wave.shape}")
+        pad = self.n_fft // 2
+        mode = "reflect" if wave.size > pad else "constant"
+        padded = np.pad(wave, pad, mode=mode)
+        if padded.size < self.n_fft:
+            padded = np.pad(padded, (0, self.n_fft - padded.size))
+        frames = np.lib.stride_tricks.sliding_window_view(padded, self.n_fft)[:: self.hop_length]
+        spectrum = np.fft.rfft(frames * self.window, n=self.n_fft, axis=-1)
+        power = spectrum.real**2 + spectrum.imag**2
+        mel = power.astype(np.float32) @ self.mel_filters
+        return np.log(mel + self.log_floor, dtype=np.float32)
+
+    def _pool(self, frames: np.ndarray) -> np.ndarray:
+        size = self.pool_size
+        count = frames.shape[0]
+        if size > 1:
+            starts = np.arange(0, count, size)
+            frames = np.add.reduceat(frames, starts, axis=0) / np.diff(np.append(starts, count))[:, None]
+        if frames.shape[0] > self.max_frames:
+            bounds = np.linspace(0, frames.shape[0], self.max_frames + 1).round().astype(np.int64)
+            frames = np.add.reduceat(frames, bounds[:-1], axis=0) / np.diff(bounds)[:, None]
+        return frames.astype(np.float32, copy=False)
+
+    def extract(self, waveform: np.ndarray) -> np.ndarray:
+        """Features `(T, feature_size)` of one mono waveform already at `self.sampling_rate`."""
+        frames = self.log_mel(waveform)
+        if self.do_normalize:
+            frames = (frames - frames.mean(axis=0)) / np.sqrt(frames.var(axis=0) + 1e-5)
+        return self._pool(frames)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Number of output frames for a waveform of `num_samples` samples at `sampling_rate`."""
+        stft_frames = 1 + max(num_samples + 2 * (self.n_fft // 2), self.n_fft) - self.n_fft
+        stft_frames = 1 + (stft_frames - 1) // self.hop_length
+        return min(-(-stft_frames // self.pool_size), self.max_frames)
+
+    def __call__(
+        self,
+        raw_speech: np.ndarray | list[float] | list[np.ndarray] | list[list[float]],
+        sampling_rate: int | None = None,
+        return_tensors: str | TensorType | None = None,
+        **kwargs,
+    ) -> BatchFeature:
+        """
+        Featurise one waveform or a batch of them.
+
+        Args:
+            raw_speech: a 1-D array/list of floats (one utterance) or a list of them (a batch). Stereo input must be
+                mixed down by the caller (or loaded with `media_io.load_audio`).
+            sampling_rate: the rate of `raw_speech`; other rates than `self.sampling_rate` are resampled.
+            return_tensors: `None` keeps a list of `(T_i, feature_size)` float32 arrays (lengths differ); `"np"` or
+                `"pt"` pad them with `padding_value` into one `(B, T_max, feature_size)` tensor and add
+                `attention_mask` (B, T_max).
+
+        Returns:
+            [`BatchFeature`] with `input_features` (and `attention_mask` when padded).
+        """
+        if kwargs:
+            logger.warning_once(f"EmoJEFeatureExtractor ignores the arguments {sorted(kwargs)}")
+        if sampling_rate is None:
+            logger.warning_once(
+                f"No sampling_rate passed to EmoJEFeatureExtractor: assuming {self.sampling_rate} Hz. Pass "
+                "`sampling_rate=` to have other rates resampled."
+            )
+            sampling_rate = self.sampling_rate
+        batched = isinstance(raw_speech, (list, tuple)) and len(raw_speech) > 0 and (
+            isinstance(raw_speech[0], (np.ndarray, list, tuple))
+        )
+        if isinstance(raw_speech, np.ndarray) and raw_speech.ndim == 2:
+            raise ValueError(
+                f"got a 2-D array of shape {raw_speech.shape}: pass a list of 1-D waveforms (a batch), "
+                "or mix channels down to mono first"
+            )
+        speeches = list(raw_speech) if batched else [raw_speech]
+        features = []
+        for index, speech in enumerate(speeches):
+            wave = np.asarray(speech, dtype=np.float32)
+            if wave.ndim != 1 or wave.size == 0:
+                raise ValueError(f"raw_speech[{index}] must be a non-empty 1-D waveform, got shape {wave.shape}")
+            if not np.all(np.isfinite(wave)):
+                raise ValueError(f"raw_speech[{index}] holds NaN or infinite samples")
+            if sampling_rate != self.sampling_rate:
+                wave = resample(wave, sampling_rate, self.sampling_rate)
+            features.append(self.extract(wave))
+
+        batch = BatchFeature({"input_features": features})
+        if return_tensors is not None:
+            batch = self.pad(batch, padding="longest", return_attention_mask=True, return_tensors=return_tensors)
+        return batch
+
+    def extract_file(
+        self, path: str | os.PathLike, start: float | None = None, end: float | None = None
+    ) -> np.ndarray:
+        """Decode `path` (wav/flac or a video's audio track) between `start` and `end` seconds and featurise it.
+
+        Raises [`~media_io.MediaDecodeError`] for missing, corrupt, empty or digitally silent audio.
+        """
+        return self.extract(load_audio(path, sampling_rate=self.sampling_rate, start=start, end=end))
+
+
+__all__ = ["AUDIO_FEATURE_DIM", "EmoJEFeatureExtractor"]

@@ -247,7 +247,7 @@ class EmoJEVideoProcessor(VideoProcessorMixin):
         return np.concatenate([points, visibility[:, None]], axis=1).astype(np.float32).reshape(-1)
 
     # ----- clips -----
-    def extract_frames(self, frames) -> dict[str, Any]:
+    def extract_frames(self, frames, privacy: bool = False) -> dict[str, Any]:
         """Features of a clip given as RGB uint8 frames (a list of `(H, W, 3)` arrays or a `(T, H, W, 3)` array).
 
         More than `max_frames` frames are subsampled uniformly.
@@ -264,24 +264,28 @@ class EmoJEVideoProcessor(VideoProcessorMixin):
                 raise ValueError(
                     f"frames[{index}] must be an RGB uint8 array of shape (H, W, 3), got {frame.dtype} {frame.shape}"
                 )
-        return self._process(np.ascontiguousarray(np.asarray(f)) for f in frames)
+        return self._process((np.ascontiguousarray(np.asarray(f)) for f in frames), privacy=privacy)
 
     def extract_file(
-        self, path: str | os.PathLike, start: float | None = None, end: float | None = None
+        self, path: str | os.PathLike, start: float | None = None, end: float | None = None, privacy: bool = False
     ) -> dict[str, Any]:
-        """Features of a video file, optionally cut to `[start, end)` seconds. Raises `MediaDecodeError`."""
+        """Features of a video file, optionally cut to `[start, end)` seconds. Raises `MediaDecodeError`.
+
+        `privacy=True` (or a processor built with `privacy=True`) never runs FaceMesh.
+        """
         frames = iter_video_frames(
             path, fps=self.fps, max_frames=self.max_frames, start=start, end=end, max_size=self.max_size
         )
-        return self._process(frames)
+        return self._process(frames, privacy=privacy)
 
-    def _process(self, frames) -> dict[str, Any]:
+    def _process(self, frames, privacy: bool = False) -> dict[str, Any]:
+        privacy = privacy or self.privacy
         self._start_clip()
         faces, bodies, count = [], [], 0
         for frame in frames:
             count += 1
             self._used_since_reset = True
-            if not self.privacy:
+            if not privacy:
                 face = self.face_features(frame)
                 if face is not None:
                     faces.append(face)
@@ -294,20 +298,22 @@ class EmoJEVideoProcessor(VideoProcessorMixin):
             "num_frames": count,
         }
 
-    def __call__(self, videos, start: float | None = None, end: float | None = None, **kwargs):
+    def __call__(
+        self, videos, start: float | None = None, end: float | None = None, privacy: bool = False, **kwargs
+    ):
         """
         Featurise one clip (a path, a `(T, H, W, 3)` array or a list of `(H, W, 3)` frames) -> a dict
         `{"face": (T_f, 204) | None, "body": (T_b, 88) | None, "num_frames": int}`; a list of paths -> a list of
-        such dicts. `start`/`end` (seconds) cut file inputs.
+        such dicts. `start`/`end` (seconds) cut file inputs; `privacy=True` never runs FaceMesh (face is `None`).
         """
         if kwargs:
             logger.warning_once(f"EmoJEVideoProcessor ignores the arguments {sorted(kwargs)}")
         if isinstance(videos, (str, os.PathLike)):
-            return self.extract_file(videos, start=start, end=end)
+            return self.extract_file(videos, start=start, end=end, privacy=privacy)
         if isinstance(videos, (list, tuple)) and videos and all(isinstance(v, (str, os.PathLike)) for v in videos):
-            return [self.extract_file(v, start=start, end=end) for v in videos]
+            return [self.extract_file(v, start=start, end=end, privacy=privacy) for v in videos]
         if isinstance(videos, (list, tuple, np.ndarray)) and len(videos) > 0:
-            return self.extract_frames(videos)
+            return self.extract_frames(videos, privacy=privacy)
         raise ValueError(
             "videos must be a file path, a list of paths, a (T, H, W, 3) uint8 array or a list of (H, W, 3) frames"
         )

@@ -109,6 +109,15 @@ def test_privacy_mode_never_touches_facemesh(mediapipe, media_dir):
     processor.close()
 
 
+def test_privacy_call_argument_never_touches_facemesh(mediapipe, media_dir):
+    processor = EmoJEVideoProcessor(fps=5.0, max_frames=3)
+    with mock.patch.object(mediapipe.solutions.face_mesh, "FaceMesh") as face_mesh:
+        out = processor(media_dir / "video" / "single_face.mp4", privacy=True)
+    face_mesh.assert_not_called()
+    assert out["face"] is None and out["body"] is not None
+    processor.close()
+
+
 def test_bad_files_raise_media_decode_error(processor, tmp_path):
     with pytest.raises(MediaDecodeError, match="missing.mp4"):
         processor(tmp_path / "missing.mp4")

@@ -1,0 +1,146 @@
+"""`emoje-prepare`: build a corpus with a protocol, extract features, save the DatasetDict (API.md, command line).
+
+    emoje-prepare {meld,iemocap,msp-improv,conversations} --data-dir DIR --output OUT
+        [--protocol P] [--fold K] [--features text,audio,face,body] [--text-encoder NAME_OR_PATH] [--labels a,b,c]
+        [--cache-dir DIR] [--batch-size N] [--privacy] [--seed N] [--validation-fraction F] [--no-progress]
+
+OUT is written with `DatasetDict.save_to_disk` (splits train/validation/test) plus `emoje_meta.json` (corpus,
+protocol, fold, label names, build and extraction summary); read it back with `dataset_scripts.load_prepared(OUT)`
+and `dataset_scripts.read_prepared_metadata(OUT)`. `--features none` only builds. Re-running the same command
+reuses the feature cache (and resumes an interrupted extraction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from .protocols import DEFAULT_PROTOCOLS, list_protocols
+from .schema import MODALITIES, SPLITS, build_summary, dataset_metadata, save_prepared
+
+CORPORA = ("meld", "iemocap", "msp-improv", "conversations")
+
+
+def build_corpus(
+    corpus: str, data_dir: str, protocol: str | None = None, fold: int | None = None, labels=None, **kwargs
+):
+    """Build one corpus by name; returns the `DatasetDict`."""
+    corpus = corpus.replace("_", "-")
+    if corpus == "meld":
+        from .meld import MeldBuilder as builder
+    elif corpus == "iemocap":
+        from .iemocap import IemocapBuilder as builder
+    elif corpus == "msp-improv":
+        from .msp_improv import MspImprovBuilder as builder
+    elif corpus == "conversations":
+        from .conversations import ConversationsBuilder
+
+        return ConversationsBuilder(data_dir, labels=labels, protocol=protocol, fold=fold, **kwargs).build()
+    else:
+        raise ValueError(f"unknown corpus {corpus!r}; expected one of {CORPORA}")
+    if labels is not None:
+        raise ValueError(
+            f"--labels only applies to the conversations corpus (the {corpus} label set comes from its protocol)"
+        )
+    return builder(data_dir, protocol, fold, **kwargs).build()
+
+
+def _parse_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    protocols = "; ".join(
+        f"{corpus}: "
+        + ", ".join(
+            f"{p.name}{' (default)' if p.name == DEFAULT_PROTOCOLS[corpus] else ''}{f' [folds 1-{p.num_folds}]' if p.num_folds else ''}"
+            for p in list_protocols(corpus)
+        )
+        for corpus in CORPORA
+    )
+    parser = argparse.ArgumentParser(
+        prog="emoje-prepare",
+        description="Build an emotion-recognition corpus into a train/validation/test DatasetDict with features.",
+        epilog=f"protocols - {protocols}",
+    )
+    parser.add_argument("corpus", choices=CORPORA)
+    parser.add_argument(
+        "--data-dir", required=True, help="the corpus in its official layout (conversations: CSV/JSONL folder or file)"
+    )
+    parser.add_argument("--output", required=True, help="where to save the DatasetDict (save_to_disk)")
+    parser.add_argument("--protocol", default=None, help="named protocol (default: the corpus' default)")
+    parser.add_argument("--fold", type=int, default=None, help="fold of a cross-validation protocol (default 1)")
+    parser.add_argument(
+        "--features", default=",".join(MODALITIES), help="modalities to extract, comma-separated, or 'none'"
+    )
+    parser.add_argument(
+        "--text-encoder", default=None, help="Hugging Face encoder name or path (default: the package's)"
+    )
+    parser.add_argument(
+        "--labels", default=None, help="conversations: the label list a,b,c (default: sorted labels found)"
+    )
+    parser.add_argument(
+        "--cache-dir", default=None, help="feature cache (default $EMOJE_CACHE_DIR or ~/.cache/emoje/features)"
+    )
+    parser.add_argument("--batch-size", type=int, default=64, help="texts per text-encoder call")
+    parser.add_argument("--privacy", action="store_true", help="never extract face features")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the validation-dialogue draw")
+    parser.add_argument(
+        "--validation-fraction", type=float, default=0.1, help="share of training dialogues drawn for validation"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    features = [] if args.features.strip().lower() in ("", "none") else _parse_list(args.features)
+    unknown = [m for m in features if m not in MODALITIES]
+    if unknown:
+        parser.error(f"--features: unknown modalities {unknown}; choose from {','.join(MODALITIES)}")
+    labels = _parse_list(args.labels) if args.labels is not None else None
+    started = time.perf_counter()
+    try:
+        dataset = build_corpus(
+            args.corpus,
+            args.data_dir,
+            args.protocol,
+            args.fold,
+            labels=labels,
+            seed=args.seed,
+            validation_fraction=args.validation_fraction,
+        )
+        built = time.perf_counter()
+        if features:
+            from .features import extract_features
+
+            dataset = extract_features(
+                dataset,
+                features,
+                text_encoder=args.text_encoder,
+                cache_dir=args.cache_dir,
+                batch_size=args.batch_size,
+                privacy=args.privacy,
+                progress=not args.no_progress,
+            )
+        save_prepared(dataset, args.output)
+    except (ValueError, FileNotFoundError, ImportError) as error:
+        parser.exit(2, f"emoje-prepare: error: {error}\n")
+    finished = time.perf_counter()
+    print(build_summary(dataset).format())
+    metadata = dataset_metadata(dataset)
+    for modality, info in metadata.get("features", {}).items():
+        rows = ", ".join(f"{split} {info['rows'][split]}" for split in SPLITS if split in info["rows"])
+        print(f"  {modality}_features: dim {info['dim']} ({rows} rows with features)")
+    print(f"built in {built - started:.1f} s, features in {finished - built:.1f} s; saved to {args.output}")
+    return 0
+
+
+__all__ = ["CORPORA", "build_corpus", "main"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

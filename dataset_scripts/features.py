@@ -1,0 +1,654 @@
+"""Per-utterance feature extraction for built datasets: batched, cached, resumable, never crashing on bad media.
+
+[`extract_features`] adds a `{m}_features` column (List(List(float32)), shape (T, D), `[]` when absent) for each
+requested modality and rewrites `modality_mask` so that it says which modalities have features.
+
+Extractors (from `modeling_emoje`, imported only when needed; ARCHITECTURE.md section 2):
+- text: `TextFeatureEncoder(name_or_path)(texts) -> (N, D)`; rows are batched `batch_size` at a time.
+- audio: `EmoJEFeatureExtractor().extract_file(path) -> (T, 80)` on the wav or the clip's audio track.
+- face/body: `EmoJEVideoProcessor(privacy=...)(video_path, start=None, end=None) -> {"face": (T, 204) | None,
+  "body": (T, 88) | None}`; one pass over the video serves both; `start`/`end` cut dialogue videos (IEMOCAP).
+  In privacy mode the processor runs with `privacy=True` (no FaceMesh) and no face column is written.
+
+Cache. Results are stored under `cache_dir/<builder fingerprint>/<modality>-<extractor key>/shard-*.npz`, where
+the builder fingerprint names the local corpus copy and the extractor key hashes the extractor's name and config.
+Each row is looked up by a content key (the text itself; a media file's path, size, mtime and segment), so a
+second run does no work, all folds of one corpus share the cache, and identical texts are encoded once.
+Finished rows are written in shards (every `shard_rows` rows or `shard_seconds` seconds, and when the run stops on
+an exception or Ctrl-C) by an atomic rename: an interrupted run resumes with only the rows it had not finished.
+Failures are cached too (with their reason), so an undecodable clip is reported, not retried, on the next run.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import Dataset, DatasetDict, List, Value
+
+from .schema import MODALITIES, BuildSummary, attach_metadata, dataset_metadata, feature_column
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 64
+_ABSENT = "absent: "  # prefix of cached reasons that mean "nothing to extract" (no face found), not a decode failure
+_CHUNK_ROWS = 2048  # rows per Arrow chunk of a feature column (keeps int32 list offsets small)
+
+
+def default_cache_dir() -> Path:
+    """`$EMOJE_CACHE_DIR`, else `$XDG_CACHE_HOME/emoje/features` (`~/.cache/emoje/features`)."""
+    if os.environ.get("EMOJE_CACHE_DIR"):
+        return Path(os.environ["EMOJE_CACHE_DIR"]).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser()
+    return base / "emoje" / "features"
+
+
+def _sha1(payload: Any) -> str:
+    data = payload if isinstance(payload, str) else json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha1(data.encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------- cache
+
+
+class FeatureCache:
+    """Content-keyed store of per-utterance features: a folder of atomically written `.npz` shards.
+
+    An entry is a float32 array (T, D) or a failure reason (str).
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> cache = FeatureCache(tempfile.mkdtemp())
+        >>> cache.write({"k1": np.ones((1, 3), np.float32), "k2": "cannot decode: empty file"})
+        >>> entries = FeatureCache(cache.root).load()
+        >>> entries["k1"].shape, entries["k2"]
+        ((1, 3), 'cannot decode: empty file')
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def shards(self) -> list[Path]:
+        return sorted(self.root.glob("shard-*.npz")) if self.root.is_dir() else []
+
+    def load(self) -> dict[str, np.ndarray | str]:
+        entries: dict[str, np.ndarray | str] = {}
+        for shard in self.shards():
+            try:
+                with np.load(shard, allow_pickle=False) as data:
+                    keys, offsets, values = data["keys"], data["offsets"], data["values"]
+                    for index, key in enumerate(keys.tolist()):
+                        entries[key] = values[offsets[index] : offsets[index + 1]]
+                    for key, reason in zip(data["failed_keys"].tolist(), data["failed_reasons"].tolist(), strict=True):
+                        entries[key] = str(reason)
+            except (OSError, ValueError, KeyError) as error:  # a damaged shard costs its rows, not the run
+                logger.warning("ignoring unreadable feature cache shard %s (%s)", shard, error)
+        return entries
+
+    def write(self, entries: dict[str, np.ndarray | str]) -> Path | None:
+        """Write `entries` as one new shard (atomic: temp file + rename). Returns the shard path."""
+        if not entries:
+            return None
+        self.root.mkdir(parents=True, exist_ok=True)
+        ok = [(k, v) for k, v in entries.items() if not isinstance(v, str)]
+        failed = [(k, v) for k, v in entries.items() if isinstance(v, str)]
+        dim = ok[0][1].shape[1] if ok else 0
+        offsets = np.zeros(len(ok) + 1, dtype=np.int64)
+        for index, (_, array) in enumerate(ok):
+            offsets[index + 1] = offsets[index] + array.shape[0]
+        values = (
+            np.concatenate([a for _, a in ok], axis=0).astype(np.float32) if ok else np.zeros((0, dim), np.float32)
+        )
+        arrays = {
+            "keys": np.array([k for k, _ in ok], dtype=str),
+            "offsets": offsets,
+            "values": values,
+            "failed_keys": np.array([k for k, _ in failed], dtype=str),
+            "failed_reasons": np.array([v for _, v in failed], dtype=str),
+        }
+        name = f"shard-{time.time_ns():020d}-{os.getpid()}.npz"
+        handle, temp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".npz")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                np.savez(stream, **arrays)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temp, self.root / name)
+        except BaseException:
+            if os.path.exists(temp):
+                os.unlink(temp)
+            raise
+        return self.root / name
+
+
+class _ShardWriter:
+    """Buffers finished entries and flushes them to a [`FeatureCache`] by row count or elapsed time."""
+
+    def __init__(self, cache: FeatureCache, entries: dict, shard_rows: int, shard_seconds: float):
+        self.cache, self.entries = cache, entries
+        self.shard_rows, self.shard_seconds = max(1, shard_rows), shard_seconds
+        self.pending: dict[str, np.ndarray | str] = {}
+        self.last = time.monotonic()
+
+    def add(self, key: str, value: np.ndarray | str) -> None:
+        self.pending[key] = value
+        self.entries[key] = value
+        if len(self.pending) >= self.shard_rows or time.monotonic() - self.last >= self.shard_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.cache.write(self.pending)
+            self.pending = {}
+        self.last = time.monotonic()
+
+
+# ------------------------------------------------------------------------------------------------ extractors
+
+
+def _config_of(obj: Any) -> Any:
+    for attribute in ("to_dict", "to_diff_dict"):
+        method = getattr(obj, attribute, None)
+        if callable(method):
+            try:
+                return method()
+            except Exception:  # noqa: BLE001 - a config that does not serialise just leaves the key coarser
+                pass
+    return None
+
+
+def extractor_key(obj: Any, **extra: Any) -> tuple[str, dict[str, Any]]:
+    """`(short hash, description)` identifying an extractor for the cache.
+
+    Uses, in order: a `cache_key` attribute, the model's `name_or_path` (or `config._name_or_path`), the
+    extractor's `to_dict()` config, and the class name; plus `extra` (e.g. privacy) and the output `dim`.
+    """
+    description: dict[str, Any] = {"class": f"{type(obj).__module__}.{type(obj).__qualname__}", **extra}
+    key = getattr(obj, "cache_key", None)
+    if isinstance(key, str):
+        description["cache_key"] = key
+    else:
+        name = (
+            getattr(obj, "model_name_or_path", None)
+            or getattr(obj, "name_or_path", None)
+            or getattr(getattr(obj, "config", None), "_name_or_path", None)
+        )
+        if name:
+            description["name_or_path"] = str(name)
+        for attribute in ("max_length", "pooling"):  # settings that change a text encoder's output
+            value = getattr(obj, attribute, None)
+            if isinstance(value, (int, str)):
+                description[attribute] = value
+        config = _config_of(obj)
+        if config is not None:
+            description["config"] = config
+    dim = getattr(obj, "dim", None)
+    if isinstance(dim, int):
+        description["dim"] = dim
+    return _sha1(description)[:16], json.loads(json.dumps(description, default=str))
+
+
+def resolve_text_encoder(text_encoder: Any = None) -> Any:
+    """`None` -> the package default encoder, a name/path -> `TextFeatureEncoder(name_or_path)`, an object -> itself."""
+    if text_encoder is None or isinstance(text_encoder, (str, os.PathLike)):
+        try:
+            from modeling_emoje.text_encoding_emoje import TextFeatureEncoder, default_text_encoder
+        except ImportError as error:
+            raise ImportError(
+                "text features need modeling_emoje.text_encoding_emoje (TextFeatureEncoder); pass text_encoder= "
+                "an object with __call__(texts) -> (N, D) array instead"
+            ) from error
+        if text_encoder is None:
+            default = default_text_encoder()
+            return TextFeatureEncoder(default) if isinstance(default, (str, os.PathLike)) else default
+        return TextFeatureEncoder(os.fspath(text_encoder))
+    if not callable(text_encoder):
+        raise TypeError(
+            f"text_encoder must be None, a name/path or a callable encoder, got {type(text_encoder).__name__}"
+        )
+    return text_encoder
+
+
+def _default_audio_extractor() -> Any:
+    from modeling_emoje.feature_extraction_emoje import EmoJEFeatureExtractor
+
+    return EmoJEFeatureExtractor()
+
+
+def _default_video_processor(privacy: bool) -> Any:
+    from modeling_emoje.video_processing_emoje import EmoJEVideoProcessor
+
+    return EmoJEVideoProcessor(privacy=privacy)
+
+
+def _private_processor(processor: Any) -> Any:
+    """A processor guaranteed not to run face landmarking (privacy mode), or a ValueError."""
+    if getattr(processor, "privacy", None) is True:
+        return processor
+    if hasattr(processor, "privacy"):
+        private = copy.copy(processor)  # EmoJEVideoProcessor copies drop their mediapipe graphs
+        private.privacy = True
+        return private
+    if "privacy" in _parameters(processor):
+        return processor
+    raise ValueError("privacy mode needs a video processor with a `privacy` setting or call argument")
+
+
+def _parameters(function: Any) -> Mapping[str, Any]:
+    try:
+        return inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return {}
+
+
+def _failure_reason(error: BaseException) -> str:
+    reason = getattr(error, "reason", None)
+    return str(reason) if reason else f"{type(error).__name__}: {error}"
+
+
+def _check_array(value: Any, what: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    array = np.asarray(value, dtype=np.float32)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2:
+        raise ValueError(f"{what} returned an array of shape {array.shape}, expected (T, D)")
+    return array if array.shape[0] > 0 else None
+
+
+def _file_key(path: str, *segment: Any) -> str | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return _sha1(["missing", path, *segment])
+    return _sha1([os.path.abspath(path), stat.st_size, stat.st_mtime_ns, *segment])
+
+
+# ---------------------------------------------------------------------------------------------------- work
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="utt", disable=not enabled or total == 0)
+
+
+def _run_text(todo: dict[str, str], encoder: Any, writer: _ShardWriter, batch_size: int, progress: bool) -> None:
+    keys = sorted(todo, key=lambda key: (len(todo[key]), key))  # similar lengths per batch: less padding
+    with _progress(len(keys), "text features", progress) as bar:
+        try:
+            for begin in range(0, len(keys), batch_size):
+                batch = keys[begin : begin + batch_size]
+                output = np.asarray(encoder([todo[key] for key in batch]), dtype=np.float32)
+                if output.ndim != 2 or output.shape[0] != len(batch):
+                    raise ValueError(
+                        f"text encoder returned shape {output.shape} for {len(batch)} texts, expected (N, D)"
+                    )
+                for key, vector in zip(batch, output, strict=True):
+                    writer.add(key, vector[None, :])
+                bar.update(len(batch))
+        finally:
+            writer.flush()
+
+
+def _run_files(
+    todo: dict[str, tuple],
+    work: Callable[[tuple], dict[str, np.ndarray | str]],
+    writers: dict[str, _ShardWriter],
+    desc: str,
+    progress: bool,
+) -> None:
+    with _progress(len(todo), desc, progress) as bar:
+        try:
+            for key, job in todo.items():
+                for modality, value in work(job).items():
+                    if modality in writers:
+                        writers[modality].add(key, value)
+                bar.update(1)
+        finally:
+            for writer in writers.values():
+                writer.flush()
+
+
+def _audio_work(extractor: Any) -> Callable[[tuple], dict[str, np.ndarray | str]]:
+    def work(job: tuple) -> dict[str, np.ndarray | str]:
+        (path,) = job
+        if not os.path.isfile(path):
+            return {"audio": "file not found"}
+        if os.path.getsize(path) == 0:
+            return {"audio": "empty file"}
+        try:
+            array = _check_array(extractor.extract_file(path), "audio extractor")
+        except (ValueError, OSError) as error:  # MediaDecodeError is a ValueError
+            return {"audio": _failure_reason(error)}
+        return {"audio": array if array is not None else _ABSENT + "no audio frames"}
+
+    return work
+
+
+def _video_work(processor: Any, privacy: bool) -> Callable[[tuple], dict[str, np.ndarray | str]]:
+    if privacy:
+        processor = _private_processor(processor)
+    parameters = _parameters(processor)
+    takes_span = "start" in parameters and "end" in parameters
+    takes_privacy = "privacy" in parameters
+
+    def work(job: tuple) -> dict[str, np.ndarray | str]:
+        path, start, end = job
+        if not os.path.isfile(path):
+            return {"face": "file not found", "body": "file not found"}
+        if os.path.getsize(path) == 0:
+            return {"face": "empty file", "body": "empty file"}
+        kwargs: dict[str, Any] = {"privacy": privacy} if takes_privacy else {}
+        if start is not None or end is not None:
+            if not takes_span:
+                reason = "segment of a dialogue video, and the video processor takes no start/end"
+                return {"face": reason, "body": reason}
+            kwargs.update(start=start, end=end)
+        try:
+            output = processor(path, **kwargs)
+        except (ValueError, OSError) as error:
+            reason = _failure_reason(error)
+            return {"face": reason, "body": reason}
+        result: dict[str, np.ndarray | str] = {}
+        for modality in ("face", "body"):
+            if privacy and modality == "face":
+                continue  # never keep face features in privacy mode, whatever the processor returned
+            array = _check_array(output.get(modality), "video processor")
+            result[modality] = array if array is not None else f"{_ABSENT}no {modality} found"
+        return result
+
+    return work
+
+
+# ---------------------------------------------------------------------------------------------------- main
+
+
+def _column(dataset: Dataset, name: str) -> list:
+    return dataset.data.column(name).to_pylist() if name in dataset.column_names else [None] * dataset.num_rows
+
+
+def _to_arrow(arrays: Sequence[np.ndarray | None]) -> pa.ChunkedArray:
+    chunks = []
+    for begin in range(0, max(len(arrays), 1), _CHUNK_ROWS):
+        part = arrays[begin : begin + _CHUNK_ROWS]
+        outer, inner, values = [0], [0], []
+        for array in part:
+            frames = 0 if array is None else array.shape[0]
+            outer.append(outer[-1] + frames)
+            if frames:
+                base, dim = inner[-1], array.shape[1]
+                inner.extend(base + dim * (i + 1) for i in range(frames))
+                values.append(array.reshape(-1))
+        flat = np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32)
+        frames_array = pa.ListArray.from_arrays(pa.array(inner, pa.int32()), pa.array(flat, pa.float32()))
+        chunks.append(pa.ListArray.from_arrays(pa.array(outer, pa.int32()), frames_array))
+    return pa.chunked_array(chunks, type=pa.list_(pa.list_(pa.float32())))
+
+
+def _namespace(dataset_dict: DatasetDict, metadata: dict[str, Any]) -> str:
+    fingerprint = metadata.get("builder_fingerprint")
+    if fingerprint:
+        return str(fingerprint)
+    digest = hashlib.sha1()
+    for split in sorted(dataset_dict):
+        for column in ("dialogue_id", "source_id"):
+            digest.update(json.dumps(_column(dataset_dict[split], column)).encode())
+    return "rows-" + digest.hexdigest()[:16]
+
+
+def extract_features(
+    dataset_dict: DatasetDict,
+    modalities: Iterable[str] = MODALITIES,
+    text_encoder: Any = None,
+    audio_extractor: Any = None,
+    video_processor: Any = None,
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    privacy: bool = False,
+    progress: bool = True,
+    shard_rows: int = 512,
+    shard_seconds: float = 60.0,
+) -> DatasetDict:
+    """Add `{m}_features` columns to every split and update `modality_mask`; results are cached and resumable.
+
+    Args:
+        dataset_dict: a builder's output (or any DatasetDict with the emoje schema).
+        modalities: any of `("text", "audio", "face", "body")`; a modality with no usable input in any split gets
+            no column (a text-only corpus stays text-only).
+        text_encoder: `None` (the package default), a Hugging Face encoder name or path, or an object with
+            `__call__(list[str]) -> (N, D)`.
+        audio_extractor: object with `extract_file(path) -> (T, D)` (default `EmoJEFeatureExtractor()`).
+        video_processor: callable `(path, start=None, end=None) -> {"face", "body"}` (default
+            `EmoJEVideoProcessor(privacy=privacy)`); `start`/`end` are passed only for dialogue-level videos.
+        cache_dir: cache root (default [`default_cache_dir`]).
+        batch_size: texts per encoder call.
+        privacy: never extract face features (the `face` modality is dropped).
+        progress: show tqdm progress bars.
+        shard_rows, shard_seconds: how often finished rows are committed to the cache.
+
+    Returns:
+        A new `DatasetDict`; its metadata gains `features` (extractor, dim, rows per split) and the summary's
+        `undecodable` list (`{"split", "modality", "file", "reason"}`).
+
+    Example:
+        >>> from dataset_scripts import build_meld, extract_features
+        >>> dataset = build_meld("../shared/data/meld")  # doctest: +SKIP
+        >>> dataset = extract_features(dataset, ["text"], text_encoder="sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
+        >>> len(dataset["test"][0]["text_features"][0])  # doctest: +SKIP
+        384
+    """
+    requested = list(dict.fromkeys(modalities))
+    unknown = [m for m in requested if m not in MODALITIES]
+    if unknown:
+        raise ValueError(f"unknown modalities {unknown}; expected a subset of {MODALITIES}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    metadata = dataset_metadata(dataset_dict)
+    summary = (
+        BuildSummary.from_dict(metadata["summary"]) if "summary" in metadata else BuildSummary("custom", "custom")
+    )
+    # notes of an earlier extraction of the same modalities are replaced, not repeated
+    summary.notes = [
+        n for n in summary.notes if not n.startswith(tuple(f"{m}: " for m in requested) + ("privacy mode",))
+    ]
+    if privacy:
+        if "face" in requested:
+            requested.remove("face")
+        summary.notes.append("privacy mode: face features not extracted (and none kept)")
+        metadata.get("features", {}).pop("face", None)
+    dataset_dict = DatasetDict(
+        {s: d.flatten_indices() if d._indices is not None else d for s, d in dataset_dict.items()}
+    )  # `Dataset.data` below must be the rows the user sees, not the table under a `select`
+    cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    namespace = cache_root / _namespace(dataset_dict, metadata)
+    splits = list(dataset_dict)
+
+    # 1. the input of every row, by modality: content key per row (None = no input)
+    row_keys: dict[str, dict[str, list[str | None]]] = {m: {} for m in requested}
+    jobs: dict[str, dict[str, Any]] = {m: {} for m in requested}
+    for split in splits:
+        dataset = dataset_dict[split]
+        if "text" in requested:
+            keys = []
+            for text in _column(dataset, "text"):
+                key = _sha1("text\0" + text) if text and text.strip() else None
+                if key is not None:
+                    jobs["text"][key] = text
+                keys.append(key)
+            row_keys["text"][split] = keys
+        if "audio" in requested:
+            keys = []
+            for path in _column(dataset, "audio_path"):
+                key = _file_key(path) if path else None
+                if key is not None:
+                    jobs["audio"][key] = (path,)
+                keys.append(key)
+            row_keys["audio"][split] = keys
+        if "face" in requested or "body" in requested:
+            paths, starts, ends = (_column(dataset, c) for c in ("video_path", "video_start", "video_end"))
+            keys = []
+            for path, start, end in zip(paths, starts, ends, strict=True):
+                key = _file_key(path, start, end) if path else None
+                if key is not None:
+                    for modality in ("face", "body"):
+                        if modality in requested:
+                            jobs[modality][key] = (path, start, end)
+                keys.append(key)
+            for modality in ("face", "body"):
+                if modality in requested:
+                    row_keys[modality][split] = keys
+
+    # 2. run the extractors on what the cache does not hold yet
+    active = [m for m in requested if jobs[m]]
+    entries: dict[str, dict[str, np.ndarray | str]] = {}
+    descriptions: dict[str, dict[str, Any]] = {}
+    writers: dict[str, _ShardWriter] = {}
+
+    def prepare(modality: str, extractor: Any, **extra: Any) -> dict[str, Any]:
+        key, description = extractor_key(extractor, **extra)
+        descriptions[modality] = description
+        cache = FeatureCache(namespace / f"{modality}-{key}")
+        entries[modality] = cache.load()
+        writers[modality] = _ShardWriter(cache, entries[modality], shard_rows, shard_seconds)
+        todo = {k: v for k, v in jobs[modality].items() if k not in entries[modality]}
+        logger.info(
+            "%s: %d inputs, %d cached, %d to extract",
+            modality,
+            len(jobs[modality]),
+            len(jobs[modality]) - len(todo),
+            len(todo),
+        )
+        return todo
+
+    if "text" in active:
+        encoder = resolve_text_encoder(text_encoder)
+        todo = prepare("text", encoder)
+        if todo:
+            _run_text(todo, encoder, writers["text"], batch_size, progress)
+    if "audio" in active:
+        extractor = audio_extractor if audio_extractor is not None else _default_audio_extractor()
+        todo = prepare("audio", extractor)
+        if todo:
+            _run_files(todo, _audio_work(extractor), {"audio": writers["audio"]}, "audio features", progress)
+    video_modalities = [m for m in ("face", "body") if m in active]
+    if video_modalities:
+        processor = video_processor if video_processor is not None else _default_video_processor(privacy)
+        todo: dict[str, tuple] = {}
+        for modality in video_modalities:
+            todo.update(prepare(modality, processor, privacy=privacy))
+        if todo:
+            video_writers = {m: writers[m] for m in video_modalities}
+            _run_files(todo, _video_work(processor, privacy), video_writers, "video features", progress)
+
+    # 3. assemble columns, masks and the summary
+    reported: set[tuple[str, str, str]] = set()
+    undecodable = [item for item in summary.undecodable if item.get("modality") not in active]
+    feature_info = dict(metadata.get("features", {}))
+    for modality in requested:
+        feature_info.pop(modality, None)
+    columns: dict[str, dict[str, list[np.ndarray | None]]] = {}
+    for modality in active:
+        per_split: dict[str, list[np.ndarray | None]] = {}
+        have = {}
+        dims = set()
+        for split in splits:
+            arrays = []
+            paths = _column(
+                dataset_dict[split],
+                "text" if modality == "text" else f"{'audio' if modality == 'audio' else 'video'}_path",
+            )
+            for key, path in zip(row_keys[modality][split], paths, strict=True):
+                value = entries[modality].get(key) if key is not None else None
+                if isinstance(value, str):
+                    if not value.startswith(_ABSENT) and (modality, path, value) not in reported:
+                        reported.add((modality, path, value))
+                        undecodable.append({"split": split, "modality": modality, "file": path, "reason": value})
+                    value = None
+                if value is not None:
+                    dims.add(value.shape[1])
+                arrays.append(value)
+            per_split[split] = arrays
+            have[split] = sum(a is not None for a in arrays)
+        absent_reasons: dict[str, int] = {}
+        for key in jobs[modality]:
+            value = entries[modality].get(key)
+            if isinstance(value, str) and value.startswith(_ABSENT):
+                reason = value[len(_ABSENT) :]
+                absent_reasons[reason] = absent_reasons.get(reason, 0) + 1
+        for reason, count in sorted(absent_reasons.items()):
+            summary.notes.append(f"{modality}: {reason} in {count} input(s)")
+        if len(dims) > 1:
+            raise ValueError(f"{modality} features have inconsistent dims {sorted(dims)} (mixed cache entries?)")
+        if sum(have.values()) == 0:
+            summary.notes.append(f"{modality}: no row could be featurised; no {feature_column(modality)} column")
+            continue
+        columns[modality] = per_split
+        feature_info[modality] = {"dim": dims.pop(), "extractor": descriptions[modality], "rows": have}
+    for modality in requested:
+        if modality not in active:
+            summary.notes.append(f"{modality}: no input in any split; no {feature_column(modality)} column")
+    summary.undecodable = undecodable
+
+    result = {}
+    for split in splits:
+        dataset = dataset_dict[split]
+        dropped = requested + (["face"] if privacy else [])  # privacy mode keeps no face features at all
+        stale = [feature_column(m) for m in dropped if feature_column(m) in dataset.column_names]
+        if stale:  # re-extracted (or now featureless) modalities lose their old column
+            dataset = dataset.remove_columns(stale)
+        for modality in columns:
+            name = feature_column(modality)
+            dataset = dataset.add_column(
+                name, _to_arrow(columns[modality][split]), feature=List(List(Value("float32")))
+            )
+        available = []
+        for modality in MODALITIES:
+            name = feature_column(modality)
+            if modality in columns:
+                available.append([array is not None for array in columns[modality][split]])
+            elif name in dataset.column_names:  # extracted by an earlier call: keep what it found
+                lengths = pc.fill_null(pc.list_value_length(dataset.data.column(name)), 0)
+                available.append([length > 0 for length in lengths.to_pylist()])
+            else:
+                available.append([False] * dataset.num_rows)
+        masks = [list(row) for row in zip(*available, strict=True)] if dataset.num_rows else []
+        mask_feature = (
+            dataset.features["modality_mask"]
+            if "modality_mask" in dataset.column_names
+            else List(Value("bool"), length=len(MODALITIES))
+        )
+        if "modality_mask" in dataset.column_names:
+            dataset = dataset.remove_columns("modality_mask")
+        dataset = dataset.add_column("modality_mask", masks, feature=mask_feature)
+        order = [c for c in dataset.column_names if not c.endswith("_features")]
+        order += [feature_column(m) for m in MODALITIES if feature_column(m) in dataset.column_names]
+        result[split] = dataset.select_columns(order)
+
+    metadata["features"] = feature_info
+    metadata["summary"] = summary.to_dict()
+    metadata["feature_cache"] = str(namespace)
+    return attach_metadata(DatasetDict(result), metadata)
+
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "FeatureCache",
+    "default_cache_dir",
+    "extract_features",
+    "extractor_key",
+    "resolve_text_encoder",
+]

@@ -1,0 +1,200 @@
+"""MELD (Poria et al., 2019) from its official layout: the three `*_sent_emo.csv` files and, optionally, the clips.
+
+Layout read (DATA.md):
+
+    DATA_DIR/train_sent_emo.csv   DATA_DIR/train_splits/dia{D}_utt{U}.mp4
+    DATA_DIR/dev_sent_emo.csv     DATA_DIR/dev_splits_complete/dia{D}_utt{U}.mp4
+    DATA_DIR/test_sent_emo.csv    DATA_DIR/output_repeated_splits_test/dia{D}_utt{U}.mp4
+
+- The CSVs alone give a text-only dataset (`modality_mask` = text only).
+- When a clip folder exists, `audio_path` = `video_path` = the clip. A missing clip (dev `dia110_utt7`) leaves both
+  `""` and is listed in the summary's `missing_media`; an empty or corrupt clip keeps its path and is marked absent
+  (empty: at build time; corrupt: when feature extraction fails to decode it). No utterance is ever dropped.
+- Dialogue ids are `"{train,dev,test}_dia{D}"` (MELD numbers dialogues per split); `source_id` is
+  `"{split}/dia{D}_utt{U}"`, the clip name. `utterance_id` is the position in the dialogue: MELD's own
+  `Utterance_ID` has gaps (72 train dialogues) and only orders the rows.
+- Encoding: the files are read as UTF-8 (BOM stripped; cp1252 as a fallback for re-saved copies). Copies that went
+  through a UTF-8 -> cp1252/latin-1 -> UTF-8 round trip show mojibake such as `â€™` for `’`; such fields are
+  repaired (count in the summary notes). Typographic quotes are kept as MELD has them (`’` is not turned into `'`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+from .protocols import CorpusBuilder
+from .schema import LABEL_SETS, UtteranceRecord
+
+MELD_FILES = {"train": "train_sent_emo.csv", "validation": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
+MELD_CLIP_DIRS = {"train": "train_splits", "validation": "dev_splits_complete", "test": "output_repeated_splits_test"}
+MELD_SPLIT_NAMES = {"train": "train", "validation": "dev", "test": "test"}
+MELD_COLUMNS = ("Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID")
+
+# A UTF-8 lead byte read as cp1252/latin-1 followed by a continuation byte read the same way.
+_MOJIBAKE = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+)
+
+
+def _as_cp1252_bytes(text: str) -> bytes:
+    out = bytearray()
+    for char in text:
+        try:
+            out += char.encode("cp1252")
+        except UnicodeEncodeError:
+            if ord(char) > 0xFF:
+                raise
+            out.append(ord(char))  # the five bytes cp1252 leaves undefined come back through latin-1
+    return bytes(out)
+
+
+def fix_mojibake(text: str) -> str:
+    """Undo one UTF-8 -> cp1252 (or latin-1) mis-decoding; text without its traces is returned unchanged.
+
+    Example:
+        >>> fix_mojibake("You mustâ€™ve had your hands full.")
+        'You must’ve had your hands full.'
+        >>> fix_mojibake("Café")
+        'Café'
+    """
+    if not _MOJIBAKE.search(text):
+        return text
+    try:
+        return _as_cp1252_bytes(text).decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
+def read_csv_text(path: Path) -> tuple[str, str]:
+    """Decode a CSV file: `(text, encoding)`; UTF-8 (BOM stripped) else cp1252 else latin-1."""
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return raw.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1"), "latin-1"
+
+
+class MeldBuilder(CorpusBuilder):
+    """Build MELD from the official CSVs (+ clips if present).
+
+    Args:
+        data_dir: folder holding `train_sent_emo.csv`, `dev_sent_emo.csv`, `test_sent_emo.csv` (and clip folders).
+        protocol: `"emotion"` (7 classes, default) or `"sentiment"` (3 classes).
+        fix_encoding: repair mojibake (see module docstring).
+
+    Example:
+        >>> builder = MeldBuilder("../shared/data/meld")  # doctest: +SKIP
+        >>> dataset = builder.build()  # doctest: +SKIP
+        >>> dataset["test"].num_rows, builder.summary.dialogues["test"]  # doctest: +SKIP
+        (2610, 280)
+    """
+
+    corpus = "meld"
+
+    def __init__(self, data_dir, protocol=None, fold=None, fix_encoding: bool = True, **kwargs):
+        super().__init__(data_dir, protocol, fold, **kwargs)
+        self.fix_encoding = fix_encoding
+
+    def read_records(self) -> list[UtteranceRecord]:
+        missing = [name for name in MELD_FILES.values() if not (self.data_dir / name).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"MELD: {self.data_dir} lacks {missing} (expected the official *_sent_emo.csv files)"
+            )
+        records: list[UtteranceRecord] = []
+        for split, name in MELD_FILES.items():
+            records.extend(self._read_split(split, self.data_dir / name))
+        return records
+
+    def _read_split(self, split: str, path: Path) -> list[UtteranceRecord]:
+        text, encoding = read_csv_text(path)
+        if encoding != "utf-8":
+            self.summary.notes.append(f"{path.name} is not UTF-8; decoded as {encoding}")
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            header = [column.strip() for column in next(reader)]
+        except StopIteration:
+            raise ValueError(f"{path}:1: empty file, expected the MELD header") from None
+        absent = [column for column in MELD_COLUMNS if column not in header]
+        if absent:
+            raise ValueError(f"{path}:1: header lacks the MELD columns {absent} (found {header})")
+        index = {column: header.index(column) for column in MELD_COLUMNS}
+        label_column = "Sentiment" if self.protocol.label_field == "sentiment" else "Emotion"
+        known_labels = set(LABEL_SETS["meld/sentiment" if label_column == "Sentiment" else "meld/emotion"])
+
+        clip_dir = self.data_dir / MELD_CLIP_DIRS[split]
+        has_clips = clip_dir.is_dir()
+        if not has_clips:
+            self.summary.notes.append(f"no {MELD_CLIP_DIRS[split]}/ folder: {split} is text-only")
+        official = MELD_SPLIT_NAMES[split]
+        records, seen, repaired = [], {}, 0
+        next_line = reader.line_num + 1
+        for fields in reader:
+            line, next_line = next_line, reader.line_num + 1
+            where = f"{path}:{line}"
+            if not fields or all(not value.strip() for value in fields):
+                continue
+            if len(fields) != len(header):
+                raise ValueError(f"{where}: expected {len(header)} fields, found {len(fields)}")
+            try:
+                dialogue, utterance = int(fields[index["Dialogue_ID"]]), int(fields[index["Utterance_ID"]])
+            except ValueError:
+                raise ValueError(
+                    f"{where}: Dialogue_ID/Utterance_ID must be integers, got "
+                    f"{fields[index['Dialogue_ID']]!r}/{fields[index['Utterance_ID']]!r}"
+                ) from None
+            label = fields[index[label_column]].strip().lower()
+            if label not in known_labels:
+                raise ValueError(f"{where}: unknown {label_column} {label!r}; expected one of {sorted(known_labels)}")
+            if (dialogue, utterance) in seen:
+                raise ValueError(
+                    f"{where}: dia{dialogue}_utt{utterance} already given at line {seen[dialogue, utterance]}"
+                )
+            seen[dialogue, utterance] = line
+            utterance_text = fields[index["Utterance"]].strip()
+            speaker = fields[index["Speaker"]].strip()
+            if self.fix_encoding:
+                fixed_text, fixed_speaker = fix_mojibake(utterance_text), fix_mojibake(speaker)
+                repaired += (fixed_text != utterance_text) + (fixed_speaker != speaker)
+                utterance_text, speaker = fixed_text, fixed_speaker
+            clip = ""
+            if has_clips:
+                candidate = clip_dir / f"dia{dialogue}_utt{utterance}.mp4"
+                if candidate.exists():
+                    clip = str(candidate)
+                else:
+                    self.summary.missing_media.append(f"{MELD_CLIP_DIRS[split]}/{candidate.name}")
+            records.append(
+                UtteranceRecord(
+                    source_id=f"{official}/dia{dialogue}_utt{utterance}",
+                    dialogue_id=f"{official}_dia{dialogue}",
+                    speaker=speaker,
+                    text=utterance_text,
+                    label=label,
+                    official_split=split,
+                    audio_path=clip,
+                    video_path=clip,
+                    order=(utterance,),
+                    dialogue_order=(dialogue,),
+                    origin=where,
+                )
+            )
+        if repaired:
+            self.summary.notes.append(f"{path.name}: repaired mojibake in {repaired} field(s)")
+        return records
+
+
+def build_meld(data_dir, protocol: str | None = None, **kwargs):
+    """Build MELD (see [`MeldBuilder`]); returns a `DatasetDict` whose metadata holds the build summary."""
+    return MeldBuilder(data_dir, protocol, **kwargs).build()
+
+
+__all__ = ["MELD_CLIP_DIRS", "MELD_FILES", "MeldBuilder", "build_meld", "fix_mojibake", "read_csv_text"]

@@ -293,6 +293,8 @@ class CMARRPreTrainedModel(PreTrainedModel):
     main_input_name = "text_features"
     input_modalities = ("text", "audio", "video")
     supports_gradient_checkpointing = False
+    # forward takes **inputs, but the loss is a per-utterance mean: Trainer must not rescale it.
+    accepts_loss_kwargs = False
     _no_split_modules = ["ModalityEncoder", "NormalizingFlow", "CrossModalFusion"]
 
     @torch.no_grad()

@@ -1,0 +1,309 @@
+"""Dialogue-level batching: utterance rows of a prepared split -> the model input contract.
+
+`DialogueDataset` groups the utterance rows of one split (one row per utterance, ARCHITECTURE.md section 3)
+into dialogues once, reading every feature column straight from Arrow into a few contiguous numpy arrays,
+so an epoch never converts Python lists. `DialogueCollator` pads a list of dialogues into the tensors of
+SPEC.md's shared input contract.
+
+Example:
+    >>> from training.synthetic import make_synthetic_corpus
+    >>> from training.collator import DialogueCollator, DialogueDataset
+    >>> split = make_synthetic_corpus(num_dialogues=(4, 2, 2), seed=0)["train"]
+    >>> dialogues = DialogueDataset(split)
+    >>> batch = DialogueCollator()([dialogues[0], dialogues[1]])
+    >>> batch["text_features"].shape[0], batch["modality_mask"].shape[-1]
+    (2, 4)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+
+from .metrics import IGNORE_INDEX
+
+# The modality order of every 4-wide mask. It must equal `modeling_emoje.MODALITIES`; it is repeated here so
+# that data code does not import the model package (checked by tests/test_collator.py).
+MODALITIES: tuple[str, ...] = ("text", "audio", "face", "body")
+REQUIRED_COLUMNS: tuple[str, ...] = ("dialogue_id", "utterance_id", "speaker", "label")
+
+
+def normalize_modalities(names: Iterable[str] | str | None, *, field: str = "modalities") -> frozenset[str] | None:
+    """Validate a collection of modality names (``None`` means all) and return it as a frozenset."""
+    if names is None:
+        return None
+    if isinstance(names, str):
+        names = [part for part in names.replace("+", ",").split(",") if part]
+    names = frozenset(names)
+    unknown = sorted(names - set(MODALITIES))
+    if unknown:
+        raise ValueError(f"{field} has unknown modalities {unknown}; modalities are {MODALITIES}")
+    return names
+
+
+def _column_frames(table: pa.Table, column: str, split_name: str) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """Read a ``List(List(float32))`` column as ``(frames (F, D) float32, row offsets (N + 1,), D)``."""
+    chunked = table.column(column)
+    array = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+    # A null row is an absent modality, like [] (list_flatten skips nulls, so offsets stay consistent).
+    lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    frames = pc.list_flatten(array)
+    if len(frames) == 0:
+        return np.zeros((0, 0), dtype=np.float32), offsets, None
+    frame_sizes = pc.list_value_length(frames).to_numpy(zero_copy_only=False)
+    dim = int(frame_sizes[0])
+    if dim == 0 or (frame_sizes != dim).any():
+        bad = int(np.flatnonzero(frame_sizes != dim)[0]) if dim else 0
+        row = int(np.searchsorted(offsets, bad, side="right") - 1)
+        raise ValueError(
+            f"{split_name}: column '{column}' row {row} has a frame of size {int(frame_sizes[bad])}, "
+            f"expected every frame to have size {dim}"
+        )
+    values = pc.list_flatten(frames).to_numpy(zero_copy_only=False)
+    return np.ascontiguousarray(values, dtype=np.float32).reshape(-1, dim), offsets, dim
+
+
+class DialogueDataset(torch.utils.data.Dataset):
+    """The utterance rows of one prepared split, grouped into dialogues in utterance order.
+
+    Args:
+        split: a `datasets.Dataset` with the columns of ARCHITECTURE.md section 3.
+        modalities: modalities to read (default: every ``{m}_features`` column the split has).
+        keep_modalities: an evaluation scenario: only these modalities count as present. Utterances left
+            with no present modality cannot be predicted; they are removed from their dialogue (the rest of
+            the dialogue keeps its order) and counted in `num_skipped`. Dialogues left empty are removed.
+        name: used in error messages (e.g. ``"test"``).
+
+    Each item is a dict of numpy arrays: ``labels`` (U,), ``speaker_ids`` (U,), ``modality_mask`` (U, 4)
+    and, per read modality, ``{m}_features``: a list of U ``(T, D)`` arrays (``T = 0`` when absent).
+    """
+
+    def __init__(
+        self,
+        split,
+        modalities: Iterable[str] | None = None,
+        keep_modalities: Iterable[str] | str | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.name = name or getattr(split, "split", None) or "split"
+        self.name = str(self.name)
+        missing = [column for column in REQUIRED_COLUMNS if column not in split.column_names]
+        if missing:
+            raise ValueError(f"{self.name}: missing required columns {missing} (have {split.column_names})")
+        requested = normalize_modalities(modalities, field="modalities")
+        label_feature = split.features["label"]
+        self.label_names: list[str] | None = list(getattr(label_feature, "names", None) or []) or None
+        table = split.with_format("arrow")[:]
+        num_rows = table.num_rows
+
+        dialogue_ids = np.asarray(table.column("dialogue_id").to_pylist(), dtype=object).astype(str)
+        utterance_ids = table.column("utterance_id").to_numpy(zero_copy_only=False).astype(np.int64)
+        speakers = np.asarray(table.column("speaker").to_pylist(), dtype=object).astype(str)
+        labels = table.column("label").to_numpy(zero_copy_only=False).astype(np.int64)
+        self.labels = np.where(labels < 0, IGNORE_INDEX, labels)
+
+        self.features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.feature_dims: dict[str, int] = {}
+        presence = np.zeros((num_rows, len(MODALITIES)), dtype=bool)
+        declared = None
+        if "modality_mask" in table.column_names:
+            declared = np.asarray(table.column("modality_mask").to_pylist(), dtype=bool).reshape(num_rows, -1)
+            if declared.shape[1] != len(MODALITIES):
+                raise ValueError(f"{self.name}: modality_mask must hold {len(MODALITIES)} booleans {MODALITIES}")
+        for index, modality in enumerate(MODALITIES):
+            column = f"{modality}_features"
+            if column not in table.column_names or (requested is not None and modality not in requested):
+                continue
+            frames, offsets, dim = _column_frames(table, column, self.name)
+            has_frames = np.diff(offsets) > 0
+            if declared is not None:
+                claimed = declared[:, index] & ~has_frames
+                if claimed.any():
+                    row = int(np.flatnonzero(claimed)[0])
+                    raise ValueError(
+                        f"{self.name}: dialogue {dialogue_ids[row]!r} utterance {utterance_ids[row]}: modality_mask marks "
+                        f"'{modality}' present but {column} is empty"
+                    )
+                has_frames &= declared[:, index]
+            if dim is None or not has_frames.any():
+                continue
+            self.features[modality] = (frames, offsets)
+            self.feature_dims[modality] = dim
+            presence[:, index] = has_frames
+        if requested is not None and not requested & set(self.features):
+            raise ValueError(f"{self.name}: none of the requested modalities {sorted(requested)} has features in this split")
+        self.presence = presence
+        self._speakers = speakers
+
+        # Group rows by dialogue (first-appearance order), sorted by utterance_id inside each dialogue.
+        order = np.lexsort((utterance_ids, dialogue_ids))
+        sorted_dialogues = dialogue_ids[order]
+        boundaries = np.flatnonzero(sorted_dialogues[1:] != sorted_dialogues[:-1]) + 1
+        groups = np.split(order, boundaries) if num_rows else []
+        groups.sort(key=lambda rows: int(rows.min()))
+        for rows in groups:
+            ids = utterance_ids[rows]
+            repeated = ids[1:][ids[1:] == ids[:-1]]
+            if repeated.size:
+                raise ValueError(f"{self.name}: dialogue {dialogue_ids[rows[0]]!r} has utterance_id {int(repeated[0])} twice")
+        self._groups: list[tuple[str, np.ndarray]] = [(str(dialogue_ids[rows[0]]), rows) for rows in groups]
+        self._apply_scenario(keep_modalities)
+
+    def _apply_scenario(self, keep_modalities: Iterable[str] | str | None) -> None:
+        self.keep_modalities = normalize_modalities(keep_modalities, field="keep_modalities")
+        usable = self.presence.copy()
+        if self.keep_modalities is not None:
+            usable &= np.array([m in self.keep_modalities for m in MODALITIES])[None, :]
+        self.usable = usable
+        self.dialogue_ids: list[str] = []
+        self._rows: list[np.ndarray] = []
+        self._speaker_ids: list[np.ndarray] = []
+        self.num_skipped = 0
+        for dialogue_id, rows in self._groups:
+            keep = usable[rows].any(1)
+            self.num_skipped += int((self.labels[rows][~keep] != IGNORE_INDEX).sum())
+            rows = rows[keep]
+            if rows.size == 0:
+                continue
+            numbering: dict[str, int] = {}
+            speaker_ids = [numbering.setdefault(speaker, len(numbering)) for speaker in self._speakers[rows]]
+            self.dialogue_ids.append(dialogue_id)
+            self._rows.append(rows)
+            self._speaker_ids.append(np.asarray(speaker_ids, dtype=np.int64))
+
+    @property
+    def available_modalities(self) -> list[str]:
+        """Modalities with features for at least one utterance, in MODALITIES order."""
+        return [m for m in MODALITIES if m in self.features]
+
+    @property
+    def num_utterances(self) -> int:
+        return int(sum(len(rows) for rows in self._rows))
+
+    @property
+    def num_labelled(self) -> int:
+        """Number of labelled utterances that items of this dataset carry (what a full evaluation scores)."""
+        return int(sum((self.labels[rows] != IGNORE_INDEX).sum() for rows in self._rows))
+
+    def with_scenario(self, keep_modalities: Iterable[str] | str | None) -> DialogueDataset:
+        """A view of the same rows for an evaluation scenario (see the class docstring); no data is copied."""
+        view = object.__new__(DialogueDataset)
+        view.__dict__.update(self.__dict__)
+        view._apply_scenario(keep_modalities)
+        return view
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rows = self._rows[index]
+        item: dict[str, Any] = {
+            "labels": self.labels[rows],
+            "speaker_ids": self._speaker_ids[index],
+            "modality_mask": self.usable[rows],
+        }
+        for modality, (frames, offsets) in self.features.items():
+            item[f"{modality}_features"] = [frames[offsets[r] : offsets[r + 1]] for r in rows]
+        return item
+
+
+@dataclass
+class DialogueCollator:
+    """Pads dialogues (items of `DialogueDataset`, or dicts of the same shape) into the model input contract.
+
+    Output: ``{m}_features`` (B, U, T, D) float32 and ``{m}_attention_mask`` (B, U, T) long for every modality
+    some item carries, ``modality_mask`` (B, U, 4) bool, ``utterance_mask`` (B, U) long, ``speaker_ids``
+    (B, U) long and ``labels`` (B, U) long padded with -100.
+
+    Args:
+        keep_modalities: only these modalities are passed on (an evaluation scenario); the others' features
+            are dropped from the batch and their ``modality_mask`` column is False.
+        max_frames: keep at most this many frames per utterance and modality (the first ones).
+    """
+
+    keep_modalities: Collection[str] | str | None = None
+    max_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        self.keep_modalities = normalize_modalities(self.keep_modalities, field="keep_modalities")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1, got {self.max_frames}")
+
+    def __call__(self, dialogues: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        if not dialogues:
+            raise ValueError("DialogueCollator got an empty list of dialogues")
+        batch_size = len(dialogues)
+        lengths = [len(d["labels"]) for d in dialogues]
+        length = max(lengths)
+        labels = np.full((batch_size, length), IGNORE_INDEX, dtype=np.int64)
+        speaker_ids = np.zeros((batch_size, length), dtype=np.int64)
+        utterance_mask = np.zeros((batch_size, length), dtype=np.int64)
+        modality_mask = np.zeros((batch_size, length, len(MODALITIES)), dtype=bool)
+        for b, (dialogue, size) in enumerate(zip(dialogues, lengths)):
+            labels[b, :size] = dialogue["labels"]
+            speaker_ids[b, :size] = dialogue.get("speaker_ids", np.zeros(size, dtype=np.int64))
+            utterance_mask[b, :size] = 1
+            mask = np.asarray(dialogue["modality_mask"], dtype=bool)
+            if mask.shape != (size, len(MODALITIES)):
+                raise ValueError(f"dialogue {b}: modality_mask has shape {mask.shape}, expected {(size, len(MODALITIES))}")
+            modality_mask[b, :size] = mask
+        batch: dict[str, torch.Tensor] = {}
+        for index, modality in enumerate(MODALITIES):
+            key = f"{modality}_features"
+            if self.keep_modalities is not None and modality not in self.keep_modalities:
+                modality_mask[:, :, index] = False
+                continue
+            if not any(key in d for d in dialogues):
+                modality_mask[:, :, index] = False
+                continue
+            per_dialogue = [d.get(key) for d in dialogues]
+            dim, frames_max = None, 1
+            for b, utterances in enumerate(per_dialogue):
+                if utterances is None:
+                    continue
+                if len(utterances) != lengths[b]:
+                    raise ValueError(f"dialogue {b}: {key} has {len(utterances)} utterances, labels have {lengths[b]}")
+                for u, frames in enumerate(utterances):
+                    frames = np.asarray(frames, dtype=np.float32)
+                    if frames.size == 0:
+                        continue
+                    if frames.ndim != 2 or (dim is not None and frames.shape[1] != dim):
+                        raise ValueError(f"dialogue {b} utterance {u}: {key} has shape {frames.shape}, expected (T, {dim or 'D'})")
+                    dim = frames.shape[1]
+                    frames_max = max(frames_max, frames.shape[0])
+            if dim is None:
+                modality_mask[:, :, index] = False
+                continue
+            if self.max_frames is not None:
+                frames_max = min(frames_max, self.max_frames)
+            values = np.zeros((batch_size, length, frames_max, dim), dtype=np.float32)
+            attention = np.zeros((batch_size, length, frames_max), dtype=np.int64)
+            for b, utterances in enumerate(per_dialogue):
+                if utterances is None:
+                    modality_mask[b, :, index] = False
+                    continue
+                for u, frames in enumerate(utterances):
+                    count = min(len(frames), frames_max)
+                    if count and modality_mask[b, u, index]:
+                        values[b, u, :count] = np.asarray(frames[:count], dtype=np.float32)
+                        attention[b, u, :count] = 1
+                    else:
+                        modality_mask[b, u, index] = False
+            batch[key] = torch.from_numpy(values)
+            batch[f"{modality}_attention_mask"] = torch.from_numpy(attention)
+        batch["modality_mask"] = torch.from_numpy(modality_mask)
+        batch["utterance_mask"] = torch.from_numpy(utterance_mask)
+        batch["speaker_ids"] = torch.from_numpy(speaker_ids)
+        batch["labels"] = torch.from_numpy(labels)
+        return batch
+
+
+__all__ = ["MODALITIES", "DialogueCollator", "DialogueDataset", "normalize_modalities"]

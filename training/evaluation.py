@@ -1,0 +1,378 @@
+"""Missing-modality evaluation: every scenario of SPEC.md's evaluation protocol, and `emoje-evaluate`.
+
+A scenario names the modalities that are *kept*; its name joins them with ``+`` in MODALITIES order
+(``text``, ``text+audio``, ..., ``text+audio+face+body``), plus ``privacy`` (every available modality but
+face). Only modalities the data has take part: a text-only corpus has only the ``text`` scenario. For the
+CM-ARR protocol (three modes audio, text, visual = face + body) the six missing conditions and full are
+also reported, with their mean (``three_mode_mean``) and pooled score (``three_mode_pooled``).
+
+An utterance that has none of a scenario's modalities cannot be predicted in that scenario: it is left out
+of its dialogue for that scenario and counted in ``n_skipped`` (present only when non-zero), so ``n`` is
+always the number of predictions actually scored.
+
+Example:
+    >>> from training.evaluation import build_scenarios
+    >>> [s.name for s in build_scenarios(["text", "audio"])]
+    ['text', 'audio', 'text+audio']
+    >>> [s.name for s in build_scenarios(["text", "face", "body"], "privacy")]
+    ['privacy']
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .collator import MODALITIES, DialogueCollator, DialogueDataset, normalize_modalities
+from .metrics import IGNORE_INDEX, METRIC_NAMES, compute_erc_metrics
+
+PRIVACY = "privacy"
+FULL = "full"
+ALL = "all"
+ABBREVIATIONS: dict[str, str] = {"t": "text", "a": "audio", "f": "face", "b": "body"}
+# CM-ARR protocol: three modes; "visual" is face and body together.
+THREE_MODE_GROUPS: dict[str, tuple[str, ...]] = {"audio": ("audio",), "text": ("text",), "visual": ("face", "body")}
+THREE_MODE_CONDITIONS: tuple[tuple[str, ...], ...] = (
+    ("audio",), ("text",), ("visual",), ("audio", "text"), ("audio", "visual"), ("text", "visual"),
+)
+THREE_MODE_MEAN = "three_mode_mean"
+THREE_MODE_POOLED = "three_mode_pooled"
+# Protocols ("corpus/protocol", see training.data.data_protocol) evaluated the CM-ARR way.
+THREE_MODE_PROTOCOL_PREFIXES: tuple[str, ...] = ("iemocap/mer4", "msp-improv/")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Evaluate with only ``keep`` modalities present."""
+
+    name: str
+    keep: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ScenarioAggregate:
+    """A score over several scenarios: ``mean`` of their metrics or ``pooled`` (all their predictions at once)."""
+
+    name: str
+    kind: str
+    members: tuple[str, ...] = field(default_factory=tuple)
+
+
+def scenario_name(modalities: Iterable[str]) -> str:
+    """``+``-joined modality names in MODALITIES order."""
+    chosen = normalize_modalities(modalities, field="scenario") or frozenset()
+    if not chosen:
+        raise ValueError("a scenario must keep at least one modality")
+    return "+".join(m for m in MODALITIES if m in chosen)
+
+
+def modality_scenarios(available: Iterable[str]) -> list[Scenario]:
+    """Every non-empty subset of the available modalities (by size, then MODALITIES order), then ``privacy``."""
+    ordered = [m for m in MODALITIES if m in set(available)]
+    scenarios = [
+        Scenario(scenario_name(subset), frozenset(subset))
+        for size in range(1, len(ordered) + 1)
+        for subset in combinations(ordered, size)
+    ]
+    if "face" in ordered and len(ordered) > 1:
+        scenarios.append(Scenario(PRIVACY, frozenset(ordered) - {"face"}))
+    return scenarios
+
+
+def three_mode_scenarios(available: Iterable[str]) -> list[Scenario | ScenarioAggregate]:
+    """CM-ARR's six missing conditions over {audio, text, visual} and full, then their mean and pooled score."""
+    available = set(available)
+    groups = {mode: [m for m in members if m in available] for mode, members in THREE_MODE_GROUPS.items()}
+    scenarios: list[Scenario | ScenarioAggregate] = []
+    for condition in THREE_MODE_CONDITIONS:
+        if all(groups[mode] for mode in condition):
+            keep = frozenset(m for mode in condition for m in groups[mode])
+            scenarios.append(Scenario(scenario_name(keep), keep))
+    if len(scenarios) < 2:
+        return []
+    members = tuple(s.name for s in scenarios)
+    full = frozenset(m for members_ in groups.values() for m in members_)
+    scenarios.append(Scenario(scenario_name(full), full))
+    scenarios.append(ScenarioAggregate(THREE_MODE_MEAN, "mean", members))
+    scenarios.append(ScenarioAggregate(THREE_MODE_POOLED, "pooled", members))
+    return scenarios
+
+
+def uses_three_mode_protocol(model_type: str | None = None, protocol: str | None = None) -> bool:
+    """Whether the CM-ARR three-mode conditions are part of "all" scenarios (CM-ARR models or its protocols)."""
+    return model_type == "cmarr" or (protocol or "").lower().startswith(THREE_MODE_PROTOCOL_PREFIXES)
+
+
+def _parse_one(spec: str, available: list[str]) -> Scenario:
+    if spec == PRIVACY:
+        if "face" not in available or len(available) < 2:
+            raise ValueError(f"scenario 'privacy' needs face and another modality; the data has {available}")
+        return Scenario(PRIVACY, frozenset(available) - {"face"})
+    if spec == FULL:
+        return Scenario(scenario_name(available), frozenset(available))
+    names = []
+    for token in spec.replace("+", ",").split(","):
+        token = token.strip().lower()
+        if not token:
+            continue
+        if token == "visual" or token == "v":
+            names += [m for m in ("face", "body") if m in available]
+            continue
+        names.append(ABBREVIATIONS.get(token, token))
+    keep = normalize_modalities(names, field=f"scenario {spec!r}") or frozenset()
+    absent = sorted(keep - set(available), key=MODALITIES.index)
+    if absent:
+        raise ValueError(f"scenario {spec!r} keeps {absent}, which the data/model never has (available: {available})")
+    return Scenario(scenario_name(keep), keep)
+
+
+def build_scenarios(
+    available: Iterable[str], spec: str = ALL, three_mode: bool = False
+) -> list[Scenario | ScenarioAggregate]:
+    """Scenarios for ``--scenarios``: ``all``, ``full``, ``privacy`` or kept modalities like ``t,a`` / ``text+audio``.
+
+    Several specs can be given separated by ``;`` or spaces (``"t;t,a;privacy"``).
+    """
+    available = [m for m in MODALITIES if m in set(available)]
+    if not available:
+        raise ValueError("no modality is available to evaluate")
+    if spec.strip().lower() == ALL:
+        scenarios: list[Scenario | ScenarioAggregate] = list(modality_scenarios(available))
+        if three_mode:
+            names = {s.name for s in scenarios}
+            scenarios += [s for s in three_mode_scenarios(available) if s.name not in names]
+        return scenarios
+    scenarios, seen = [], set()
+    for part in spec.replace(";", " ").split():
+        scenario = _parse_one(part.strip().lower(), available)
+        if scenario.name not in seen:
+            seen.add(scenario.name)
+            scenarios.append(scenario)
+    if not scenarios:
+        raise ValueError(f"no scenario in {spec!r}")
+    return scenarios
+
+
+def _model_modalities(model) -> list[str] | None:
+    dims = getattr(getattr(model, "config", None), "modality_dims", None)
+    return [m for m in MODALITIES if m in dims] if dims else None
+
+
+@torch.no_grad()
+def _predict(model, dataset: DialogueDataset, keep: frozenset[str], batch_size: int, accelerator) -> tuple[np.ndarray, np.ndarray]:
+    """``(y_true, y_pred)`` over every labelled utterance of ``dataset``, gathered across processes exactly once."""
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, collate_fn=DialogueCollator(keep_modalities=keep)
+    )
+    if accelerator is not None:
+        loader = accelerator.prepare_data_loader(loader)
+        device = accelerator.device
+    else:
+        device = next(model.parameters()).device
+    true_parts, pred_parts = [], []
+    for batch in loader:
+        labels = batch.pop("labels").to(device)
+        batch = {key: value.to(device) for key, value in batch.items()}
+        logits = model(**batch).logits
+        preds = logits.argmax(-1).masked_fill(labels == IGNORE_INDEX, IGNORE_INDEX)
+        if accelerator is not None:
+            labels = accelerator.pad_across_processes(labels, dim=1, pad_index=IGNORE_INDEX)
+            preds = accelerator.pad_across_processes(preds, dim=1, pad_index=IGNORE_INDEX)
+            labels, preds = accelerator.gather_for_metrics((labels, preds))
+        labels, preds = labels.cpu().numpy().reshape(-1), preds.cpu().numpy().reshape(-1)
+        keep_positions = labels != IGNORE_INDEX
+        true_parts.append(labels[keep_positions])
+        pred_parts.append(preds[keep_positions])
+    y_true = np.concatenate(true_parts) if true_parts else np.zeros(0, dtype=np.int64)
+    y_pred = np.concatenate(pred_parts) if pred_parts else np.zeros(0, dtype=np.int64)
+    if y_true.size != dataset.num_labelled:
+        raise RuntimeError(
+            f"evaluation gathered {y_true.size} labelled utterances but the split has {dataset.num_labelled}: "
+            "samples were duplicated or lost across processes"
+        )
+    return y_true, y_pred
+
+
+def evaluate_model(
+    model,
+    dataset,
+    scenarios: Sequence[Scenario | ScenarioAggregate | str] | Mapping[str, Iterable[str]] | str | None = None,
+    batch_size: int = 8,
+    accelerator=None,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Score ``model`` on ``dataset`` under each scenario.
+
+    Args:
+        model: an emotion-recognition model following the package's input/output contract.
+        dataset: a `DialogueDataset` or a prepared `datasets.Dataset` split.
+        scenarios: `Scenario`/`ScenarioAggregate` objects, scenario specs (``"all"``, ``"t,a"``, ...), or a
+            mapping name -> kept modalities. Default: ``"all"`` over what both data and model have.
+        batch_size: dialogues per forward pass (per process).
+        accelerator: an `accelerate.Accelerator`; with several processes each scores a shard and the
+            predictions are gathered without the duplicated tail samples.
+
+    Returns:
+        ``{"scenarios": {name: {"weighted_f1", "macro_f1", "accuracy", "uar", "n"[, "n_skipped"]}}}``.
+    """
+    if not isinstance(dataset, DialogueDataset):
+        dataset = DialogueDataset(dataset)
+    available = dataset.available_modalities
+    model_modalities = _model_modalities(model)
+    if model_modalities is not None:
+        available = [m for m in available if m in model_modalities]
+    if scenarios is None or isinstance(scenarios, str):
+        scenarios = build_scenarios(available, scenarios or ALL)
+    elif isinstance(scenarios, Mapping):
+        scenarios = [Scenario(name, normalize_modalities(keep) or frozenset()) for name, keep in scenarios.items()]
+    else:
+        resolved = []
+        for scenario in scenarios:
+            resolved += build_scenarios(available, scenario) if isinstance(scenario, str) else [scenario]
+        scenarios = resolved
+    if accelerator is not None:
+        model = accelerator.unwrap_model(model)
+    was_training = model.training
+    model.eval()
+    results: dict[str, dict[str, Any]] = {}
+    predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    try:
+        for scenario in scenarios:
+            if isinstance(scenario, ScenarioAggregate):
+                continue
+            if scenario.name in predictions:
+                continue
+            view = dataset.with_scenario(scenario.keep)
+            y_true, y_pred = _predict(model, view, scenario.keep, batch_size, accelerator)
+            predictions[scenario.name] = (y_true, y_pred)
+            scores = compute_erc_metrics(y_true, y_pred)
+            if view.num_skipped:
+                scores["n_skipped"] = view.num_skipped
+            results[scenario.name] = scores
+    finally:
+        model.train(was_training)
+    for aggregate in scenarios:
+        if not isinstance(aggregate, ScenarioAggregate):
+            continue
+        members = [name for name in aggregate.members if name in results]
+        if aggregate.kind == "mean":
+            scores = {metric: float(np.mean([results[name][metric] for name in members])) for metric in METRIC_NAMES}
+            scores["n"] = int(sum(results[name]["n"] for name in members))
+        elif aggregate.kind == "pooled":
+            scores = compute_erc_metrics(
+                np.concatenate([predictions[name][0] for name in members]),
+                np.concatenate([predictions[name][1] for name in members]),
+            )
+        else:
+            raise ValueError(f"unknown aggregate kind {aggregate.kind!r} in {aggregate.name}")
+        results[aggregate.name] = scores
+    return {"scenarios": results}
+
+
+def format_table(results: Mapping[str, Any]) -> str:
+    """A fixed-width table of an `evaluate_model` result (scores in percent)."""
+    rows = results["scenarios"]
+    width = max([len("scenario")] + [len(name) for name in rows])
+    lines = [f"{'scenario':<{width}}  {'n':>6}  {'w-F1':>6}  {'m-F1':>6}  {'acc':>6}  {'UAR':>6}"]
+    lines.append("-" * len(lines[0]))
+    for name, scores in rows.items():
+        skipped = f"  ({scores['n_skipped']} without these modalities skipped)" if scores.get("n_skipped") else ""
+        lines.append(
+            f"{name:<{width}}  {scores['n']:>6d}  {100 * scores['weighted_f1']:6.2f}  {100 * scores['macro_f1']:6.2f}"
+            f"  {100 * scores['accuracy']:6.2f}  {100 * scores['uar']:6.2f}{skipped}"
+        )
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emoje-evaluate", description="Evaluate a saved emoje model under every missing-modality scenario."
+    )
+    parser.add_argument("--model", required=True, help="saved model directory (emoje-train output)")
+    parser.add_argument("--data", required=True, help="prepared data directory (emoje-prepare output)")
+    parser.add_argument("--split", default="test", help="split to score (default: test)")
+    parser.add_argument(
+        "--scenarios", default=ALL,
+        help="all | full | privacy | kept modalities such as t,a or text+audio; several separated by ';'",
+    )
+    parser.add_argument("--output", help="write the results JSON here")
+    parser.add_argument("--batch-size", type=int, default=8, help="dialogues per forward pass and process")
+    parser.add_argument(
+        "--three-mode", choices=("auto", "yes", "no"), default="auto",
+        help="add CM-ARR's three-mode conditions to 'all' (auto: for CM-ARR models and the mer4/MSP-IMPROV protocols)",
+    )
+    return parser
+
+
+def run_cli(argv: Sequence[str] | None = None) -> dict:
+    """``emoje-evaluate`` without the exit code: returns the results dict (on every process)."""
+    args = _parser().parse_args(argv)
+    from accelerate import Accelerator
+
+    from .data import data_protocol, load_prepared_data
+    from .registry import load_model
+
+    data = load_prepared_data(args.data)
+    if args.split not in data:
+        raise ValueError(f"{args.data} has no split {args.split!r} (has {sorted(data)})")
+    accelerator = Accelerator()
+    model = load_model(args.model).to(accelerator.device)
+    dataset = DialogueDataset(data[args.split], name=args.split)
+    available = [m for m in dataset.available_modalities if m in (_model_modalities(model) or MODALITIES)]
+    if args.three_mode == "auto":
+        protocol = getattr(model.config, "protocol", None) or data_protocol(data)
+        three_mode = uses_three_mode_protocol(model.config.model_type, protocol)
+    else:
+        three_mode = args.three_mode == "yes"
+    scenarios = build_scenarios(available, args.scenarios, three_mode=three_mode)
+    results = evaluate_model(model, dataset, scenarios, batch_size=args.batch_size, accelerator=accelerator)
+    if accelerator.is_main_process:
+        print(f"{args.model} on {args.data} [{args.split}]")
+        print(format_table(results))
+        if args.output:
+            output = Path(args.output)
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(json.dumps(results, indent=2) + "\n")
+            print(f"results written to {output}")
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``emoje-evaluate`` (also runs under ``accelerate launch -m training.evaluation``)."""
+    try:
+        run_cli(argv)
+    except ValueError as error:
+        print(f"emoje-evaluate: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+
+__all__ = [
+    "PRIVACY",
+    "THREE_MODE_MEAN",
+    "THREE_MODE_POOLED",
+    "Scenario",
+    "ScenarioAggregate",
+    "build_scenarios",
+    "evaluate_model",
+    "format_table",
+    "main",
+    "modality_scenarios",
+    "run_cli",
+    "scenario_name",
+    "three_mode_scenarios",
+    "uses_three_mode_protocol",
+]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Export a trained model as a self-contained folder and publish it on the Hugging Face Hub.
+
+The folder holds the weights (``model.safetensors``), ``config.json`` (label maps, protocol, ``auto_map``),
+the modeling code (so ``trust_remote_code=True`` loads it where this package is not installed), the
+processor when there is one, ``evaluation.json`` and a ``README.md`` model card.
+
+Example:
+    >>> from training.hub import EXPORT_IGNORE_PATTERNS
+    >>> "checkpoint-*" in EXPORT_IGNORE_PATTERNS
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from model_cards import build_model_card
+
+EVALUATION_FILE = "evaluation.json"
+CARD_FILE = "README.md"
+# Training leftovers in an output directory that must not be published with the model.
+EXPORT_IGNORE_PATTERNS: list[str] = ["checkpoint-*", "checkpoint-*/**", "runs/**", "*.lock", "tmp-*", ".cache/**"]
+# Which Auto class the model class answers to in `auto_map` (the config is registered with AutoConfig).
+AUTO_CLASS = "AutoModelForSequenceClassification"
+
+
+def _register_remote_code(model, processor=None) -> None:
+    """Make ``save_pretrained`` copy the modeling files and write ``auto_map`` (if the package has not already)."""
+    model_class = type(model)
+    if model_class.__module__.startswith("transformers."):
+        return
+    if getattr(model_class, "_auto_class", None) is None:
+        model_class.register_for_auto_class(AUTO_CLASS)
+    config_class = type(model.config)
+    if getattr(config_class, "_auto_class", None) is None:
+        config_class.register_for_auto_class()
+    if processor is not None and hasattr(processor, "register_for_auto_class"):
+        if getattr(type(processor), "_auto_class", None) is None and not type(processor).__module__.startswith("transformers."):
+            type(processor).register_for_auto_class("AutoProcessor")
+
+
+def export_model(
+    model,
+    output_dir: str | os.PathLike,
+    *,
+    evaluation: Mapping[str, Any] | None = None,
+    processor=None,
+    protocol: str | None = None,
+    dataset_name: str | None = None,
+    splits: Mapping[str, Mapping[str, int]] | None = None,
+    training_summary: Mapping[str, Any] | None = None,
+    repo_id: str | None = None,
+) -> Path:
+    """Write the publishable folder of ``model`` to ``output_dir`` and return its path.
+
+    ``protocol`` is stored in the config; the label maps must already be in ``model.config``.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    config = model.config
+    labels = [config.id2label[i] for i in range(config.num_labels)]
+    if all(name == f"LABEL_{i}" for i, name in enumerate(labels)):
+        raise ValueError("model.config has no label names (id2label is LABEL_0, ...); set id2label/label2id from the data")
+    if protocol is not None:
+        config.protocol = protocol
+    _register_remote_code(model, processor)
+    model.save_pretrained(output_dir)
+    if processor is not None:
+        processor.save_pretrained(output_dir)
+    if evaluation is not None:
+        (output_dir / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n")
+    modalities = list(getattr(config, "modality_dims", {}) or [])
+    card = build_model_card(
+        model_type=config.model_type,
+        label_names=labels,
+        modalities=modalities,
+        evaluation=evaluation,
+        protocol=getattr(config, "protocol", None),
+        dataset_name=dataset_name,
+        splits=splits,
+        num_parameters=sum(p.numel() for p in model.parameters()),
+        repo_id=repo_id,
+        training_summary=training_summary,
+    )
+    card.save(output_dir / CARD_FILE)
+    return output_dir
+
+
+def push_to_hub(
+    folder: str | os.PathLike,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str = "Upload emoje model",
+) -> str:
+    """Upload an exported folder (without training checkpoints) to ``repo_id``; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    for required in ("config.json", CARD_FILE):
+        if not (folder / required).is_file():
+            raise ValueError(f"{folder} is not an exported model folder: {required} is missing (run export_model first)")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    commit = api.upload_folder(
+        repo_id=repo_id, folder_path=str(folder), commit_message=commit_message, ignore_patterns=EXPORT_IGNORE_PATTERNS
+    )
+    return str(getattr(commit, "commit_url", commit))
+
+
+__all__ = ["CARD_FILE", "EVALUATION_FILE", "EXPORT_IGNORE_PATTERNS", "export_model", "push_to_hub"]

@@ -1,0 +1,465 @@
+"""`emoje-train`: train a model on a prepared corpus, evaluate every scenario on test, export the checkpoint.
+
+    emoje-train --config training/configs/meld_text.yaml --data data/meld --output-dir runs/meld_text \
+        --max_steps 2000 --learning_rate 3e-4 --hidden_size 256
+    accelerate launch --config_file training/configs/accelerate/cpu_2proc.yaml -m training.train --config ...
+
+The YAML file has three kinds of keys: script options (`ScriptArguments`, top level), ``model:`` (fields of
+the model config, e.g. ``hidden_size``) and ``training:`` (`transformers.TrainingArguments` fields). The
+command line overrides any of them, HfArgumentParser style: ``--field value`` for a script option or a
+TrainingArguments field, and the same for any model-config field.
+
+The model config is built from the data: ``modality_dims`` from the feature sizes, the label maps from the
+``label`` ClassLabel, ``protocol`` from the data's metadata. Re-running the same command after an
+interruption resumes from the last checkpoint in the output directory; a damaged checkpoint there is an
+error naming it (never a silent fresh start).
+
+Example:
+    >>> from training.train import parse_arguments
+    >>> script, training_args, model_overrides = parse_arguments(
+    ...     ["--data", "d", "--output-dir", "runs/x", "--hidden_size", "32", "--max_steps", "5"]
+    ... )
+    >>> script.data, training_args.max_steps, model_overrides
+    ('d', 5, {'hidden_size': 32})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import logging
+import os
+import sys
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers import HfArgumentParser, TrainingArguments, set_seed
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from .collator import DialogueCollator, DialogueDataset, normalize_modalities
+from .data import data_metadata, data_protocol, label_names, load_prepared_data, text_encoder_name
+from .evaluation import build_scenarios, evaluate_model, format_table, uses_three_mode_protocol
+from .registry import get_model_classes
+from .trainer import ERCTrainer, default_training_arguments, early_stopping
+
+logger = logging.getLogger(__name__)
+
+CONFIG_SECTIONS = ("model", "training")
+# Set from the data, never from a config file or the command line.
+DATA_DERIVED_FIELDS = ("modality_dims", "num_labels", "id2label", "label2id")
+_HUB_MODEL_ID = "<hub_model_id>"
+CORPUS_NAMES = {"meld": "MELD", "iemocap": "IEMOCAP", "msp-improv": "MSP-IMPROV", "conversations": "user conversations"}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory is incomplete or damaged."""
+
+
+@dataclass
+class ScriptArguments:
+    """Options of emoje-train that are not TrainingArguments or model-config fields."""
+
+    data: str | None = field(default=None, metadata={"help": "prepared data directory (emoje-prepare --output)"})
+    model_type: str = field(default="emoje", metadata={"help": "emoje (AM^2-EmoJE) or cmarr (CM-ARR)"})
+    modalities: str | None = field(
+        default=None, metadata={"help": "train on these modalities only, e.g. 'text' or 'text,audio' (default: all the data has)"}
+    )
+    protocol: str | None = field(default=None, metadata={"help": "protocol name for the card (default: from the data)"})
+    early_stopping_patience: int | None = field(
+        default=5, metadata={"help": "evaluations without weighted-F1 improvement before stopping (0: never)"}
+    )
+    eval_scenarios: str = field(default="all", metadata={"help": "test scenarios: all | full | privacy | t,a ..."})
+    three_mode_evaluation: bool | None = field(
+        default=None, metadata={"help": "add CM-ARR's three-mode conditions (default: for cmarr / mer4 / MSP-IMPROV)"}
+    )
+    processor: str = field(
+        default="auto",
+        metadata={
+            "help": "processor shipped with the model: 'auto' (EmoJEProcessor for the data's text encoder, if any), "
+            "'none', or a saved processor directory"
+        },
+    )
+    push_to_hub_repo: str | None = field(
+        default=None, metadata={"help": "publish the exported folder to this Hub repo (same as --push-to-hub REPO)"}
+    )
+    hub_private: bool = field(default=False, metadata={"help": "create the Hub repo as private"})
+    dataset_name: str | None = field(default=None, metadata={"help": "dataset name for the model card"})
+    resume: bool = field(
+        default=True, metadata={"help": "continue from the last checkpoint in output_dir if there is one"}
+    )
+
+
+# ----------------------------------------------------------------------------------------------- arguments
+
+
+def _read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file {path} not found")
+    content = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(content, dict):
+        raise ValueError(f"{path}: a training config must be a mapping, got {type(content).__name__}")
+    return content
+
+
+def _model_config_fields(model_type: str) -> set[str]:
+    config_class, _ = get_model_classes(model_type)
+    if dataclasses.is_dataclass(config_class):
+        names = {f.name for f in dataclasses.fields(config_class)}
+    else:
+        names = set(inspect.signature(config_class.__init__).parameters) - {"self", "kwargs"}
+    return (names | {"num_labels"}) - {"transformers_version", "architectures"}
+
+
+def _split_argv(argv: list[str]) -> tuple[str | None, str | None, list[str]]:
+    """Take ``--config PATH`` and ``--push-to-hub REPO`` out of argv (the latter is not TrainingArguments' bool)."""
+    config, repo, rest = None, None, []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        key, _, inline = token.partition("=")
+        if key in ("--config", "--push-to-hub", "--push_to_hub"):
+            value = inline if inline else (argv[index + 1] if index + 1 < len(argv) else None)
+            if value is None or value.startswith("--"):
+                raise ValueError(f"{key} needs a value ({'a YAML file' if key == '--config' else 'a Hub repo id'})")
+            if key == "--config":
+                config = value
+            elif value.lower() in ("true", "1", "yes"):
+                repo = _HUB_MODEL_ID  # TrainingArguments style: publish to --hub_model_id
+            elif value.lower() not in ("false", "0", "no"):
+                repo = value
+            index += 1 if inline else 2
+            continue
+        rest.append(token)
+        index += 1
+    return config, repo, rest
+
+
+def _parse_override_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ScriptArguments, TrainingArguments, dict[str, Any]]:
+    """Merge package defaults < YAML config < command line into (script options, TrainingArguments, model fields)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    config_path, repo, argv = _split_argv(argv)
+    content = _read_yaml(config_path) if config_path else {}
+    script_fields = {f.name for f in dataclasses.fields(ScriptArguments)}
+    unknown = sorted(set(content) - script_fields - set(CONFIG_SECTIONS))
+    if unknown:
+        raise ValueError(f"{config_path}: unknown top-level keys {unknown}; use {sorted(script_fields)} or sections {CONFIG_SECTIONS}")
+    model_section = dict(content.get("model") or {})
+    training_section = dict(content.get("training") or {})
+    script_section = {key: value for key, value in content.items() if key in script_fields}
+    if isinstance(script_section.get("modalities"), list):
+        script_section["modalities"] = ",".join(script_section["modalities"])
+
+    parser = HfArgumentParser((ScriptArguments, TrainingArguments))
+    training_fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    bad = sorted(set(training_section) - training_fields)
+    if bad:
+        raise ValueError(f"{config_path}: 'training' has keys that are not TrainingArguments fields: {bad}")
+    defaults = {**default_training_arguments(), **training_section, **script_section}
+    parser.set_defaults(**defaults)
+    script, training_args, leftovers = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    if repo == _HUB_MODEL_ID:
+        if not training_args.hub_model_id:
+            raise ValueError("--push_to_hub true needs --hub_model_id USER/REPO (or pass --push-to-hub USER/REPO)")
+        repo = training_args.hub_model_id
+    if repo:
+        script.push_to_hub_repo = repo
+
+    overrides = dict(model_section)
+    index = 0
+    while index < len(leftovers):
+        token = leftovers[index]
+        if not token.startswith("--"):
+            raise ValueError(f"unexpected argument {token!r}")
+        key, _, inline = token[2:].partition("=")
+        if inline:
+            value, index = inline, index + 1
+        elif index + 1 < len(leftovers) and not leftovers[index + 1].startswith("--"):
+            value, index = leftovers[index + 1], index + 2
+        else:
+            value, index = "true", index + 1
+        overrides[key.replace("-", "_")] = _parse_override_value(value)
+    allowed = _model_config_fields(script.model_type)
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        raise ValueError(
+            f"unknown options {unknown}: not emoje-train options, TrainingArguments fields or {script.model_type} config fields"
+        )
+    derived = sorted(set(overrides) & set(DATA_DERIVED_FIELDS))
+    if derived:
+        raise ValueError(f"{derived} come from the data; choose modalities with --modalities instead")
+    # Publishing is done once at the end by `training.hub`, never from every checkpoint.
+    training_args.push_to_hub = False
+    if training_args.remove_unused_columns:
+        logger.warning("remove_unused_columns=True would drop the dialogue inputs; using False")
+        training_args.remove_unused_columns = False
+    return script, training_args, overrides
+
+
+# ----------------------------------------------------------------------------------------------- checkpoints
+
+
+def _check_safetensors(path: Path) -> None:
+    """A safetensors file is complete: its header parses and the data section has the size the header says."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise CheckpointError(f"{path} is truncated ({size} bytes)")
+        header_size = int.from_bytes(prefix, "little")
+        if header_size <= 0 or 8 + header_size > size:
+            raise CheckpointError(f"{path} is truncated or not a safetensors file (header of {header_size} bytes, file {size})")
+        try:
+            header = json.loads(handle.read(header_size))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise CheckpointError(f"{path} has an unreadable safetensors header") from error
+    end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
+    if 8 + header_size + end != size:
+        raise CheckpointError(f"{path} is truncated: the header needs {8 + header_size + end} bytes, the file has {size}")
+
+
+def _check_torch_file(path: Path) -> None:
+    """A ``torch.save`` file is a complete zip archive (a truncated one has no central directory)."""
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is truncated or damaged (not a complete torch.save archive)")
+
+
+def validate_checkpoint(path: str | os.PathLike, require_optimizer: bool = True) -> None:
+    """Raise `CheckpointError` naming ``path`` unless it holds a complete Trainer checkpoint."""
+    path = Path(path)
+    hint = f"Delete {path} to resume from the previous checkpoint, or pass --resume false with a new --output-dir."
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint {path} does not exist. {hint}")
+    state_file = path / "trainer_state.json"
+    if not state_file.is_file():
+        raise CheckpointError(f"checkpoint {path} is incomplete: trainer_state.json is missing. {hint}")
+    try:
+        state = json.loads(state_file.read_text())
+        int(state["global_step"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint {path} has a damaged trainer_state.json ({error}). {hint}") from error
+    if not (path / "config.json").is_file():
+        raise CheckpointError(f"checkpoint {path} is incomplete: config.json is missing. {hint}")
+    deepspeed = (path / "latest").is_file()
+    fsdp = any(child.name.startswith("pytorch_model_fsdp") for child in path.iterdir())
+    weight_files = sorted(path.glob("model*.safetensors"))
+    try:
+        if not weight_files and not (deepspeed or fsdp):
+            raise CheckpointError(f"checkpoint {path} is incomplete: no model.safetensors")
+        index_file = path / "model.safetensors.index.json"
+        if index_file.is_file():
+            shards = set(json.loads(index_file.read_text())["weight_map"].values())
+            missing = sorted(shard for shard in shards if not (path / shard).is_file())
+            if missing:
+                raise CheckpointError(f"checkpoint {path} is incomplete: missing weight shards {missing}")
+        for weights in weight_files:
+            _check_safetensors(weights)
+        if require_optimizer and not (deepspeed or fsdp):
+            for name in ("optimizer.pt", "scheduler.pt"):
+                if not (path / name).is_file():
+                    raise CheckpointError(f"checkpoint {path} is incomplete: {name} is missing")
+                _check_torch_file(path / name)
+    except CheckpointError as error:
+        raise CheckpointError(f"{error}. {hint}") from None
+
+
+def find_resume_checkpoint(output_dir: str | os.PathLike, require_optimizer: bool = True) -> Path | None:
+    """The last ``checkpoint-N`` of ``output_dir`` after checking it is complete; None if there is none."""
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return None
+    candidates = []
+    for child in output_dir.iterdir():
+        prefix, _, step = child.name.partition("-")
+        if child.is_dir() and prefix == PREFIX_CHECKPOINT_DIR and step.isdigit():
+            candidates.append((int(step), child))
+    if not candidates:
+        return None
+    last = max(candidates)[1]
+    validate_checkpoint(last, require_optimizer=require_optimizer)
+    return last
+
+
+# ----------------------------------------------------------------------------------------------- training
+
+
+def build_model(
+    model_type: str, dataset: DialogueDataset, labels: list[str], protocol: str | None, overrides: dict[str, Any]
+):
+    """The model for ``model_type`` with a config built from the data (feature sizes, label maps, protocol)."""
+    config_class, model_class = get_model_classes(model_type)
+    config = config_class(
+        modality_dims=dict(dataset.feature_dims),
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={name: index for index, name in enumerate(labels)},
+        protocol=protocol,
+        **overrides,
+    )
+    return model_class(config)
+
+
+def build_processor(spec: str, data, modalities: Sequence[str]):
+    """The processor to save with the model: None, a saved one (path) or, for ``auto``, an `EmoJEProcessor` for the
+    text encoder the data's text features came from (None when that is unknown or the package has no processor)."""
+    if spec in ("none", "", None):
+        return None
+    if spec != "auto":
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(spec)
+    encoder = text_encoder_name(data) if "text" in modalities else None
+    try:
+        from modeling_emoje import EmoJEProcessor
+    except ImportError:
+        return None
+    if encoder is None:
+        return None
+    try:
+        return EmoJEProcessor.from_text_encoder(encoder)
+    except Exception as error:  # noqa: BLE001 - the model is still usable on features; say why there is no processor
+        logger.warning("no processor saved with the model: EmoJEProcessor.from_text_encoder(%r) failed: %s", encoder, error)
+        return None
+
+
+def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dict[str, Any]:
+    """Train, evaluate and export as ``emoje-train`` does; returns a summary dict (also for tests)."""
+    script, training_args, overrides = parse_arguments(argv)
+    if not script.data:
+        raise ValueError("no prepared data: pass --data DIR (the output of emoje-prepare) or set `data:` in the config")
+    if training_args.output_dir in (None, "trainer_output"):
+        raise ValueError("pass --output-dir DIR (or training.output_dir in the config)")
+    set_seed(training_args.seed)
+    started = time.perf_counter()
+
+    data = load_prepared_data(script.data)
+    modalities = normalize_modalities(script.modalities, field="--modalities")
+    datasets_ = {
+        split: DialogueDataset(data[split], modalities=modalities, name=split) for split in ("train", "validation", "test")
+    }
+    train_set = datasets_["train"]
+    if not train_set.feature_dims:
+        raise ValueError(f"{script.data}: the train split has no {{modality}}_features column with data")
+    labels = label_names(data)
+    protocol = script.protocol or data_protocol(data)
+    model = build_model(script.model_type, train_set, labels, protocol, overrides)
+    used = list(model.config.modality_dims) if hasattr(model.config, "modality_dims") else train_set.available_modalities
+    collator = DialogueCollator(keep_modalities=used)
+
+    resume_from = None
+    if training_args.resume_from_checkpoint:
+        resume_from = Path(training_args.resume_from_checkpoint)
+        validate_checkpoint(resume_from, require_optimizer=not training_args.save_only_model)
+    elif script.resume:
+        resume_from = find_resume_checkpoint(training_args.output_dir, require_optimizer=not training_args.save_only_model)
+
+    processor = build_processor(script.processor, data, used)
+    trainer = ERCTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_set,
+        eval_dataset=datasets_["validation"],
+        data_collator=collator,
+        processing_class=processor,
+        callbacks=early_stopping(script.early_stopping_patience) + list(callbacks or []),
+    )
+    if resume_from is not None and trainer.is_world_process_zero():
+        print(f"Resuming from {resume_from}")
+    train_output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+
+    test_set = datasets_["test"]
+    available = [m for m in test_set.available_modalities if m in used]
+    three_mode = script.three_mode_evaluation
+    if three_mode is None:
+        three_mode = uses_three_mode_protocol(script.model_type, protocol)
+    scenarios = build_scenarios(available, script.eval_scenarios, three_mode=three_mode)
+    evaluation = evaluate_model(
+        trainer.model, test_set, scenarios, batch_size=training_args.per_device_eval_batch_size, accelerator=trainer.accelerator
+    )
+    summary: dict[str, Any] = {
+        "output_dir": training_args.output_dir,
+        "global_step": trainer.state.global_step,
+        "max_steps": trainer.state.max_steps,
+        "resumed_from": str(resume_from) if resume_from else None,
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "evaluation": evaluation,
+        "train_loss": train_output.training_loss,
+    }
+    if trainer.is_world_process_zero():
+        from .hub import export_model, push_to_hub
+
+        print(format_table(evaluation))
+        metadata = data_metadata(data)
+        export_model(
+            trainer.model,
+            training_args.output_dir,
+            evaluation=evaluation,
+            processor=processor,
+            protocol=protocol,
+            dataset_name=script.dataset_name or metadata.get("name") or CORPUS_NAMES.get(metadata.get("corpus"), protocol),
+            splits={split: {"dialogues": len(ds), "utterances": ds.num_utterances} for split, ds in datasets_.items()},
+            training_summary={
+                "model_type": model.config.model_type,
+                "modalities": ", ".join(used),
+                "global_step": trainer.state.global_step,
+                **(
+                    {"max_steps": training_args.max_steps}
+                    if training_args.max_steps > 0
+                    else {"num_train_epochs": training_args.num_train_epochs}
+                ),
+                "best_checkpoint": Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None,
+                "best validation weighted-F1": trainer.state.best_metric,
+                "seed": training_args.seed,
+                "learning_rate": training_args.learning_rate,
+                "per_device_train_batch_size": training_args.per_device_train_batch_size,
+                "world_size": training_args.world_size,
+            },
+        )
+        if script.push_to_hub_repo:
+            summary["hub_url"] = push_to_hub(
+                training_args.output_dir, script.push_to_hub_repo, token=training_args.hub_token, private=script.hub_private
+            )
+        print(f"Model, config, evaluation and model card exported to {training_args.output_dir} "
+              f"({time.perf_counter() - started:.0f} s)")
+    trainer.accelerator.wait_for_everyone()
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``emoje-train``."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logger.setLevel(logging.INFO)
+    try:
+        run(argv)
+    except ValueError as error:  # bad arguments, data or checkpoints: the message names the culprit
+        print(f"emoje-train: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+__all__ = [
+    "CheckpointError",
+    "ScriptArguments",
+    "build_model",
+    "find_resume_checkpoint",
+    "main",
+    "parse_arguments",
+    "run",
+    "validate_checkpoint",
+]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,7 @@
 """emoje: multimodal emotion recognition in conversation that keeps working when modalities are missing.
 
-Importing the package registers its configs and models with transformers' Auto classes (and, once
-available, the processor and the ``emotion-recognition-in-conversation`` pipeline).
+Importing the package registers its configs, models and processor with transformers' Auto classes and the
+``emotion-recognition-in-conversation`` pipeline task.
 
 Example:
     >>> import modeling_emoje
@@ -10,13 +10,15 @@ Example:
     'EmoJEConfig'
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoProcessor
 
 from .configuration_cmarr import CMARRConfig
 from .configuration_emoje import EmoJEConfig
 from .modeling_cmarr import CMARRForEmotionRecognition, CMARRModel, CMARRPreTrainedModel
 from .modeling_emoje import EmoJEForEmotionRecognition, EmoJEModel, EmoJEPreTrainedModel
 from .modeling_layers import MODALITIES
+from .pipeline_emoje import EmotionRecognitionInConversationPipeline, register_pipeline
+from .processing_emoje import EmoJEProcessor
 
 AutoConfig.register("emoje", EmoJEConfig, exist_ok=True)
 AutoConfig.register("cmarr", CMARRConfig, exist_ok=True)
@@ -32,6 +34,10 @@ EmoJEForEmotionRecognition.register_for_auto_class("AutoModelForSequenceClassifi
 CMARRConfig.register_for_auto_class()
 CMARRModel.register_for_auto_class("AutoModel")
 CMARRForEmotionRecognition.register_for_auto_class("AutoModelForSequenceClassification")
+AutoProcessor.register(EmoJEConfig, EmoJEProcessor, exist_ok=True)
+AutoProcessor.register(CMARRConfig, EmoJEProcessor, exist_ok=True)
+EmoJEProcessor.register_for_auto_class()
+register_pipeline()  # the "emotion-recognition-in-conversation" task (idempotent)
 
 __all__ = [
     "MODALITIES",
@@ -43,4 +49,6 @@ __all__ = [
     "EmoJEForEmotionRecognition",
     "EmoJEModel",
     "EmoJEPreTrainedModel",
+    "EmoJEProcessor",
+    "EmotionRecognitionInConversationPipeline",
 ]

@@ -1,0 +1,318 @@
+# Copyright 2025 The emoje authors. Licensed under the Apache License, Version 2.0.
+"""The `emotion-recognition-in-conversation` pipeline: raw conversation turns in, one emotion per turn out.
+
+Example:
+
+```python
+>>> import modeling_emoje  # registers the task
+>>> from transformers import pipeline
+>>> erc = pipeline("emotion-recognition-in-conversation", model="path/to/exported/model")  # doctest: +SKIP
+>>> erc([
+...     {"speaker": "Diane", "text": "Hello?", "audio": "hello.wav"},
+...     {"speaker": "Sheila", "audio": {"path": "call.wav", "start": 7.63, "end": 8.16}},
+...     {"speaker": "Diane", "video": "clip.mp4"},
+... ])  # doctest: +SKIP
+[{'label': 'neutral', 'score': 0.71, 'scores': {...}, 'modality_weights': {'text': 0.62, 'audio': 0.38, ...},
+  'modalities': ['text', 'audio'], 'imputed': ['face', 'body']}, ...]
+```
+
+Output, one dict per turn, in order:
+
+- `label`, `score`: the most probable emotion and its probability.
+- `scores`: `{label: probability}` over every label (sums to 1).
+- `modality_weights`: `{mode: weight}` for the modes the model fused for that turn (used and imputed; the weights
+  sum to 1). `None` for a model without per-modality weights (CM-ARR): the key is always there, and `None` says
+  "not produced" where an empty dict could be misread as "no mode mattered".
+- `modalities`: the modes extracted from the turn and fed to the model (in MODALITIES order).
+- `imputed`: the model's other modes that it filled in (joint embedding / flow) for that turn.
+- with `top_k=k > 1` (or `top_k=None` for all labels), also `top_k`: a list of `{"label", "score"}`, best first;
+  `label`/`score` stay the best one, so the fields above keep their meaning whatever `top_k` is.
+
+Options (at construction or per call): `privacy` (face never extracted nor used), `causal` (no prediction uses a
+later turn), `top_k`, `batch_size` (turn-level batching: how many turns' texts go to the text encoder together,
+default 256, across consecutive conversations when given several; the encoder sorts them by length into its own
+mini-batches, so larger is faster; audio and video are always extracted one turn at a time and one conversation is
+always one model batch), `audio_from_video` (a turn with `video` and no `audio` uses the video's audio track).
+
+**Causal inference.** A model trained with `config.causal=True` (unidirectional context) runs in one pass, as does
+a model without dialogue context (CM-ARR's default). A model with bidirectional context is run on growing
+prefixes instead: turn *i* is predicted from turns 0..*i* only, exactly as a streaming system would see them. For
+AM^2-EmoJE, whose layers before the dialogue context work per utterance, only the context LSTMs run on the U
+prefixes (one batched call); any other model is run U times, once per prefix (quadratic in the number of turns:
+train it with `causal=True` for long streams).
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+from transformers import AutoModelForSequenceClassification, Pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from .modeling_layers import MODALITIES
+from .processing_emoje import is_conversation
+
+
+TASK = "emotion-recognition-in-conversation"
+DEFAULT_TURN_BATCH_SIZE = 256  # texts per text-encoder call (it sorts them by length into its own mini-batches)
+PREFIX_CHUNK = 64  # prefixes per context call in causal mode
+
+
+class _Conversation:
+    """One conversation, wrapped so that `Pipeline.__call__` runs it as one input instead of iterating its turns."""
+
+    def __init__(self, turns: Sequence[Mapping]) -> None:
+        self.turns = turns
+
+
+class EmotionRecognitionInConversationPipeline(Pipeline):
+    r"""
+    Per-turn emotion recognition for a conversation with any subset of text, audio and video per turn.
+
+    Works with any model of this package ([`EmoJEForEmotionRecognition`], [`CMARRForEmotionRecognition`]) and an
+    [`EmoJEProcessor`]; see the module docstring for the input and output formats.
+    """
+
+    _load_processor = True
+    _load_tokenizer = False
+    _load_feature_extractor = False
+    _load_image_processor = False
+    _load_video_processor = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.processor is None:
+            raise ValueError(
+                f"the {TASK} pipeline needs an EmoJEProcessor: save one next to the model (processor.save_pretrained) "
+                "or pass processor=..."
+            )
+        self.model.eval()
+
+    def save_pretrained(self, save_directory, with_pipeline_code: bool = False, **kwargs):
+        """Save the model and the processor (with its text encoder): all `pipeline(TASK, model=directory)` needs.
+
+        `with_pipeline_code=True` also writes the task into `config.custom_pipelines` and copies this file, so that
+        `pipeline(TASK, model=directory, trust_remote_code=True)` works where this package is not installed. But
+        transformers then requires `trust_remote_code=True` for that directory *everywhere*, even with the package
+        imported, which is why it is off by default.
+        """
+        if with_pipeline_code:
+            super().save_pretrained(save_directory, **kwargs)
+        else:
+            self.model.save_pretrained(save_directory, **kwargs)
+        self.processor.save_pretrained(save_directory)
+
+    # ------------------------------------------------------------------ calling
+
+    def __call__(self, conversations, **kwargs):
+        """One conversation (list of turn dicts) -> list of per-turn dicts; a list of conversations -> list of those.
+
+        A generator of conversations gives a generator of results. Conversations are run one at a time (one model
+        batch each); for several conversations, the text encoder is batched across a few consecutive ones.
+        """
+        if "batch_size" in kwargs:  # turn-level batching, not the base class's batching of inputs
+            kwargs["turn_batch_size"] = kwargs.pop("batch_size")
+        if is_conversation(conversations):
+            return super().__call__(_Conversation(conversations), **kwargs)
+        if isinstance(conversations, types.GeneratorType):
+            return self._run_many(conversations, kwargs)
+        if isinstance(conversations, (list, tuple)) and conversations:
+            return list(self._run_many(conversations, kwargs))
+        raise ValueError(
+            "expected a conversation (a non-empty list of turn dicts, each with 'speaker') or a list of conversations, "
+            f"got {type(conversations).__name__}{' (empty)' if isinstance(conversations, (list, tuple)) else ''}"
+        )
+
+    def _run_many(self, conversations: Iterable, kwargs: dict) -> Iterator[list[dict]]:
+        batch_size = kwargs.get("turn_batch_size") or self._preprocess_params.get("turn_batch_size")
+        batch_size = batch_size or self._batch_size or DEFAULT_TURN_BATCH_SIZE
+        block, turns = [], 0
+        for index, conversation in enumerate(conversations):
+            if not is_conversation(conversation):
+                raise ValueError(f"conversation {index} is not a non-empty list of turn dicts")
+            if block and turns + len(conversation) > batch_size:  # at most batch_size turns per block, or one conversation
+                yield from self._run_block(block, batch_size, kwargs)
+                block, turns = [], 0
+            block.append((index, conversation))
+            turns += len(conversation)
+        if block:
+            yield from self._run_block(block, batch_size, kwargs)
+
+    def _run_block(self, block: list[tuple[int, Sequence]], batch_size: int, kwargs: dict) -> Iterator[list[dict]]:
+        config = self.model.config
+        conversations = [conversation for _, conversation in block]
+        if "text" in config.modality_dims and getattr(config, "text_config", None) is None:
+            conversations = self.processor.attach_text_features(conversations, batch_size, config.modality_dims)
+        for (index, _), conversation in zip(block, conversations):
+            try:
+                yield super().__call__(_Conversation(conversation), **kwargs)
+            except ValueError as err:
+                raise ValueError(f"conversation {index}: {err}") from err
+
+    def _sanitize_parameters(
+        self,
+        privacy: bool | None = None,
+        causal: bool | None = None,
+        top_k: int | None | str = "unset",
+        turn_batch_size: int | None = None,
+        audio_from_video: bool | None = None,
+        **kwargs,
+    ):
+        if kwargs:
+            raise TypeError(f"{TASK} pipeline got unknown arguments {sorted(kwargs)}")
+        preprocess, forward, postprocess = {}, {}, {}
+        if privacy is not None:
+            preprocess["privacy"] = bool(privacy)
+        if turn_batch_size is not None:
+            if int(turn_batch_size) < 1:
+                raise ValueError(f"batch_size must be >= 1, got {turn_batch_size}")
+            preprocess["turn_batch_size"] = int(turn_batch_size)
+        if audio_from_video is not None:
+            preprocess["audio_from_video"] = bool(audio_from_video)
+        if causal is not None:
+            forward["causal"] = bool(causal)
+        if top_k != "unset":
+            if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+                raise ValueError(f"top_k must be a positive int or None (all labels), got {top_k!r}")
+            postprocess["top_k"] = top_k
+        return preprocess, forward, postprocess
+
+    # ------------------------------------------------------------------ stages
+
+    def preprocess(
+        self, inputs, privacy: bool = False, turn_batch_size: int | None = None, audio_from_video: bool = False
+    ) -> dict[str, Any]:
+        turns = inputs.turns if isinstance(inputs, _Conversation) else inputs
+        config = self.model.config
+        text_input = "input_ids" if getattr(config, "text_config", None) is not None else "features"
+        batch = self.processor(
+            turns,
+            privacy=privacy,
+            modality_dims=config.modality_dims,
+            text_input=text_input,
+            batch_size=turn_batch_size or self._batch_size or DEFAULT_TURN_BATCH_SIZE,
+            audio_from_video=audio_from_video,
+            return_tensors="pt",
+        )
+        return dict(batch)
+
+    def _forward(self, model_inputs: dict[str, Any], causal: bool = False) -> dict[str, torch.Tensor | None]:
+        config = self.model.config
+        has_context = getattr(config, "use_dialogue_context", True)  # CM-ARR: optional; AM^2-EmoJE: always
+        single_pass = not causal or getattr(config, "causal", False) or not has_context
+        if single_pass:
+            outputs = self.model(**model_inputs)
+            logits, weights, imputed = outputs.logits, outputs.modality_weights, outputs.imputed_mask
+        elif self._has_separable_context():
+            logits, weights, imputed = self._forward_context_prefixes(model_inputs)
+        else:
+            logits, weights, imputed = self._forward_prefixes(model_inputs)
+        return {
+            "logits": logits,
+            "modality_weights": weights,
+            "imputed_mask": imputed,
+            "modality_mask": model_inputs["modality_mask"],
+        }
+
+    def _has_separable_context(self) -> bool:
+        """AM^2-EmoJE: everything before its dialogue context is computed per utterance, so only the context needs
+        to run on prefixes (the same result as the plain prefix loop, tested, in one pass instead of U)."""
+        core = getattr(self.model, "emoje", None)
+        return (
+            hasattr(core, "context")
+            and hasattr(self.model, "classifier")
+            and hasattr(self.model.config, "use_speaker_context")
+        )
+
+    def _forward_context_prefixes(self, model_inputs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+        core, config = self.model.emoje, self.model.config
+        outputs = core(**model_inputs)
+        fused = outputs.fused[0]  # (U, d): per-utterance fused vectors, independent of the other turns
+        speakers = model_inputs["speaker_ids"][0]
+        length, device = fused.shape[0], fused.device
+        contexts = []
+        # A batch of dialogues whose row j is the prefix 0..i (i = first + j), PREFIX_CHUNK rows at a time so that
+        # memory stays O(PREFIX_CHUNK * U); the context LSTMs are packed, so the padding after a prefix is never seen.
+        for first in range(0, length, PREFIX_CHUNK):
+            ends = torch.arange(first, min(first + PREFIX_CHUNK, length), device=device)
+            width = int(ends[-1]) + 1
+            prefix_mask = (torch.arange(width, device=device)[None] <= ends[:, None]).long()
+            rows = len(ends)
+            context = core.context(
+                fused[None, :width].expand(rows, -1, -1), prefix_mask, speakers[None, :width].expand(rows, -1)
+            )
+            contexts.append(context[torch.arange(rows, device=device), ends])  # turn i's context within its own prefix
+        context = torch.cat(contexts)
+        if not config.use_speaker_context:
+            context = context[..., : core.context.output_size]
+        logits = self.model.classifier(torch.cat([fused, context], dim=-1))[None]
+        return logits, outputs.modality_weights, outputs.imputed_mask.bool()
+
+    def _forward_prefixes(self, model_inputs: dict[str, Any]) -> tuple[torch.Tensor | None, ...]:
+        """Turn i from turns 0..i only: one forward pass per prefix, keeping the last turn's outputs."""
+        length = model_inputs["utterance_mask"].shape[1]
+        logits, weights, imputed = [], [], []
+        for end in range(1, length + 1):
+            prefix = {key: value[:, :end] for key, value in model_inputs.items()}
+            present = prefix["modality_mask"].flatten(0, 1).any(0)
+            for position, name in enumerate(MODALITIES):  # a mode no turn of the prefix has is left out entirely
+                if not present[position]:
+                    keys = (f"{name}_features", f"{name}_attention_mask")
+                    keys += ("input_ids", "attention_mask") if name == "text" else ()
+                    for key in keys:
+                        prefix.pop(key, None)
+            outputs = self.model(**prefix)
+            logits.append(outputs.logits[:, -1])
+            weights.append(None if outputs.modality_weights is None else outputs.modality_weights[:, -1])
+            imputed.append(None if outputs.imputed_mask is None else outputs.imputed_mask[:, -1])
+        stack = lambda items: None if items[0] is None else torch.stack(items, dim=1)  # noqa: E731
+        return stack(logits), stack(weights), stack(imputed)
+
+    def postprocess(self, model_outputs: dict[str, torch.Tensor | None], top_k: int | None = 1) -> list[dict]:
+        probabilities = model_outputs["logits"][0].float().softmax(-1)
+        present = model_outputs["modality_mask"][0].bool()
+        weights = model_outputs["modality_weights"]
+        imputed = model_outputs["imputed_mask"]
+        id2label = self.model.config.id2label
+        labels = [
+            id2label.get(index, id2label.get(str(index), f"LABEL_{index}")) for index in range(probabilities.shape[-1])
+        ]
+        results = []
+        for turn, row in enumerate(probabilities.tolist()):
+            used = [name for position, name in enumerate(MODALITIES) if present[turn, position]]
+            filled = [name for position, name in enumerate(MODALITIES) if imputed is not None and imputed[0, turn, position]]
+            best = max(range(len(row)), key=row.__getitem__)
+            fused = [name for name in MODALITIES if name in used or name in filled]
+            result = {
+                "label": labels[best],
+                "score": row[best],
+                "scores": dict(zip(labels, row)),
+                "modality_weights": None
+                if weights is None
+                else {name: float(weights[0, turn, MODALITIES.index(name)]) for name in fused},
+                "modalities": used,
+                "imputed": filled,
+            }
+            if top_k is None or top_k > 1:
+                order = sorted(range(len(row)), key=row.__getitem__, reverse=True)[: top_k or len(row)]
+                result["top_k"] = [{"label": labels[index], "score": row[index]} for index in order]
+            results.append(result)
+        return results
+
+
+def register_pipeline() -> None:
+    """Register the task with transformers (done by `import modeling_emoje`); a second call does nothing."""
+    if PIPELINE_REGISTRY.supported_tasks.get(TASK, {}).get("impl") is EmotionRecognitionInConversationPipeline:
+        return
+    PIPELINE_REGISTRY.register_pipeline(
+        TASK,
+        pipeline_class=EmotionRecognitionInConversationPipeline,
+        pt_model=AutoModelForSequenceClassification,
+        type="multimodal",
+    )
+
+
+__all__ = ["TASK", "EmotionRecognitionInConversationPipeline", "register_pipeline"]

@@ -1,0 +1,597 @@
+# Copyright 2025 The emoje authors. Licensed under the Apache License, Version 2.0.
+"""Processor for emoje: conversations of raw turns -> the models' shared input contract (padded dialogues + masks).
+
+A conversation is a list of turns, in order. Each turn is a dict with `speaker` and any subset of:
+
+| key | value | gives |
+|---|---|---|
+| `text` | str | `text_features` (1, D) from the frozen text encoder, or `input_ids` for a model with its own backbone |
+| `audio` | path, `{"array", "sampling_rate"}` or `{"path", "start", "end"}` (seconds) | `audio_features` (T, 80) log-mel |
+| `video` | path or `{"path", "start", "end"}` | `face_features` (T, 204) and `body_features` (T, 88) landmarks |
+| `face`, `body` | pre-extracted arrays (T, D) or (D,) | used as given |
+| `text_features`, `audio_features` | pre-extracted arrays (T, D) or (D,) | used as given |
+
+Pre-extracted arrays win over the raw field of the same modality. Extraction is per utterance (an audio slice is
+decoded on its own, never the whole recording), so memory grows with the number of turns' *features*, not with
+the length of the media.
+
+**Text.** The models read pooled sentence features of a frozen encoder (`modality_dims["text"]`, 384 for MiniLM),
+so the processor needs the encoder's weights, not only its tokenizer. It keeps the `tokenizer` as its
+[`ProcessorMixin`] part (used for `input_ids` when the model has its own text backbone, `text_input="input_ids"`)
+and refers to the encoder by `text_encoder_name_or_path`. `save_pretrained` writes the encoder (weights and
+tokenizer) into a `text_encoder/` subfolder and stores the reference `"./text_encoder"`, which is resolved against
+the directory (or Hub repository) the processor is loaded from. A saved model directory is therefore
+self-contained: `pipeline(..., model=dir)` needs no download. The encoder is loaded lazily, on the first turn
+with text.
+
+Example:
+
+```python
+>>> from modeling_emoje.processing_emoje import EmoJEProcessor
+>>> processor = EmoJEProcessor.from_text_encoder("path/to/all-MiniLM-L6-v2")  # doctest: +SKIP
+>>> batch = processor([{"speaker": "A", "text": "Hello?"}, {"speaker": "B", "audio": "b.wav"}])  # doctest: +SKIP
+>>> batch["text_features"].shape, batch["audio_features"].shape, batch["speaker_ids"].tolist()  # doctest: +SKIP
+(torch.Size([1, 2, 1, 384]), torch.Size([1, 2, 7, 80]), [[0, 1]])
+>>> batch["modality_mask"][0].tolist()  # text, audio, face, body  # doctest: +SKIP
+[[True, False, False, False], [False, True, False, False]]
+>>> processor.save_pretrained("exported")  # writes processor_config.json, tokenizer files and text_encoder/  # doctest: +SKIP
+```
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from transformers import AutoModel, AutoTokenizer
+from transformers.feature_extraction_utils import BatchFeature
+from transformers.processing_utils import ProcessorMixin
+from transformers.utils import logging
+
+from .feature_extraction_emoje import EmoJEFeatureExtractor
+from .media_io import MediaDecodeError, load_audio
+from .modeling_layers import MODALITIES
+from .text_encoding_emoje import TextFeatureEncoder
+from .video_processing_emoje import EmoJEVideoProcessor
+
+
+logger = logging.get_logger(__name__)
+
+TEXT_ENCODER_FOLDER = "text_encoder"
+# A reference starting with this prefix is relative to the directory / Hub repository the processor is loaded from.
+RELATIVE_PREFIX = "./"
+TURN_KEYS = ("speaker", "text", "audio", "video", "face", "body", "text_features", "audio_features")
+
+
+def is_conversation(value: Any) -> bool:
+    """True for one conversation (a non-empty list/tuple of turn dicts), False for a list of conversations."""
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(isinstance(turn, Mapping) for turn in value)
+
+
+def speaker_index(conversation: Sequence[Mapping]) -> dict[Any, int]:
+    """Speaker name -> index within the dialogue, in order of first appearance."""
+    index: dict[Any, int] = {}
+    for turn in conversation:
+        index.setdefault(turn["speaker"], len(index))
+    return index
+
+
+def _span(value: Any, where: str, field: str) -> tuple[str, float | None, float | None]:
+    """`path` or `{"path", "start", "end"}` -> (path, start, end)."""
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value), None, None
+    if isinstance(value, Mapping) and "path" in value:
+        return os.fspath(value["path"]), value.get("start"), value.get("end")
+    raise ValueError(
+        f"{where}: '{field}' must be a file path or a dict with 'path' (and optional 'start'/'end' in seconds), "
+        f"got {type(value).__name__}"
+    )
+
+
+def _as_frames(value: Any, where: str, field: str, dim: int | None) -> np.ndarray:
+    """A pre-extracted feature array -> float32 (T, D), checked."""
+    array = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value, dtype=np.float32)
+    if array.ndim == 1:
+        array = array[None]
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{where}: '{field}' must be an array of shape (frames, dim) or (dim,), got shape {array.shape}")
+    if dim is not None and array.shape[1] != dim:
+        raise ValueError(f"{where}: '{field}' has {array.shape[1]} features per frame but the model expects {dim}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{where}: '{field}' holds NaN or infinite values")
+    return array
+
+
+class EmoJEProcessor(ProcessorMixin):
+    r"""
+    Turns conversations of raw turns into the batched inputs of [`EmoJEForEmotionRecognition`] and CM-ARR.
+
+    Args:
+        feature_extractor ([`EmoJEFeatureExtractor`]): audio waveform -> log-mel frames.
+        video_processor ([`EmoJEVideoProcessor`]): video file -> face and body landmark frames.
+        tokenizer ([`PreTrainedTokenizerBase`]): the text tokenizer (gives `input_ids` for a model with its own
+            text backbone; otherwise the text encoder's own copy is used).
+        text_encoder_name_or_path (`str`, *optional*): the frozen sentence encoder giving `text_features`: a local
+            path, a Hub id, or `"./text_encoder"` (relative to where the processor was loaded from). `None`: text must
+            come pre-extracted (`text_features`) or as `input_ids`.
+        text_input (`str`, *optional*, defaults to `"features"`): `"features"` (pooled encoder features) or
+            `"input_ids"` (token ids for a model with `text_config`).
+        max_text_length (`int`, *optional*, defaults to 128): truncation length for `input_ids`.
+        modalities (`list[str]`, *optional*): modalities to produce by default (all four if unset).
+    """
+
+    def __init__(
+        self,
+        feature_extractor: EmoJEFeatureExtractor,
+        video_processor: EmoJEVideoProcessor,
+        tokenizer,
+        text_encoder_name_or_path: str | None = None,
+        text_input: str = "features",
+        max_text_length: int = 128,
+        modalities: list[str] | None = None,
+        **kwargs,
+    ):
+        if text_input not in ("features", "input_ids"):
+            raise ValueError(f"text_input must be 'features' or 'input_ids', got {text_input!r}")
+        unknown = sorted(set(modalities or ()) - set(MODALITIES))
+        if unknown:
+            raise ValueError(f"unknown modalities {unknown}; modalities are {MODALITIES}")
+        self.text_encoder_name_or_path = (
+            None if text_encoder_name_or_path is None else os.fspath(text_encoder_name_or_path)
+        )
+        self.text_input = text_input
+        self.max_text_length = max_text_length
+        self.modalities = [name for name in MODALITIES if name in modalities] if modalities else list(MODALITIES)
+        self._base_path: str | None = None  # where `./` references are resolved (set by from_pretrained)
+        self._subfolder = ""
+        self._hub_kwargs: dict[str, Any] = {}
+        self._text_encoder: TextFeatureEncoder | None = None
+        super().__init__(feature_extractor, video_processor, tokenizer, **kwargs)
+
+    # ------------------------------------------------------------------ construction / serialisation
+
+    @classmethod
+    def from_text_encoder(cls, text_encoder_name_or_path: str | os.PathLike, **kwargs) -> EmoJEProcessor:
+        """A processor with default audio/video extractors and the tokenizer of `text_encoder_name_or_path`.
+
+        Extra keyword arguments go to `__init__` (e.g. `modalities=`), or to the parts when given as
+        `feature_extractor=` / `video_processor=` instances.
+        """
+        path = os.fspath(text_encoder_name_or_path)
+        feature_extractor = kwargs.pop("feature_extractor", None) or EmoJEFeatureExtractor()
+        video_processor = kwargs.pop("video_processor", None) or EmoJEVideoProcessor()
+        tokenizer = kwargs.pop("tokenizer", None) or AutoTokenizer.from_pretrained(path)
+        return cls(feature_extractor, video_processor, tokenizer, text_encoder_name_or_path=path, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> EmoJEProcessor:
+        processor = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        processor._base_path = os.fspath(pretrained_model_name_or_path)
+        processor._subfolder = kwargs.get("subfolder") or ""
+        hub_keys = ("revision", "token", "cache_dir", "local_files_only")
+        processor._hub_kwargs = {key: kwargs[key] for key in hub_keys if kwargs.get(key) is not None}
+        return processor
+
+    @classmethod
+    def _get_arguments_from_pretrained(cls, pretrained_model_name_or_path, processor_dict=None, **kwargs):
+        # The parts are always this package's classes: rebuild them from processor_config.json directly, so loading
+        # needs no AutoFeatureExtractor / AutoVideoProcessor registration (only the tokenizer has its own files).
+        processor_dict = processor_dict or {}
+        for key in ("_from_auto", "_from_pipeline"):
+            kwargs.pop(key, None)
+        feature_extractor = EmoJEFeatureExtractor.from_dict(dict(processor_dict.get("feature_extractor", {})))
+        video_processor = cls._video_processor_from_dict(dict(processor_dict.get("video_processor", {})))
+        tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, **kwargs)
+        return [feature_extractor, video_processor, tokenizer]
+
+    @staticmethod
+    def _video_processor_from_dict(config: dict[str, Any]) -> EmoJEVideoProcessor:
+        config.pop("processor_class", None)
+        return EmoJEVideoProcessor(**config)
+
+    def check_argument_for_proper_class(self, argument_name, argument):
+        # transformers resolves "VideoProcessorMixin" through VIDEO_PROCESSOR_MAPPING, a dummy without torchvision
+        # (not a dependency here): check the video processor's class directly.
+        if argument_name == "video_processor":
+            if not isinstance(argument, EmoJEVideoProcessor):
+                raise TypeError(f"video_processor must be an EmoJEVideoProcessor, got {type(argument).__name__}")
+            return EmoJEVideoProcessor
+        return super().check_argument_for_proper_class(argument_name, argument)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `processor_config.json` holds: the parts' configs and the text-encoder reference (never weights)."""
+        output: dict[str, Any] = {
+            "feature_extractor": self.feature_extractor.to_dict(),
+            "video_processor": self.video_processor.to_dict(),
+            "text_encoder_name_or_path": self.text_encoder_name_or_path,
+            "text_input": self.text_input,
+            "max_text_length": self.max_text_length,
+            "modalities": list(self.modalities),
+            "processor_class": self.__class__.__name__,
+        }
+        if getattr(self, "auto_map", None):
+            output["auto_map"] = self.auto_map
+        return output
+
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, push_to_hub: bool = False, save_text_encoder: bool = True, **kwargs
+    ):
+        """Save the processor; with `save_text_encoder` (default) also the text encoder, into `text_encoder/`.
+
+        Without it, the reference is written resolved (an absolute local path or a Hub id), so loading may download.
+        """
+        save_directory = os.fspath(save_directory)
+        original = self.text_encoder_name_or_path
+        if original is not None:
+            if save_text_encoder:
+                self._save_text_encoder(os.path.join(save_directory, TEXT_ENCODER_FOLDER))
+                self.text_encoder_name_or_path = RELATIVE_PREFIX + TEXT_ENCODER_FOLDER
+            else:
+                self.text_encoder_name_or_path = self.resolve_text_encoder_path()
+        try:
+            return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        finally:
+            self.text_encoder_name_or_path = original
+
+    def _save_text_encoder(self, target: str) -> None:
+        source = self.resolve_text_encoder_path()
+        if os.path.isdir(source) and os.path.realpath(source) == os.path.realpath(target):
+            return
+        encoder = self._text_encoder
+        model = getattr(encoder, "model", None)
+        tokenizer = getattr(encoder, "tokenizer", None)
+        if model is None or tokenizer is None:
+            model = AutoModel.from_pretrained(source)
+            tokenizer = AutoTokenizer.from_pretrained(source)
+        os.makedirs(target, exist_ok=True)
+        model.save_pretrained(target)
+        tokenizer.save_pretrained(target)
+
+    def resolve_text_encoder_path(self) -> str | None:
+        """The text encoder as a loadable local path or Hub id (`./x` resolved against the load location)."""
+        reference = self.text_encoder_name_or_path
+        if reference is None or not reference.startswith(RELATIVE_PREFIX):
+            return reference
+        folder = reference[len(RELATIVE_PREFIX):]
+        base = self._base_path
+        if base is None:
+            raise ValueError(
+                f"text_encoder_name_or_path {reference!r} is relative to the processor's directory, but this processor "
+                "was not loaded with from_pretrained: pass an absolute path or a Hub id"
+            )
+        folder = f"{self._subfolder}/{folder}" if self._subfolder else folder
+        if os.path.isfile(base):  # loaded from a processor_config.json file: resolve next to it
+            base = os.path.dirname(os.path.abspath(base))
+        if os.path.isdir(base):
+            path = os.path.join(base, folder)
+            if not os.path.isdir(path):
+                raise ValueError(f"the processor in {base!r} refers to its text encoder {reference!r}, but {path!r} is missing")
+            return path
+        from huggingface_hub import snapshot_download
+
+        snapshot = snapshot_download(base, allow_patterns=[f"{folder}/*"], **self._hub_kwargs)
+        return os.path.join(snapshot, folder)
+
+    @property
+    def text_encoder(self) -> TextFeatureEncoder:
+        """The frozen sentence encoder (loaded on first use)."""
+        if self._text_encoder is None:
+            path = self.resolve_text_encoder_path()
+            if path is None:
+                raise ValueError(
+                    "this processor has no text encoder (text_encoder_name_or_path is None): give turns "
+                    "'text_features', or build the processor with EmoJEProcessor.from_text_encoder(...)"
+                )
+            self._text_encoder = TextFeatureEncoder(path)
+        return self._text_encoder
+
+    # ------------------------------------------------------------------ processing
+
+    def __call__(
+        self,
+        conversations: Sequence[Mapping] | Sequence[Sequence[Mapping]],
+        privacy: bool = False,
+        modality_dims: Mapping[str, int] | None = None,
+        text_input: str | None = None,
+        batch_size: int = 256,
+        audio_from_video: bool = False,
+        return_tensors: str | None = "pt",
+        **kwargs,
+    ) -> BatchFeature:
+        r"""
+        Extract every turn's features and pad the conversation(s) into one batch.
+
+        Args:
+            conversations: one conversation (list of turn dicts) or a list of them.
+            privacy: never extract or pass face features (the video processor runs without FaceMesh; `face`
+                arrays given in turns are dropped).
+            modality_dims: the model's `config.modality_dims`; restricts the output to those modalities and checks
+                feature sizes. Defaults to `self.modalities` without size checks.
+            text_input: override of `self.text_input` (`"features"` or `"input_ids"`).
+            batch_size: number of turns whose texts go to the text encoder together (it sorts them by length into
+                its own mini-batches); audio and video are extracted one turn at a time.
+            audio_from_video: a turn with `video` but no `audio` uses the video's audio track (if it has a usable one).
+            return_tensors: `"pt"` (default), `"np"` or `None`.
+
+        Returns:
+            [`BatchFeature`] with `{m}_features` (B, U, T, D), `{m}_attention_mask` (B, U, T) for each modality present
+            somewhere, `modality_mask` (B, U, 4) bool, `utterance_mask` (B, U), `speaker_ids` (B, U), and `input_ids` /
+            `attention_mask` (B, U, L) in `"input_ids"` mode. Modalities absent from every turn get no key.
+
+        Raises:
+            ValueError: naming the turn (and file) at fault: a turn with nothing usable, a missing speaker, a missing or
+                unreadable file, a malformed array.
+        """
+        if kwargs:
+            raise TypeError(f"EmoJEProcessor got unexpected arguments {sorted(kwargs)}")
+        text_input = text_input or self.text_input
+        if text_input not in ("features", "input_ids"):
+            raise ValueError(f"text_input must be 'features' or 'input_ids', got {text_input!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        single = is_conversation(conversations)
+        if single:
+            conversations = [conversations]
+        elif not isinstance(conversations, (list, tuple)) or not conversations:
+            raise ValueError("expected a conversation (a non-empty list of turn dicts) or a list of conversations")
+        dims = dict(modality_dims) if modality_dims is not None else None
+        wanted = [name for name in MODALITIES if (name in dims if dims is not None else name in self.modalities)]
+        if privacy and "face" in wanted:
+            wanted.remove("face")
+
+        extracted = []  # per conversation: list of per-turn {modality: (T, D) array} (text may be a pending str)
+        pending: list[tuple[dict, str]] = []  # (turn features dict, text) waiting for the next text-encoder batch
+        for conversation_index, conversation in enumerate(conversations):
+            if not is_conversation(conversation):
+                raise ValueError(f"conversation {conversation_index} is not a non-empty list of turn dicts")
+            turns = []
+            for turn_index, turn in enumerate(conversation):
+                where = f"turn {turn_index}" if single else f"conversation {conversation_index}, turn {turn_index}"
+                features = self._extract_turn(turn, where, wanted, dims, privacy, text_input, audio_from_video)
+                if isinstance(features.get("text"), str) and text_input == "features":
+                    pending.append((features, where))
+                    if len(pending) >= batch_size:
+                        self._encode_texts(pending, dims)
+                turns.append((features, where))
+            extracted.append(turns)
+        if pending:
+            self._encode_texts(pending, dims)
+        return self._collate(conversations, extracted, wanted, text_input, return_tensors)
+
+    def _extract_turn(
+        self,
+        turn: Mapping,
+        where: str,
+        wanted: list[str],
+        dims: dict | None,
+        privacy: bool,
+        text_input: str,
+        audio_from_video: bool,
+    ) -> dict[str, Any]:
+        """One turn -> {modality: (T, D) float32 array}; a text stays a str until its encoder batch runs.
+
+        Fields of modalities the model does not read are ignored (their files are not even opened).
+        """
+        speaker = turn.get("speaker")
+        if speaker is None:
+            raise ValueError(f"{where} has no 'speaker' (every turn needs one; turn keys: {sorted(turn)})")
+        try:
+            hash(speaker)
+        except TypeError:
+            raise ValueError(f"{where}: 'speaker' must be a name or an id, got {type(speaker).__name__}") from None
+        dims = dims or {}
+        features: dict[str, Any] = {}
+        if "text" in wanted:
+            self._text_of(turn, where, dims.get("text"), text_input, features)
+        if "audio" in wanted:
+            self._audio_of(turn, where, dims.get("audio"), audio_from_video, features)
+        visual = [name for name in ("face", "body") if name in wanted]
+        for name in visual:
+            if turn.get(name) is not None:
+                features[name] = _as_frames(turn[name], where, name, dims.get(name))
+        missing = [name for name in visual if name not in features]
+        if missing and turn.get("video") is not None:
+            # FaceMesh only runs when the face is wanted and not given (and never in privacy mode).
+            extracted = self._extract_video(turn["video"], where, privacy or "face" not in missing)
+            for name in missing:
+                if extracted.get(name) is not None and len(extracted[name]) > 0:
+                    features[name] = _as_frames(extracted[name], where, f"{name} (from the video)", dims.get(name))
+        if not features:
+            given = [key for key in TURN_KEYS[1:] if turn.get(key) is not None]
+            if privacy and turn.get("face") is not None:
+                given.append("face (dropped: privacy)")
+            detail = " and its video had no detectable face or body" if turn.get("video") is not None and missing else ""
+            raise ValueError(
+                f"{where} has nothing usable: it gives {given or 'no field'} (turn keys: {sorted(turn)}), but the model "
+                f"reads {wanted}{detail}"
+            )
+        return features
+
+    def _text_of(self, turn: Mapping, where: str, dim: int | None, text_input: str, features: dict) -> None:
+        if turn.get("text_features") is not None and text_input == "features":
+            features["text"] = _as_frames(turn["text_features"], where, "text_features", dim)
+        elif turn.get("text") is not None:
+            if not isinstance(turn["text"], str):
+                raise ValueError(f"{where}: 'text' must be a string, got {type(turn['text']).__name__}")
+            if turn["text"].strip():  # a blank text is an absent one
+                features["text"] = turn["text"]
+
+    def _audio_of(self, turn: Mapping, where: str, dim: int | None, audio_from_video: bool, features: dict) -> None:
+        if turn.get("audio_features") is not None:
+            features["audio"] = _as_frames(turn["audio_features"], where, "audio_features", dim)
+            return
+        if turn.get("audio") is not None:
+            features["audio"] = self._extract_audio(turn["audio"], where)
+        elif audio_from_video and turn.get("video") is not None:
+            path, start, end = _span(turn["video"], where, "video")
+            try:
+                features["audio"] = self.feature_extractor.extract_file(path, start, end)
+            except MediaDecodeError as err:
+                logger.info(f"{where}: no usable audio track in {path!r} ({err.reason})")
+        if "audio" in features and dim is not None and features["audio"].shape[1] != dim:
+            raise ValueError(
+                f"{where}: the audio extractor gives {features['audio'].shape[1]} features per frame, the model expects {dim}"
+            )
+
+    def _extract_audio(self, value: Any, where: str) -> np.ndarray:
+        if isinstance(value, Mapping) and "array" in value:
+            rate = value.get("sampling_rate")
+            if rate is None:
+                raise ValueError(f"{where}: an audio array needs its 'sampling_rate'")
+            wave = np.asarray(value["array"], dtype=np.float32)
+            if wave.ndim == 2:  # (channels, samples) or (samples, channels): mix down
+                wave = wave.mean(axis=0 if wave.shape[0] < wave.shape[1] else 1)
+            if wave.ndim != 1 or wave.size == 0:
+                raise ValueError(f"{where}: the audio array must be a non-empty waveform, got shape {wave.shape}")
+            try:
+                return self.feature_extractor(wave, sampling_rate=int(rate))["input_features"][0]
+            except ValueError as err:
+                raise ValueError(f"{where}: audio array: {err}") from err
+        if isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and value and not isinstance(value[0], str)):
+            raise ValueError(f"{where}: give an audio array as {{'array': ..., 'sampling_rate': ...}}")
+        path, start, end = _span(value, where, "audio")
+        try:
+            return self.feature_extractor.extract_file(path, start, end)
+        except MediaDecodeError as err:
+            raise ValueError(f"{where}: audio file {err.path!r} is unusable: {err.reason}") from err
+        except ValueError as err:
+            raise ValueError(f"{where}: audio file {path!r}: {err}") from err
+
+    def _extract_video(self, value: Any, where: str, privacy: bool) -> dict[str, np.ndarray | None]:
+        """Face/body landmarks of one turn's clip; with `privacy` FaceMesh is never built nor run."""
+        path, start, end = _span(value, where, "video")
+        try:
+            result = self.video_processor(path, start=start, end=end, privacy=privacy)
+        except MediaDecodeError as err:
+            raise ValueError(f"{where}: video file {err.path!r} is unusable: {err.reason}") from err
+        except (ValueError, OSError) as err:
+            raise ValueError(f"{where}: video file {path!r}: {err}") from err
+        result = {name: result.get(name) for name in ("face", "body")}
+        if privacy:
+            result["face"] = None
+        return result
+
+    def _encode_texts(self, pending: list[tuple[dict, str]], dims: dict | None) -> None:
+        """Run the text encoder on a batch of turns' texts and store (1, D) features in place."""
+        encoded = self._run_text_encoder([features["text"] for features, _ in pending], dims)
+        for (features, _), row in zip(pending, encoded):
+            features["text"] = row.reshape(1, -1)
+        pending.clear()
+
+    def _run_text_encoder(self, texts: list[str], dims: Mapping[str, int] | None) -> np.ndarray:
+        encoded = self.text_encoder(texts)
+        encoded = np.asarray(encoded.detach().cpu() if hasattr(encoded, "detach") else encoded, dtype=np.float32)
+        expected = dims.get("text") if dims is not None else None
+        if expected is not None and encoded.shape[-1] != expected:
+            raise ValueError(
+                f"the text encoder {self.text_encoder_name_or_path!r} gives {encoded.shape[-1]}-d features but the model "
+                f"expects text features of size {expected}"
+            )
+        return encoded
+
+    def attach_text_features(
+        self,
+        conversations: Sequence[Sequence[Mapping]],
+        batch_size: int = 256,
+        modality_dims: Mapping[str, int] | None = None,
+    ) -> list[list[dict]]:
+        """Copies of `conversations` in which every turn with text (and no `text_features`) also carries its
+        `text_features`, encoded in batches of `batch_size` that span conversations. The inputs are not modified.
+
+        The pipeline uses this to batch the text encoder across many short conversations; turns it cannot use
+        (no or blank text, not a dict) are left for `__call__` to judge and report.
+        """
+        prepared = [[dict(turn) if isinstance(turn, Mapping) else turn for turn in turns] for turns in conversations]
+        pending = [
+            turn
+            for turns in prepared
+            for turn in turns
+            if isinstance(turn, dict)
+            and turn.get("text_features") is None
+            and isinstance(turn.get("text"), str)
+            and turn["text"].strip()
+        ]
+        for first in range(0, len(pending), batch_size):
+            chunk = pending[first : first + batch_size]
+            for turn, row in zip(chunk, self._run_text_encoder([turn["text"] for turn in chunk], modality_dims)):
+                turn["text_features"] = row.reshape(1, -1)
+        return prepared
+
+    def _collate(self, conversations, extracted, wanted, text_input, return_tensors) -> BatchFeature:
+        batch, length = len(conversations), max(len(turns) for turns in extracted)
+        modality_mask = np.zeros((batch, length, len(MODALITIES)), dtype=bool)
+        utterance_mask = np.zeros((batch, length), dtype=np.int64)
+        speaker_ids = np.zeros((batch, length), dtype=np.int64)
+        for b, conversation in enumerate(conversations):
+            speakers = speaker_index(conversation)
+            for u, turn in enumerate(conversation):
+                utterance_mask[b, u] = 1
+                speaker_ids[b, u] = speakers[turn["speaker"]]
+        data: dict[str, Any] = {}
+        for position, name in enumerate(MODALITIES):
+            if name not in wanted:
+                continue
+            if name == "text" and text_input == "input_ids":
+                self._collate_tokens(extracted, modality_mask, data, length)
+                continue
+            cells = [
+                (b, u, features[name], where)
+                for b, turns in enumerate(extracted)
+                for u, (features, where) in enumerate(turns)
+                if name in features
+            ]
+            if not cells:
+                continue
+            dim = cells[0][2].shape[1]
+            for b, u, array, where in cells:
+                if array.shape[1] != dim:
+                    raise ValueError(f"{where}: {name} features have size {array.shape[1]}, other turns have {dim}")
+            frames = max(array.shape[0] for _, _, array, _ in cells)
+            values = np.zeros((batch, length, frames, dim), dtype=np.float32)
+            mask = np.zeros((batch, length, frames), dtype=np.int64)
+            for b, u, array, _ in cells:
+                values[b, u, : array.shape[0]] = array
+                mask[b, u, : array.shape[0]] = 1
+                modality_mask[b, u, position] = True
+            data[f"{name}_features"] = values
+            data[f"{name}_attention_mask"] = mask
+        data.update(modality_mask=modality_mask, utterance_mask=utterance_mask, speaker_ids=speaker_ids)
+        return BatchFeature(data, tensor_type=return_tensors)
+
+    def _collate_tokens(self, extracted, modality_mask, data, length) -> None:
+        cells = [
+            (b, u, features["text"])
+            for b, turns in enumerate(extracted)
+            for u, (features, _) in enumerate(turns)
+            if isinstance(features.get("text"), str)
+        ]
+        if not cells:
+            return
+        encoded = self.tokenizer(
+            [text for _, _, text in cells],
+            padding="longest",
+            truncation=True,
+            max_length=self.max_text_length,
+            return_tensors="np",
+        )
+        tokens = encoded["input_ids"].shape[1]
+        input_ids = np.full((len(extracted), length, tokens), self.tokenizer.pad_token_id or 0, dtype=np.int64)
+        attention_mask = np.zeros((len(extracted), length, tokens), dtype=np.int64)
+        for row, (b, u, _) in enumerate(cells):
+            input_ids[b, u] = encoded["input_ids"][row]
+            attention_mask[b, u] = encoded["attention_mask"][row]
+            modality_mask[b, u, MODALITIES.index("text")] = True
+        data["input_ids"] = input_ids
+        data["attention_mask"] = attention_mask
+
+    @property
+    def model_input_names(self) -> list[str]:
+        names = []
+        for name in self.modalities:
+            names += [f"{name}_features", f"{name}_attention_mask"]
+        return names + ["input_ids", "attention_mask", "modality_mask", "utterance_mask", "speaker_ids"]
+
+
+__all__ = ["EmoJEProcessor", "is_conversation", "speaker_index"]

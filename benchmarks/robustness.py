@@ -1,0 +1,382 @@
+"""Missing-modality robustness on the controlled synthetic corpus (`benchmarks.synthetic_corpus`).
+
+Trains each model with the package's own training code (`training.trainer.ERCTrainer`, `DialogueDataset`,
+`DialogueCollator`, best checkpoint by validation weighted-F1, early stopping) and scores the complete test
+split under every evaluation scenario of `training.evaluation` (the 15 non-empty subsets of
+text/audio/face/body plus ``privacy``) with `training.evaluation.evaluate_model`.
+
+Models (``--models``):
+    concat_zeros     same mode encoders + attention pooling + dialogue context as AM^2-EmoJE, concatenation
+                     fusion, absent modes as zero vectors (`benchmarks.baselines`), trained with the same
+                     modality dropout as AM^2-EmoJE (0.3)
+    concat_zeros_no_dropout   the same without training-time modality dropout: the plain "feed zeros" practice
+                     (it only sees the corpus' naturally missing modalities while training)
+    emoje            AM^2-EmoJE, joint embedding on (missing modes imputed at test time)
+    emoje_no_joint   AM^2-EmoJE with ``use_joint_embedding=False`` (no mode switching; the joint-embedding
+                     losses still train, so the gap isolates imputation, in training and at test time)
+    cmarr            CM-ARR (default three modes: text, audio, visual = face + body), with dialogue context
+
+The trained ``emoje`` model is also re-scored with imputation switched off at test time only (same weights),
+reported as ``emoje/imputation_off_at_test``: it says whether the imputed modes help the model that was trained with them.
+
+Targets (reported, not asserted): the joint embedding adds >= 2 points of weighted-F1 averaged over the
+missing scenarios (every subset but the full one); privacy mode within 2 points of full.
+
+    python -m benchmarks.robustness                                 # 3 seeds, about an hour on 2 cores
+    python -m benchmarks.robustness --seeds 0 --models emoje,emoje_no_joint --output /tmp/r.json
+    python -m benchmarks.robustness --tiny --output /tmp/r.json      # seconds: checks the plumbing only
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks.environment import command_line, load_average, machine_info, write_result
+from benchmarks.synthetic_corpus import make_synthetic_corpus
+from dataset_scripts.schema import dataset_metadata
+from training.collator import DialogueCollator, DialogueDataset
+from training.evaluation import PRIVACY, evaluate_model, modality_scenarios, scenario_name
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "robustness.json"
+DEFAULT_WORK_DIR = REPO_ROOT / "benchmarks" / "work" / "robustness"
+MODEL_NAMES: tuple[str, ...] = ("concat_zeros_no_dropout", "concat_zeros", "emoje", "emoje_no_joint", "cmarr")
+TEST_TIME_OFF = "emoje/imputation_off_at_test"
+TARGET_POINTS = 0.02
+
+# Model sizes. "default" is what the committed results use; "tiny" only checks the plumbing.
+SIZES: dict[str, dict[str, Any]] = {
+    "default": {
+        "emoje": dict(
+            hidden_size=64, encoder_layers=1, encoder_heads=4, acn_layers=2, acn_heads=4, joint_embedding_size=32,
+            context_hidden_size=64, context_layers=1, modality_dropout=0.3,
+        ),
+        "cmarr": dict(
+            hidden_size=64, latent_size=32, flow_blocks=4, flow_hidden_size=64, fusion_layers=1, fusion_heads=4,
+            use_dialogue_context=True, context_hidden_size=64, context_layers=1,
+        ),
+        "training": dict(num_train_epochs=30, per_device_train_batch_size=16, learning_rate=1e-3, weight_decay=2e-4, patience=6),
+        "corpus": dict(num_dialogues=(240, 60, 80)),
+    },
+    "tiny": {
+        "emoje": dict(
+            hidden_size=16, encoder_layers=1, encoder_heads=2, acn_layers=1, acn_heads=2, joint_embedding_size=8,
+            context_hidden_size=8, context_layers=1, modality_dropout=0.3,
+        ),
+        "cmarr": dict(
+            hidden_size=16, latent_size=8, flow_blocks=1, flow_hidden_size=16, fusion_layers=1, fusion_heads=2,
+            use_dialogue_context=True, context_hidden_size=8, context_layers=1,
+        ),
+        "training": dict(num_train_epochs=1, per_device_train_batch_size=4, learning_rate=1e-3, weight_decay=0.0, patience=0),
+        "corpus": dict(num_dialogues=(6, 3, 3), dims={"text": 8, "audio": 4, "face": 6, "body": 5}),
+    },
+}
+
+
+def cmarr_available() -> bool:
+    """Whether this checkout has a working CM-ARR (it was written in parallel with this benchmark)."""
+    try:
+        from modeling_emoje.configuration_cmarr import CMARRConfig  # noqa: F401
+        from modeling_emoje.modeling_cmarr import CMARRForEmotionRecognition  # noqa: F401
+    except Exception:  # noqa: BLE001 - any import failure means "not available"
+        return False
+    return True
+
+
+def build_model(name: str, dims: dict[str, int], labels: Sequence[str], size: str = "default"):
+    """The model called ``name`` (see the module docstring) for data with ``dims`` and ``labels``."""
+    label_maps = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    if name in ("emoje", "emoje_no_joint", "concat_zeros", "concat_zeros_no_dropout"):
+        from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
+
+        config = EmoJEConfig(modality_dims=dims, use_joint_embedding=name != "emoje_no_joint", **SIZES[size]["emoje"], **label_maps)
+        if name.startswith("concat_zeros"):
+            from benchmarks.baselines import ConcatFusionConfig, ConcatFusionForEmotionRecognition
+
+            overrides = {"modality_dropout": 0.0} if name == "concat_zeros_no_dropout" else {}
+            return ConcatFusionForEmotionRecognition(ConcatFusionConfig.from_emoje_config(config, **overrides))
+        return EmoJEForEmotionRecognition(config)
+    if name == "cmarr":
+        from modeling_emoje.configuration_cmarr import CMARRConfig
+        from modeling_emoje.modeling_cmarr import CMARRForEmotionRecognition
+
+        return CMARRForEmotionRecognition(CMARRConfig(modality_dims=dims, **SIZES[size]["cmarr"], **label_maps))
+    raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES}")
+
+
+def train_model(
+    model, train: DialogueDataset, validation: DialogueDataset, seed: int, output_dir: Path, size: str = "default",
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Train ``model`` in place with `ERCTrainer` (the package's Trainer); returns what the run did.
+
+    ``overrides`` replace entries of ``SIZES[size]["training"]`` (``num_train_epochs``, ``patience``, ...).
+    """
+    from transformers import TrainingArguments, set_seed
+    from transformers.trainer_callback import PrinterCallback
+
+    from training.trainer import ERCTrainer, default_training_arguments, early_stopping
+
+    settings = {**SIZES[size]["training"], **{k: v for k, v in overrides.items() if v is not None}}
+    patience = settings.pop("patience")
+    set_seed(seed)
+    arguments = {
+        **default_training_arguments(),
+        "output_dir": str(output_dir),
+        "per_device_eval_batch_size": 16,
+        "lr_scheduler_type": "linear",
+        "warmup_steps": 0.05,
+        "logging_strategy": "epoch",
+        "save_total_limit": 1,
+        "save_only_model": True,
+        "use_cpu": True,
+        "seed": seed,
+        "disable_tqdm": True,
+        **settings,
+    }
+    trainer = ERCTrainer(
+        model=model,
+        args=TrainingArguments(**arguments),
+        train_dataset=train,
+        eval_dataset=validation,
+        data_collator=DialogueCollator(keep_modalities=list(model.config.modality_dims)),
+        callbacks=early_stopping(patience),
+    )
+    trainer.remove_callback(PrinterCallback)  # per-epoch log dicts; the summary line per run is enough
+    started = time.perf_counter()
+    output = trainer.train()
+    best_step = None
+    if trainer.state.best_model_checkpoint:
+        best_step = int(Path(trainer.state.best_model_checkpoint).name.rsplit("-", 1)[-1])
+    steps_per_epoch = max(1, trainer.state.max_steps // max(1, int(arguments["num_train_epochs"])))
+    train_logs = [entry for entry in trainer.state.log_history if "loss" in entry and "eval_loss" not in entry]
+    last_terms = {k: v for k, v in (train_logs[-1] if train_logs else {}).items() if k == "loss" or k.startswith("loss_")}
+    validation_curve = [round(entry["eval_weighted_f1"], 4) for entry in trainer.state.log_history if "eval_weighted_f1" in entry]
+    return {
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "epochs_run": round(trainer.state.epoch or 0.0, 2),
+        "best_epoch": round(best_step / steps_per_epoch, 2) if best_step else None,
+        "best_validation_weighted_f1": trainer.state.best_metric,
+        "train_loss": output.training_loss,
+        "last_epoch_loss_terms": last_terms,
+        "validation_weighted_f1_per_epoch": validation_curve,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def summarize(per_seed: dict[int, dict[str, dict[str, Any]]], full: str) -> dict[str, Any]:
+    """Mean/std over seeds of each scenario's weighted-F1, and the mean over the missing scenarios."""
+    names = list(next(iter(per_seed.values())))
+    missing = [name for name in names if name not in (full, PRIVACY)]
+    table = {name: [per_seed[seed][name]["weighted_f1"] for seed in per_seed] for name in names}
+    missing_means = [float(np.mean([per_seed[seed][name]["weighted_f1"] for name in missing])) for seed in per_seed]
+    return {
+        "weighted_f1_mean": {name: round(float(np.mean(values)), 4) for name, values in table.items()},
+        "weighted_f1_std": {name: round(float(np.std(values)), 4) for name, values in table.items()},
+        "macro_f1_mean": {
+            name: round(float(np.mean([per_seed[seed][name]["macro_f1"] for seed in per_seed])), 4) for name in names
+        },
+        "missing_scenarios": missing,
+        "missing_mean_weighted_f1": round(float(np.mean(missing_means)), 4),
+        "missing_mean_weighted_f1_per_seed": [round(value, 4) for value in missing_means],
+        "full_weighted_f1": round(float(np.mean(table[full])), 4),
+        "privacy_weighted_f1": round(float(np.mean(table[PRIVACY])), 4) if PRIVACY in table else None,
+    }
+
+
+def target_checks(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The issue's two targets, computed from the summaries (None where a needed model was not run)."""
+    checks: dict[str, Any] = {}
+    if "emoje" in models and "emoje_no_joint" in models:
+        with_joint, without = models["emoje"]["summary"], models["emoje_no_joint"]["summary"]
+        per_seed = [
+            round(a - b, 4)
+            for a, b in zip(with_joint["missing_mean_weighted_f1_per_seed"], without["missing_mean_weighted_f1_per_seed"])
+        ]
+        gain = round(with_joint["missing_mean_weighted_f1"] - without["missing_mean_weighted_f1"], 4)
+        checks["joint_embedding_gain_on_missing"] = {
+            "description": "emoje minus emoje_no_joint, weighted-F1 averaged over the missing scenarios (same seeds)",
+            "value": gain,
+            "per_seed": per_seed,
+            "target": f">= {100 * TARGET_POINTS:g} points",
+            "met": gain >= TARGET_POINTS,
+        }
+    if "emoje" in models and TEST_TIME_OFF in models:
+        gain = round(
+            models["emoje"]["summary"]["missing_mean_weighted_f1"] - models[TEST_TIME_OFF]["summary"]["missing_mean_weighted_f1"], 4
+        )
+        checks["test_time_imputation_gain_on_missing"] = {
+            "description": "emoje minus the same emoje weights without imputation at test time (diagnostic, no target)",
+            "value": gain,
+        }
+    for name, model in models.items():
+        summary = model["summary"]
+        if summary.get("privacy_weighted_f1") is None or name == TEST_TIME_OFF:
+            continue
+        drop = round(summary["full_weighted_f1"] - summary["privacy_weighted_f1"], 4)
+        checks[f"privacy_drop_{name}"] = {
+            "description": f"{name}: full minus privacy weighted-F1",
+            "value": drop,
+            "target": f"<= {100 * TARGET_POINTS:g} points",
+            "met": drop <= TARGET_POINTS,
+        }
+    return checks
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from transformers import set_seed
+
+    started = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    load_at_start = load_average()
+    requested = [name.strip() for name in args.models.split(",") if name.strip()]
+    unknown = sorted(set(requested) - set(MODEL_NAMES))
+    if unknown:
+        raise ValueError(f"--models has unknown names {unknown}; choose from {MODEL_NAMES}")
+    notes = []
+    if "cmarr" in requested and not cmarr_available():
+        requested.remove("cmarr")
+        notes.append("CM-ARR was not importable in this checkout and was skipped")
+
+    corpus_kwargs = dict(SIZES[args.size]["corpus"])
+    if args.num_dialogues:
+        corpus_kwargs["num_dialogues"] = tuple(args.num_dialogues)
+    corpus = make_synthetic_corpus(seed=args.corpus_seed, **corpus_kwargs)
+    labels = corpus["train"].features["label"].names
+    splits = {name: DialogueDataset(corpus[name], name=name) for name in ("train", "validation", "test")}
+    dims = dict(splits["train"].feature_dims)
+    scenarios = modality_scenarios(splits["test"].available_modalities)
+    full = scenario_name(splits["test"].available_modalities)
+
+    models: dict[str, dict[str, Any]] = {}
+    switched_off: dict[int, dict[str, dict[str, Any]]] = {}
+    for name in requested:
+        per_seed, runs = {}, {}
+        config = None
+        for seed in args.seeds:
+            set_seed(seed)  # model initialisation depends only on the seed, not on what ran before
+            model = build_model(name, dims, labels, args.size)
+            config = model.config.to_diff_dict()
+            run_dir = Path(args.work_dir) / f"{name}-seed{seed}"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            info = train_model(
+                model, splits["train"], splits["validation"], seed, run_dir, args.size,
+                num_train_epochs=args.epochs, patience=args.patience,
+            )
+            evaluated = time.perf_counter()
+            scores = evaluate_model(model, splits["test"], scenarios, batch_size=16)["scenarios"]
+            info["evaluate_seconds"] = round(time.perf_counter() - evaluated, 1)
+            per_seed[seed], runs[seed] = scores, info
+            if name == "emoje":
+                model.config.use_joint_embedding = False  # same weights, no imputation at test time
+                switched_off[seed] = evaluate_model(model, splits["test"], scenarios, batch_size=16)["scenarios"]
+                model.config.use_joint_embedding = True
+            shutil.rmtree(run_dir, ignore_errors=True)
+            print(
+                f"[robustness] {name} seed {seed}: full {scores[full]['weighted_f1']:.4f} "
+                f"privacy {scores.get(PRIVACY, {}).get('weighted_f1', float('nan')):.4f} "
+                f"({info['train_seconds']} s training, best epoch {info['best_epoch']})",
+                flush=True,
+            )
+        models[name] = {
+            "config": {key: value for key, value in config.items() if key not in ("id2label", "label2id")},
+            "runs": {str(seed): runs[seed] for seed in args.seeds},
+            "scenarios": {str(seed): per_seed[seed] for seed in args.seeds},
+            "summary": summarize(per_seed, full),
+        }
+    if switched_off:
+        models[TEST_TIME_OFF] = {
+            "description": "the trained emoje models re-scored with use_joint_embedding=False at test time only",
+            "scenarios": {str(seed): scores for seed, scores in switched_off.items()},
+            "summary": summarize(switched_off, full),
+        }
+
+    return {
+        "benchmark": "robustness",
+        "command": command_line("benchmarks.robustness", args.argv),
+        "machine": machine_info(),
+        "load_average_start": load_at_start,
+        "load_average_end": load_average(),
+        "duration_seconds": round(time.perf_counter() - started, 1),
+        "size": args.size,
+        "seeds": list(args.seeds),
+        "training": {**SIZES[args.size]["training"], **{k: v for k, v in (("num_train_epochs", args.epochs), ("patience", args.patience)) if v is not None}},
+        "corpus": {
+            **dataset_metadata(corpus),
+            "utterances": {split: dataset.num_utterances for split, dataset in splits.items()},
+            "dialogues": {split: len(dataset) for split, dataset in splits.items()},
+        },
+        "metric": "weighted-F1 on the complete test split, each scenario keeping only the named modalities",
+        "scenarios": [s.name for s in scenarios],
+        "full_scenario": full,
+        "privacy_keeps": sorted(next(s.keep for s in scenarios if s.name == PRIVACY)) if any(s.name == PRIVACY for s in scenarios) else None,
+        "models": models,
+        "targets": target_checks(models),
+        "notes": notes,
+    }
+
+
+def format_summary(result: dict[str, Any]) -> str:
+    """A scenario x model table of mean weighted-F1 (percent) with the missing-scenario mean and the targets."""
+    names = list(result["models"])
+    width = max(len(s) for s in result["scenarios"] + ["missing mean"])
+    short = {TEST_TIME_OFF: "emoje/off@test", "concat_zeros_no_dropout": "concat_no_drop"}
+    lines = [f"{'scenario':<{width}}  " + "  ".join(f"{short.get(n, n):>14}" for n in names)]
+    for scenario in result["scenarios"]:
+        cells = [100 * result["models"][n]["summary"]["weighted_f1_mean"][scenario] for n in names]
+        lines.append(f"{scenario:<{width}}  " + "  ".join(f"{c:14.2f}" for c in cells))
+    cells = [100 * result["models"][n]["summary"]["missing_mean_weighted_f1"] for n in names]
+    lines.append(f"{'missing mean':<{width}}  " + "  ".join(f"{c:14.2f}" for c in cells))
+    for key, check in result["targets"].items():
+        verdict = f" (target {check['target']}) -> {'met' if check['met'] else 'NOT met'}" if "target" in check else ""
+        lines.append(f"{key}: {100 * check['value']:+.2f} points{verdict}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.robustness", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=",".join(MODEL_NAMES), help=f"comma-separated subset of {MODEL_NAMES}")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    parser.add_argument("--corpus-seed", type=int, default=0, help="seed of the synthetic corpus (default 0)")
+    parser.add_argument("--num-dialogues", type=int, nargs=3, metavar=("TRAIN", "VALIDATION", "TEST"), help="corpus size")
+    parser.add_argument("--size", choices=sorted(SIZES), default="default", help="model/training size (tiny: plumbing check)")
+    parser.add_argument("--tiny", action="store_const", const="tiny", dest="size", help="same as --size tiny")
+    parser.add_argument("--epochs", type=int, help="override the size's number of training epochs")
+    parser.add_argument("--patience", type=int, help="override the early-stopping patience (epochs; 0 = none)")
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="torch threads (default 1: these small models gain nothing from a second thread, and on a shared machine "
+        "two OpenMP threads can be an order of magnitude slower than one)",
+    )
+    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help=f"results JSON (default {DEFAULT_OUTPUT.relative_to(REPO_ROOT)})")
+    parser.add_argument("--work-dir", default=str(DEFAULT_WORK_DIR), help="scratch directory for Trainer checkpoints")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    logging.basicConfig(level=logging.WARNING)
+    args = parse_args(argv)
+    args.argv = None if argv is None else list(argv)
+    result = run(args)
+    path = write_result(args.output, result)
+    print(format_summary(result))
+    print(f"[robustness] results written to {path}")
+    return result
+
+
+__all__ = ["MODEL_NAMES", "SIZES", "build_model", "format_summary", "main", "run", "summarize", "target_checks", "train_model"]
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

@@ -1,0 +1,155 @@
+"""Smoke tests of the robustness and speed benchmarks at tiny size: each run writes its JSON with the expected fields.
+
+They check the plumbing (corpus -> training -> every scenario -> targets; measurements -> ratios -> machine
+record), not the numbers, which only mean something at full size (benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import robustness, speed
+from benchmarks.synthetic_corpus import LABELS, make_synthetic_corpus
+from training.collator import MODALITIES, DialogueDataset
+from training.evaluation import PRIVACY
+
+TINY_DIMS = {"text": 8, "audio": 4, "face": 6, "body": 5}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_synthetic_corpus_is_seeded_and_follows_the_schema():
+    first = make_synthetic_corpus(num_dialogues=(4, 2, 3), seed=3, dims=TINY_DIMS, missing_rate=0.3)
+    again = make_synthetic_corpus(num_dialogues=(4, 2, 3), seed=3, dims=TINY_DIMS, missing_rate=0.3)
+    other = make_synthetic_corpus(num_dialogues=(4, 2, 3), seed=4, dims=TINY_DIMS, missing_rate=0.3)
+    assert first["train"]["text_features"] == again["train"]["text_features"]
+    assert first["train"]["text_features"] != other["train"]["text_features"]
+    assert first["train"].features["label"].names == list(LABELS)
+    for split in ("train", "validation", "test"):
+        rows = first[split]
+        for row in rows:
+            for index, name in enumerate(MODALITIES):
+                frames = row[f"{name}_features"]
+                assert row["modality_mask"][index] == bool(frames), (split, row["source_id"], name)
+                assert all(len(frame) == TINY_DIMS[name] for frame in frames)
+            assert any(row["modality_mask"])
+    # The test split is complete by default (each scenario withholds exactly what it names).
+    assert all(all(mask) for mask in first["test"]["modality_mask"])
+    # Dialogues have several speakers and utterances in order.
+    dialogues = DialogueDataset(first["train"])
+    assert len(dialogues) == 4 and max(len(set(dialogues[i]["speaker_ids"])) for i in range(4)) >= 2
+
+
+def test_synthetic_corpus_gives_each_modality_partial_evidence():
+    # A nearest-class-mean probe per modality: every modality beats chance, none is as good as all together.
+    corpus = make_synthetic_corpus(
+        num_dialogues=(60, 2, 30), seed=0, dims={"text": 16, "audio": 16, "face": 16, "body": 16}, missing_rate=0.0
+    )
+
+    def pooled(split):
+        rows = corpus[split]
+        labels = np.asarray(rows["label"])
+        return {m: np.stack([np.mean(f, 0) for f in rows[f"{m}_features"]]) for m in MODALITIES}, labels
+
+    train, y_train = pooled("train")
+    test, y_test = pooled("test")
+
+    def accuracy(names):
+        x_train = np.concatenate([train[m] for m in names], 1)
+        x_test = np.concatenate([test[m] for m in names], 1)
+        means = np.stack([x_train[y_train == c].mean(0) for c in range(len(LABELS))])
+        predictions = np.argmin(((x_test[:, None] - means[None]) ** 2).sum(-1), 1)
+        return float(np.mean(predictions == y_test))
+
+    chance = float(np.max(np.bincount(y_test)) / len(y_test))
+    singles = {m: accuracy([m]) for m in MODALITIES}
+    everything = accuracy(list(MODALITIES))
+    assert everything > max(singles.values()) + 0.05, (singles, everything)
+    assert min(singles.values()) > chance, (singles, chance)
+
+
+def test_robustness_tiny_run_writes_every_scenario_and_the_targets(tmp_path):
+    output = tmp_path / "robustness.json"
+    robustness.main(
+        ["--tiny", "--seeds", "0", "--models", "concat_zeros,emoje,emoje_no_joint", "--output", str(output),
+         "--work-dir", str(tmp_path / "work")]
+    )
+    result = json.loads(output.read_text())
+    assert result["benchmark"] == "robustness" and "robustness" in result["command"]
+    assert {"cpu_model", "cpus_usable", "torch", "torch_threads", "load_average"} <= set(result["machine"])
+    assert len(result["scenarios"]) == 16 and PRIVACY in result["scenarios"]
+    assert result["full_scenario"] == "text+audio+face+body"
+    for name in ("concat_zeros", "emoje", "emoje_no_joint"):
+        model = result["models"][name]
+        scores = model["scenarios"]["0"]
+        assert set(scores) == set(result["scenarios"])
+        assert all(0.0 <= s["weighted_f1"] <= 1.0 and s["n"] == scores["text"]["n"] > 0 for s in scores.values())
+        summary = model["summary"]
+        assert len(summary["missing_scenarios"]) == 14
+        assert summary["full_weighted_f1"] == round(scores["text+audio+face+body"]["weighted_f1"], 4)
+        expected_missing = np.mean([scores[s]["weighted_f1"] for s in summary["missing_scenarios"]])
+        assert summary["missing_mean_weighted_f1"] == pytest.approx(expected_missing, abs=1e-4)
+    gain = result["targets"]["joint_embedding_gain_on_missing"]
+    assert gain["value"] == pytest.approx(
+        result["models"]["emoje"]["summary"]["missing_mean_weighted_f1"]
+        - result["models"]["emoje_no_joint"]["summary"]["missing_mean_weighted_f1"],
+        abs=1e-4,
+    )
+    assert isinstance(gain["met"], bool) and "privacy_drop_emoje" in result["targets"]
+
+
+def test_speed_tiny_inference_run_writes_ratios_and_machine(tmp_path, meld_dir):
+    output = tmp_path / "speed.json"
+    speed.main(
+        ["--scale", "tiny", "--in-process", "--only", "inference", "--frame-modes", "sequence,pooled", "--meld-dir", str(meld_dir),
+         "--output", str(output), "--work-dir", str(tmp_path / "work")]
+    )
+    result = json.loads(output.read_text())
+    assert result["benchmark"] == "speed" and result["scale"] == "tiny"
+    assert {"cpu_model", "cpus_usable", "torch", "torch_threads", "load_average"} <= set(result["machine"])
+    section = result["inference"]
+    for frames in ("sequence", "pooled"):
+        for model in ("emoje", "concat", "linear"):
+            run = section["runs"][f"{model}/{frames}"]
+            assert run["utterances_per_second"] > 0 and run["peak_rss_mb"] > 0, run
+            assert run["data"]["dialogues"] == 4 and run["frames"] == frames
+        row = section["by_frames"][frames]
+        assert row["ratio_to_concat_baseline"] == pytest.approx(
+            section["runs"][f"emoje/{frames}"]["utterances_per_second"] / section["runs"][f"concat/{frames}"]["utterances_per_second"],
+            rel=1e-2,
+        )
+        assert isinstance(row["meets_target"], bool)
+        shares = section["profile"][frames]["stage_share"]
+        assert "cross-attended network (ACN)" in shares and sum(shares.values()) == pytest.approx(1.0, abs=0.02)
+    # Pooled inputs have one frame per utterance and modality; sequences have more for audio.
+    assert section["runs"]["emoje/pooled"]["data"]["mean_frames"]["audio"] == 1.0
+    assert section["runs"]["emoje/sequence"]["data"]["mean_frames"]["audio"] > 1.0
+
+
+def test_speed_tiny_pipeline_and_training_runs(tmp_path, meld_dir, minilm_path):
+    output = tmp_path / "speed.json"
+    speed.main(
+        ["--scale", "tiny", "--in-process", "--only", "pipeline,training", "--meld-dir", str(meld_dir),
+         "--output", str(output), "--work-dir", str(tmp_path / "work")]
+    )
+    result = json.loads(output.read_text())
+    pipeline = result["pipeline"]
+    run = pipeline["runs"]["pipeline_and_encoder"]
+    assert run["conversations"] == 2 and run["utterances"] > 0
+    assert pipeline["ratio_pipeline_to_encoder"] == run["ratio_pipeline_to_encoder"] > 0
+    training = result["training"]
+    assert training["runs"]["emoje"]["dialogues"] == 8 and training["epoch_seconds"] > 0
+    assert training["runs"]["emoje"]["feature_cache"]["train"]["cached"] is False
+    assert list((tmp_path / "work").glob("meld_train_minilm_*.npy"))
+    assert isinstance(training["meets_target"], bool)

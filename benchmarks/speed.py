@@ -4,19 +4,24 @@ Every figure is measured in a fresh subprocess (so its peak RSS, ``resource.getr
 that measurement alone) and reported with a reference measured in the same run:
 
 (a) ``inference``: AM^2-EmoJE on pre-extracted features, utterances/s, for MELD-shaped dialogues (the real
-    test-split dialogue lengths and utterance durations: audio 10 frames/s, face/body 5 frames/s; text 384,
-    audio 80, face 204, body 88 dims), batches of 16 dialogues, every modality present. References: the
-    concatenation baseline with the same encoders (`benchmarks.baselines`) and a bare ``nn.Linear`` over
-    mean-pooled features. CM-ARR is measured too when present.
+    test-split dialogue lengths and utterance durations; text 384, audio 80, face 204, body 88 dims), batches of
+    16 dialogues (and of 64, ``--large-batch-size``, for EmoJE and concat), every modality present, with three input
+    shapes (`FRAME_MODES`): frame sequences at the
+    extractors' rates (audio 10 frames/s, face/body 5 frames/s), sequences capped at 32 frames, and one pooled
+    vector per utterance. References: the concatenation baseline with the same encoders
+    (`benchmarks.baselines`) and a bare ``nn.Linear`` over mean-pooled features. CM-ARR is measured too.
 (b) ``pipeline``: the ``emotion-recognition-in-conversation`` pipeline, text only (MELD test conversations, a
     text-only AM^2-EmoJE) against `TextFeatureEncoder` alone on the same texts, utterances/s.
 (c) ``training``: one epoch of `ERCTrainer` on MELD train with cached MiniLM text features and the settings of
     `training/configs/meld_text.yaml`; references: the concatenation baseline's epoch and a collation-only pass.
 (d) peak memory of each of the above.
 
-Profiles (torch.profiler operator table, per-module forward time, cProfile of the pipeline) say what dominates.
+Every measurement is made with 1 and with 2 torch threads (``--threads``), and reported both in wall time and in
+process CPU time (with 1 thread, CPU time estimates an otherwise idle core; wall time is what a user on a busy
+machine gets). Profiles (torch.profiler operator table, per-stage forward time, cProfile of the pipeline) say
+what dominates.
 
-    python -m benchmarks.speed                 # about 10 minutes on an idle 2-core machine (first run also caches MELD)
+    python -m benchmarks.speed      # ~35 min on 2 cores at load 5 (the first run also caches MELD text features)
     python -m benchmarks.speed --scale quick --output /tmp/speed.json    # a fast, rough version
     python -m benchmarks.speed --scale tiny --in-process --output /tmp/speed.json   # seconds: plumbing only
 """
@@ -169,14 +174,15 @@ def _throughput(
     """
     order = np.random.default_rng(seed).permutation(num_batches)
     run_batch(int(order[0]))  # warm-up (allocator, lazy init)
-    utterances, done, started = 0, 0, time.perf_counter()
+    utterances, done, started, cpu_started = 0, 0, time.perf_counter(), time.process_time()
     while done < min(num_batches, min_batches) or time.perf_counter() - started < min_seconds:
         utterances += run_batch(int(order[done % num_batches]))
         done += 1
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return {
-        "utterances": utterances, "batches_run": done, "seconds": round(elapsed, 3),
+        "utterances": utterances, "batches_run": done, "seconds": round(elapsed, 3), "cpu_seconds": round(cpu, 3),
         "utterances_per_second": round(utterances / elapsed, 1),
+        "utterances_per_cpu_second": round(utterances / max(cpu, 1e-9), 1),
     }
 
 
@@ -319,7 +325,7 @@ def _inference_batches(args: argparse.Namespace) -> tuple[list[dict], int, dict[
 def measure_inference(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    batches, utterances, shape_info = _inference_batches(args)
+    batches, _, shape_info = _inference_batches(args)
     model = _build_fusion_model(args.model, MELD_DIMS).eval()
 
     sizes = [int(batch["utterance_mask"].sum()) for batch in batches]
@@ -399,24 +405,28 @@ def measure_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     erc(conversations[:2], batch_size=args.text_batch_size)  # warm-up, loads the processor's encoder
     encoder(texts[:64])
 
-    def run_encoder() -> float:
-        started = time.perf_counter()
+    def run_encoder() -> tuple[float, float]:
+        started, cpu = time.perf_counter(), time.process_time()
         encoder(texts)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
 
-    def run_pipeline() -> float:
-        started = time.perf_counter()
+    def run_pipeline() -> tuple[float, float]:
+        started, cpu = time.perf_counter(), time.process_time()
         outputs = erc(conversations, batch_size=args.text_batch_size)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         if sum(len(o) for o in outputs) != len(texts):
             raise RuntimeError("the pipeline returned a different number of turns than it was given")
-        return elapsed
+        return elapsed, cpu
 
     # Interleave (encoder, pipeline, encoder, pipeline, ...) so that load changes hit both alike.
-    encoder_times, pipeline_times = [], []
+    encoder_times, pipeline_times, encoder_cpu, pipeline_cpu = [], [], [], []
     for _ in range(args.repeats):
-        encoder_times.append(run_encoder())
-        pipeline_times.append(run_pipeline())
+        wall, cpu = run_encoder()
+        encoder_times.append(wall)
+        encoder_cpu.append(cpu)
+        wall, cpu = run_pipeline()
+        pipeline_times.append(wall)
+        pipeline_cpu.append(cpu)
     profiler = cProfile.Profile()
     profiler.enable()
     run_pipeline()
@@ -448,6 +458,9 @@ def measure_pipeline(args: argparse.Namespace) -> dict[str, Any]:
         "encoder_utterances_per_second": round(len(texts) / encoder_best, 1),
         "pipeline_utterances_per_second": round(len(texts) / pipeline_best, 1),
         "ratio_pipeline_to_encoder": round(encoder_best / pipeline_best, 3),
+        "encoder_cpu_seconds": [round(t, 3) for t in encoder_cpu],
+        "pipeline_cpu_seconds": [round(t, 3) for t in pipeline_cpu],
+        "ratio_pipeline_to_encoder_cpu": round(min(encoder_cpu) / max(min(pipeline_cpu), 1e-9), 3),
         "ratio_note": "best of the interleaved repeats for each (least disturbed by other processes)",
         "pipeline_profile_share_of_wall_time": breakdown,
         "torch_threads": torch.get_num_threads(),
@@ -462,10 +475,13 @@ def measure_text_encoder(args: argparse.Namespace) -> dict[str, Any]:
     texts = [turn["text"] for conversation in conversations for turn in conversation]
     encoder = TextFeatureEncoder(batch_size=args.text_batch_size)
     encoder(texts[:64])
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     encoder(texts)
-    elapsed = time.perf_counter() - started
-    return {"utterances": len(texts), "seconds": round(elapsed, 3), "utterances_per_second": round(len(texts) / elapsed, 1)}
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {
+        "utterances": len(texts), "seconds": round(elapsed, 3), "cpu_seconds": round(cpu, 3),
+        "utterances_per_second": round(len(texts) / elapsed, 1),
+    }
 
 
 def _display_path(path: Path) -> str:
@@ -581,9 +597,9 @@ def measure_training(args: argparse.Namespace) -> dict[str, Any]:
         }
         trainer = ERCTrainer(model=model, args=TrainingArguments(**arguments), train_dataset=train, data_collator=collator)
         trainer.remove_callback(PrinterCallback)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         trainer.train()
-        epoch_seconds = time.perf_counter() - started
+        epoch_seconds, epoch_cpu = time.perf_counter() - started, time.process_time() - cpu_started
 
     # Profile a few training steps (forward + backward + optimizer), outside the timed epoch.
     profile_info: dict[str, Any] = {}
@@ -624,6 +640,7 @@ def measure_training(args: argparse.Namespace) -> dict[str, Any]:
         "utterances": utterances,
         "steps": -(-len(train) // batch_size),
         "epoch_seconds": round(epoch_seconds, 2),
+        "epoch_cpu_seconds": round(epoch_cpu, 2),
         "train_utterances_per_second": round(utterances / epoch_seconds, 1),
         "collate_only_seconds": round(collate_seconds, 2),
         "feature_cache": cache_info,
@@ -714,16 +731,32 @@ def measure_sections(args: argparse.Namespace, threads: int, wanted: set[str], p
         runs = {
             f"{model}/{frames}": run_child("inference", args, model=model, frames=frames, threads=threads) for model, frames in plan
         }
+        large = args.large_batch_size
+        if large and large != args.batch_size:  # the same models with larger batches (throughput-oriented serving)
+            for model, frames in plan:
+                if model in ("emoje", "concat") and frames in ("sequence", "pooled"):
+                    runs[f"{model}/{frames}/batch{large}"] = run_child(
+                        "inference", args, model=model, frames=frames, threads=threads, batch_size=large
+                    )
         speed_of = {name: run_.get("utterances_per_second") for name, run_ in runs.items()}
         by_frames = {}
         for frames in modes:
             emoje = speed_of.get(f"emoje/{frames}")
             by_frames[frames] = {
+                "batch_size_dialogues": args.batch_size,
                 "emoje_utterances_per_second": emoje,
                 "meets_target": bool(emoje and emoje >= TARGETS["inference_utterances_per_second"]),
                 "ratio_to_concat_baseline": _ratio(emoje, speed_of.get(f"concat/{frames}")),
                 "ratio_to_linear_probe": _ratio(emoje, speed_of.get(f"linear/{frames}")),
             }
+            emoje_large = speed_of.get(f"emoje/{frames}/batch{large}")
+            if emoje_large:
+                by_frames[frames]["large_batch"] = {
+                    "batch_size_dialogues": large,
+                    "emoje_utterances_per_second": emoje_large,
+                    "meets_target": emoje_large >= TARGETS["inference_utterances_per_second"],
+                    "ratio_to_concat_baseline": _ratio(emoje_large, speed_of.get(f"concat/{frames}/batch{large}")),
+                }
         sections["inference"] = {
             "description": "AM^2-EmoJE (meld_full.yaml model settings) on pre-extracted features, MELD test dialogue shapes, "
             "all four modalities present, model forward only (batches pre-collated; collation reported apart)",
@@ -774,12 +807,21 @@ def target_table(by_threads: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
         row: dict[str, Any] = {}
         for frames, values in sections.get("inference", {}).get("by_frames", {}).items():
             row[f"inference_{frames}_utterances_per_second"] = values["emoje_utterances_per_second"]
+            row[f"inference_{frames}_utterances_per_cpu_second"] = sections["inference"]["runs"][f"emoje/{frames}"].get(
+                "utterances_per_cpu_second"
+            )
             row[f"inference_{frames}_met"] = values["meets_target"]
+            if "large_batch" in values:
+                large = values["large_batch"]
+                row[f"inference_{frames}_batch{large['batch_size_dialogues']}_utterances_per_second"] = large["emoje_utterances_per_second"]
+                row[f"inference_{frames}_batch{large['batch_size_dialogues']}_met"] = large["meets_target"]
         if "pipeline" in sections:
             row["pipeline_to_encoder_ratio"] = sections["pipeline"]["ratio_pipeline_to_encoder"]
+            row["pipeline_to_encoder_ratio_cpu"] = sections["pipeline"]["runs"]["pipeline_and_encoder"].get("ratio_pipeline_to_encoder_cpu")
             row["pipeline_met"] = sections["pipeline"]["meets_target"]
         if "training" in sections:
             row["train_epoch_seconds"] = sections["training"]["epoch_seconds"]
+            row["train_epoch_cpu_seconds"] = sections["training"]["runs"]["emoje"].get("epoch_cpu_seconds")
             row["train_epoch_met"] = sections["training"]["meets_target"]
         table[threads] = row
     return table
@@ -800,6 +842,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "targets": TARGETS,
         "memory_note": "peak_rss_mb is ru_maxrss of the measuring subprocess (interpreter, libraries, model and data included); "
         "rss_after_imports_mb is its RSS once torch/transformers are imported",
+        "cpu_note": "*_cpu_* figures use the process CPU time (time.process_time) instead of wall time: with 1 thread they "
+        "estimate what an otherwise idle core would do; with 2 threads they include OpenMP spin-waiting",
         "threads_note": "each thread setting is a complete set of measurements; on a machine shared with other jobs, "
         "OpenMP threads that wait for each other can make 2 threads much slower than 1 (compare load_average_*)",
     }
@@ -821,25 +865,39 @@ def format_summary(result: dict[str, Any]) -> str:
         if "inference" in sections:
             section = sections["inference"]
             for name, run_ in section["runs"].items():
-                lines.append(f"inference {name:>16}: {run_.get('utterances_per_second')} utt/s, peak RSS {run_.get('peak_rss_mb')} MB")
+                lines.append(
+                    f"inference {name:>16}: {run_.get('utterances_per_second')} utt/s ({run_.get('utterances_per_cpu_second')} "
+                    f"per CPU-s), peak RSS {run_.get('peak_rss_mb')} MB"
+                )
             for frames, row in section["by_frames"].items():
                 lines.append(
-                    f"  {frames}: EmoJE vs concat x{row['ratio_to_concat_baseline']}, vs linear x{row['ratio_to_linear_probe']}; "
-                    f"target >= {section['target_utterances_per_second']:.0f} utt/s: {'met' if row['meets_target'] else 'NOT met'}"
+                    f"  {frames} (batch {row['batch_size_dialogues']}): EmoJE vs concat x{row['ratio_to_concat_baseline']}, "
+                    f"vs linear x{row['ratio_to_linear_probe']}; target >= {section['target_utterances_per_second']:.0f} utt/s: "
+                    f"{'met' if row['meets_target'] else 'NOT met'}"
                 )
+                if "large_batch" in row:
+                    large = row["large_batch"]
+                    lines.append(
+                        f"  {frames} (batch {large['batch_size_dialogues']}): {large['emoje_utterances_per_second']} utt/s, "
+                        f"vs concat x{large['ratio_to_concat_baseline']}; target: {'met' if large['meets_target'] else 'NOT met'}"
+                    )
         if "pipeline" in sections:
             section = sections["pipeline"]
             run_ = section["runs"]["pipeline_and_encoder"]
             lines.append(
                 f"pipeline {run_.get('pipeline_utterances_per_second')} utt/s vs encoder {run_.get('encoder_utterances_per_second')} "
-                f"utt/s: ratio {section['ratio_pipeline_to_encoder']} (target >= {section['target_ratio']}): "
+                f"utt/s: ratio {section['ratio_pipeline_to_encoder']} (CPU time: {run_.get('ratio_pipeline_to_encoder_cpu')}; "
+                f"target >= {section['target_ratio']}): "
                 f"{'met' if section['meets_target'] else 'NOT met'}; peak RSS {run_.get('peak_rss_mb')} MB "
                 f"(encoder alone {section['runs']['text_encoder_alone'].get('peak_rss_mb')} MB)"
             )
         if "training" in sections:
             section = sections["training"]
             for name, run_ in section["runs"].items():
-                lines.append(f"training epoch {name:>6}: {run_.get('epoch_seconds')} s, peak RSS {run_.get('peak_rss_mb')} MB")
+                lines.append(
+                    f"training epoch {name:>6}: {run_.get('epoch_seconds')} s ({run_.get('epoch_cpu_seconds')} CPU-s), "
+                    f"peak RSS {run_.get('peak_rss_mb')} MB"
+                )
             lines.append(f"  target <= {section['target_seconds']:.0f} s: {'met' if section['meets_target'] else 'NOT met'}")
     return "\n".join(lines)
 
@@ -850,8 +908,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", choices=sorted(SCALES), default="full", help="input sizes (quick: rough numbers; tiny: plumbing)")
     parser.add_argument("--in-process", action="store_true", help="measure in this process (tests; no per-measurement memory)")
     parser.add_argument(
-        "--threads", type=int, nargs="+", default=[2, 1],
-        help="torch thread settings, each a full set of measurements (default: 2 1; profiles with the first)",
+        "--threads", type=int, nargs="+", default=[1, 2],
+        help="torch thread settings, each a full set of measurements (default: 1 2; profiles with the first)",
     )
     parser.add_argument("--meld-dir", default=str(DEFAULT_MELD_DIR), help="folder with MELD's *_sent_emo.csv")
     parser.add_argument("--work-dir", default=str(DEFAULT_WORK_DIR), help="cache of encoded MELD text features")
@@ -859,6 +917,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--frame-modes", default=",".join(FRAME_MODES), help=f"inference input shapes to measure (default all: {', '.join(FRAME_MODES)})"
     )
     parser.add_argument("--batch-size", type=int, default=16, help="dialogues per inference batch (default 16)")
+    parser.add_argument(
+        "--large-batch-size", type=int, default=64,
+        help="also measure EmoJE and concat (sequence, pooled) with this many dialogues per batch (default 64; 0: off)",
+    )
     parser.add_argument("--text-batch-size", type=int, default=64, help="texts per text-encoder call (default 64)")
     parser.add_argument("--min-seconds", type=float, help="minimum timed duration of an inference run (default: the scale's)")
     parser.add_argument("--repeats", type=int, help="interleaved pipeline/encoder repeats (default: the scale's)")

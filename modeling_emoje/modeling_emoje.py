@@ -76,9 +76,34 @@ class EmoJEEmotionRecognitionOutput(ModelOutput):
     loss_terms: dict[str, torch.Tensor] | None = None
 
 
-def _scatter_rows(base: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Out-of-place ``base[rows] += values`` (autograd-safe)."""
+def _scatter_rows(base: torch.Tensor, rows: torch.Tensor | None, values: torch.Tensor) -> torch.Tensor:
+    """Out-of-place ``base[rows] += values`` (autograd-safe); ``rows=None`` means every row."""
+    if rows is None:
+        return base + values
     return base.index_add(0, rows.nonzero().flatten(), values)
+
+
+def _select_rows(rows: torch.Tensor) -> torch.Tensor | None:
+    """``rows`` as a boolean row selector, or ``None`` when it selects every row (no gather/scatter copies needed)."""
+    return None if bool(rows.all()) else rows
+
+
+def _attend(
+    attention: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor, key_mask: torch.Tensor, training: bool
+) -> torch.Tensor:
+    """``attention(query, key, key)`` with ``key_mask`` (N, T_k) True on real frames.
+
+    With a single key frame (utterance-level features) the softmax over keys is exactly 1, so at inference the
+    result is ``out_proj(v_proj(key))`` for every query frame; that shortcut skips the query/key projections and
+    the attention kernel (same values up to float rounding). In training, attention dropout makes it inexact, so
+    the full module runs.
+    """
+    if key.shape[1] == 1 and not training:
+        hidden = key.shape[-1]
+        values = F.linear(key, attention.in_proj_weight[2 * hidden :], attention.in_proj_bias[2 * hidden :])
+        return attention.out_proj(values).expand(-1, query.shape[1], -1)
+    out, _ = attention(query, key, key, key_padding_mask=~key_mask, need_weights=False)
+    return out
 
 
 class VisualCrossAttention(nn.Module):
@@ -99,9 +124,11 @@ class VisualCrossAttention(nn.Module):
             rows = query_present[:, MODALITY_INDEX[query]] & key_present[:, MODALITY_INDEX[key]]
             if not rows.any():
                 continue
-            q = self.norm[query](states[query][rows])
-            kv = self.norm[key](states[key][rows])
-            out, _ = self.attention[query](q, kv, kv, key_padding_mask=~masks[key][rows], need_weights=False)
+            rows = _select_rows(rows)
+            pick = (lambda value: value) if rows is None else (lambda value: value[rows])  # noqa: E731
+            q = self.norm[query](pick(states[query]))
+            kv = self.norm[key](pick(states[key]))
+            out = _attend(self.attention[query], q, kv, pick(masks[key]), self.training)
             updated[query] = _scatter_rows(states[query], rows, out) * masks[query][..., None]
         return updated
 
@@ -146,12 +173,14 @@ class CrossAttendedLayer(nn.Module):
                 rows = query_present[:, MODALITY_INDEX[query]] & key_present[:, MODALITY_INDEX[key]]
                 if not rows.any():
                     continue
-                out, _ = self.attention[f"{query}_from_{key}"](
-                    normed[query][rows], normed[key][rows], normed[key][rows],
-                    key_padding_mask=~masks[key][rows], need_weights=False,
+                count = count + rows.to(count.dtype)
+                rows = _select_rows(rows)
+                pick = (lambda value: value) if rows is None else (lambda value: value[rows])  # noqa: E731
+                out = _attend(
+                    self.attention[f"{query}_from_{key}"], pick(normed[query]), pick(normed[key]), pick(masks[key]),
+                    self.training,
                 )
                 total = _scatter_rows(total, rows, out)
-                count = count + rows.to(count.dtype)
             hidden = query_states + total / count.clamp_min(1.0)[:, None, None]
             hidden = hidden + self.feed_forward[query](hidden)
             updated[query] = hidden * masks[query][..., None]
@@ -363,9 +392,15 @@ class EmoJEModel(EmoJEPreTrainedModel):
         if speaker_ids is None:
             speaker_ids = torch.zeros(batch, length, dtype=torch.long, device=utterance_mask.device)
         kept = sample_modality_dropout(present, self.config.modality_dropout) if self.training else present
-        flat_present, flat_kept = present.flatten(0, 1), kept.flatten(0, 1)
+        # Everything before the dialogue context works per utterance, so it runs on the real utterances only
+        # (N of them, flattened), never on padding; the context gets them back in (B, U) layout.
+        utterance_rows = utterance_mask.flatten().nonzero().flatten()
+        flat_present, flat_kept = present.flatten(0, 1)[utterance_rows], kept.flatten(0, 1)[utterance_rows]
+        compact = lambda value: None if value is None else value.flatten(0, 1)[utterance_rows][None]  # noqa: E731
+        features = {name: compact(value) for name, value in features.items()}
+        frame_masks = {name: compact(value) for name, value in frame_masks.items()}
 
-        encoded = encode_present_modalities(self.encoders, features, frame_masks, present)
+        encoded = encode_present_modalities(self.encoders, features, frame_masks, flat_present[None])
         states = {name: value[0] for name, value in encoded.items()}
         masks = {name: value[1] for name, value in encoded.items()}
         # Every present mode is computed (a dropped one is the target the joint embedding learns to
@@ -410,7 +445,7 @@ class EmoJEModel(EmoJEPreTrainedModel):
         available = kept_modes | imputed
         fused, weights = self.fusion(torch.stack(columns, 1), available, imputed)
 
-        fused = fused.reshape(batch, length, hidden)
+        fused = fused.new_zeros(batch * length, hidden).index_put((utterance_rows,), fused).reshape(batch, length, hidden)
         context = self.context(fused, utterance_mask, speaker_ids)
         if not self.config.use_speaker_context:
             context = context[..., : self.context.output_size]
@@ -420,8 +455,9 @@ class EmoJEModel(EmoJEPreTrainedModel):
             """(N, M, ...) over configured modes -> (B, U, 4, ...) over MODALITIES, zeros elsewhere."""
             if values is None:
                 return None
-            out = values.new_zeros(num_rows, len(MODALITIES), *values.shape[2:])
-            out[:, mode_index] = values
+            inner = values.new_zeros(num_rows, len(MODALITIES), *values.shape[2:])
+            inner[:, mode_index] = values
+            out = values.new_zeros(batch * length, len(MODALITIES), *values.shape[2:]).index_put((utterance_rows,), inner)
             return out.reshape(batch, length, len(MODALITIES), *values.shape[2:])
 
         return EmoJEModelOutput(

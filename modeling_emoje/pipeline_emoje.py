@@ -29,10 +29,11 @@ Output, one dict per turn, in order:
   `label`/`score` stay the best one, so the fields above keep their meaning whatever `top_k` is.
 
 Options (at construction or per call): `privacy` (face never extracted nor used), `causal` (no prediction uses a
-later turn), `top_k`, `batch_size` (turn-level batching: how many turns' texts go to the text encoder together,
-default 256, across consecutive conversations when given several; the encoder sorts them by length into its own
-mini-batches, so larger is faster; audio and video are always extracted one turn at a time and one conversation is
-always one model batch), `audio_from_video` (a turn with `video` and no `audio` uses the video's audio track).
+later turn), `top_k`, `batch_size` (texts per text-encoder forward pass, default 64: the texts of up to
+`TEXT_WINDOW_TURNS` consecutive turns, across conversations when given several, are sorted by length together
+before they are cut into batches, so the encoder pads little; audio and video are always extracted one turn at a
+time and one conversation is always one model batch), `audio_from_video` (a turn with `video` and no `audio` uses
+the video's audio track).
 
 **Causal inference.** A model trained with `config.causal=True` (unidirectional context) runs in one pass, as does
 a model without dialogue context (CM-ARR's default). A model with bidirectional context is run on growing
@@ -57,7 +58,8 @@ from .processing_emoje import is_conversation
 
 
 TASK = "emotion-recognition-in-conversation"
-DEFAULT_TURN_BATCH_SIZE = 256  # texts per text-encoder call (it sorts them by length into its own mini-batches)
+DEFAULT_TEXT_BATCH_SIZE = 64  # texts per text-encoder forward pass
+TEXT_WINDOW_TURNS = 8192  # turns whose texts are length-sorted and encoded together (bounds memory for long streams)
 PREFIX_CHUNK = 64  # prefixes per context call in causal mode
 
 
@@ -111,7 +113,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         """One conversation (list of turn dicts) -> list of per-turn dicts; a list of conversations -> list of those.
 
         A generator of conversations gives a generator of results. Conversations are run one at a time (one model
-        batch each); for several conversations, the text encoder is batched across a few consecutive ones.
+        batch each); for several conversations, the texts of up to `TEXT_WINDOW_TURNS` turns are encoded together.
         """
         if "batch_size" in kwargs:  # turn-level batching, not the base class's batching of inputs
             kwargs["turn_batch_size"] = kwargs.pop("batch_size")
@@ -128,12 +130,12 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
 
     def _run_many(self, conversations: Iterable, kwargs: dict) -> Iterator[list[dict]]:
         batch_size = kwargs.get("turn_batch_size") or self._preprocess_params.get("turn_batch_size")
-        batch_size = batch_size or self._batch_size or DEFAULT_TURN_BATCH_SIZE
+        batch_size = batch_size or self._batch_size or DEFAULT_TEXT_BATCH_SIZE
         block, turns = [], 0
         for index, conversation in enumerate(conversations):
             if not is_conversation(conversation):
                 raise ValueError(f"conversation {index} is not a non-empty list of turn dicts")
-            if block and turns + len(conversation) > batch_size:  # at most batch_size turns per block, or one conversation
+            if block and turns + len(conversation) > TEXT_WINDOW_TURNS:  # a window of turns, or one conversation
                 yield from self._run_block(block, batch_size, kwargs)
                 block, turns = [], 0
             block.append((index, conversation))
@@ -193,7 +195,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
             privacy=privacy,
             modality_dims=config.modality_dims,
             text_input=text_input,
-            batch_size=turn_batch_size or self._batch_size or DEFAULT_TURN_BATCH_SIZE,
+            batch_size=turn_batch_size or self._batch_size or DEFAULT_TEXT_BATCH_SIZE,
             audio_from_video=audio_from_video,
             return_tensors="pt",
         )
@@ -315,4 +317,4 @@ def register_pipeline() -> None:
     )
 
 
-__all__ = ["TASK", "EmotionRecognitionInConversationPipeline", "register_pipeline"]
+__all__ = ["DEFAULT_TEXT_BATCH_SIZE", "TASK", "TEXT_WINDOW_TURNS", "EmotionRecognitionInConversationPipeline", "register_pipeline"]

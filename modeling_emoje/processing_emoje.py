@@ -295,7 +295,7 @@ class EmoJEProcessor(ProcessorMixin):
         privacy: bool = False,
         modality_dims: Mapping[str, int] | None = None,
         text_input: str | None = None,
-        batch_size: int = 256,
+        batch_size: int = 64,
         audio_from_video: bool = False,
         return_tensors: str | None = "pt",
         **kwargs,
@@ -310,8 +310,9 @@ class EmoJEProcessor(ProcessorMixin):
             modality_dims: the model's `config.modality_dims`; restricts the output to those modalities and checks
                 feature sizes. Defaults to `self.modalities` without size checks.
             text_input: override of `self.text_input` (`"features"` or `"input_ids"`).
-            batch_size: number of turns whose texts go to the text encoder together (it sorts them by length into
-                its own mini-batches); audio and video are extracted one turn at a time.
+            batch_size: texts per text-encoder forward pass. The texts of every conversation of the call are
+                sorted by length together first, so little padding is encoded; audio and video are extracted one
+                turn at a time.
             audio_from_video: a turn with `video` but no `audio` uses the video's audio track (if it has a usable one).
             return_tensors: `"pt"` (default), `"np"` or `None`.
 
@@ -352,12 +353,10 @@ class EmoJEProcessor(ProcessorMixin):
                 features = self._extract_turn(turn, where, wanted, dims, privacy, text_input, audio_from_video)
                 if isinstance(features.get("text"), str) and text_input == "features":
                     pending.append((features, where))
-                    if len(pending) >= batch_size:
-                        self._encode_texts(pending, dims)
                 turns.append((features, where))
             extracted.append(turns)
         if pending:
-            self._encode_texts(pending, dims)
+            self._encode_texts(pending, dims, batch_size)
         return self._collate(conversations, extracted, wanted, text_input, return_tensors)
 
     def _extract_turn(
@@ -473,15 +472,15 @@ class EmoJEProcessor(ProcessorMixin):
             result["face"] = None
         return result
 
-    def _encode_texts(self, pending: list[tuple[dict, str]], dims: dict | None) -> None:
-        """Run the text encoder on a batch of turns' texts and store (1, D) features in place."""
-        encoded = self._run_text_encoder([features["text"] for features, _ in pending], dims)
+    def _encode_texts(self, pending: list[tuple[dict, str]], dims: dict | None, batch_size: int) -> None:
+        """Run the text encoder on the turns' texts (one length-sorted pass) and store (1, D) features in place."""
+        encoded = self._run_text_encoder([features["text"] for features, _ in pending], dims, batch_size)
         for (features, _), row in zip(pending, encoded):
             features["text"] = row.reshape(1, -1)
         pending.clear()
 
-    def _run_text_encoder(self, texts: list[str], dims: Mapping[str, int] | None) -> np.ndarray:
-        encoded = self.text_encoder(texts)
+    def _run_text_encoder(self, texts: list[str], dims: Mapping[str, int] | None, batch_size: int | None = None) -> np.ndarray:
+        encoded = self.text_encoder(texts, batch_size=batch_size)
         encoded = np.asarray(encoded.detach().cpu() if hasattr(encoded, "detach") else encoded, dtype=np.float32)
         expected = dims.get("text") if dims is not None else None
         if expected is not None and encoded.shape[-1] != expected:
@@ -494,11 +493,12 @@ class EmoJEProcessor(ProcessorMixin):
     def attach_text_features(
         self,
         conversations: Sequence[Sequence[Mapping]],
-        batch_size: int = 256,
+        batch_size: int = 64,
         modality_dims: Mapping[str, int] | None = None,
     ) -> list[list[dict]]:
         """Copies of `conversations` in which every turn with text (and no `text_features`) also carries its
-        `text_features`, encoded in batches of `batch_size` that span conversations. The inputs are not modified.
+        `text_features`. All those texts are sorted by length together and encoded `batch_size` per forward pass,
+        across conversations. The inputs are not modified.
 
         The pipeline uses this to batch the text encoder across many short conversations; turns it cannot use
         (no or blank text, not a dict) are left for `__call__` to judge and report.
@@ -513,9 +513,9 @@ class EmoJEProcessor(ProcessorMixin):
             and isinstance(turn.get("text"), str)
             and turn["text"].strip()
         ]
-        for first in range(0, len(pending), batch_size):
-            chunk = pending[first : first + batch_size]
-            for turn, row in zip(chunk, self._run_text_encoder([turn["text"] for turn in chunk], modality_dims)):
+        if pending:
+            encoded = self._run_text_encoder([turn["text"] for turn in pending], modality_dims, batch_size)
+            for turn, row in zip(pending, encoded):
                 turn["text_features"] = row.reshape(1, -1)
         return prepared
 

@@ -86,8 +86,11 @@ class TextFeatureEncoder:
             f"batch_size={self.batch_size}, max_length={self.max_length}, device='{self.device}')"
         )
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
+    def __call__(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         """Embed `texts` -> float32 array `(len(texts), dim)`, rows L2-normalised, in input order.
+
+        All of `texts` are sorted by length together, then encoded `batch_size` (default `self.batch_size`) at a
+        time, so one call with many texts pads far less than many calls with few.
 
         Raises `ValueError` naming the index of any `None`, non-string or empty/blank text.
         """
@@ -99,13 +102,16 @@ class TextFeatureEncoder:
                 raise ValueError(f"texts[{index}] must be a non-empty string, got {type(text).__name__}")
             if not text.strip():
                 raise ValueError(f"texts[{index}] is empty or blank: {text!r}")
+        batch_size = self.batch_size if batch_size is None else int(batch_size)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         output = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return output
         order = np.argsort([-len(text) for text in texts], kind="stable")
         with torch.inference_mode():
-            for first in range(0, len(texts), self.batch_size):
-                rows = order[first : first + self.batch_size]
+            for first in range(0, len(texts), batch_size):
+                rows = order[first : first + batch_size]
                 batch = self.tokenizer(
                     [texts[i] for i in rows],
                     padding=True,

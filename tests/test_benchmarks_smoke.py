@@ -137,6 +137,10 @@ def test_speed_tiny_inference_run_writes_ratios_and_machine(tmp_path, meld_dir):
     assert section["runs"]["emoje/sequence"]["data"]["mean_frames"]["audio"] > 1.0
     summary = result["target_summary"]["1"]
     assert summary["inference_pooled_utterances_per_second"] == section["runs"]["emoje/pooled"]["utterances_per_second"]
+    # The larger-batch runs (default 64 dialogues) are reported beside the default batch of 16.
+    large = section["runs"]["emoje/pooled/batch64"]
+    assert large["data"]["batch_size_dialogues"] == 64 and large["data"]["batches"] == 1
+    assert section["by_frames"]["pooled"]["large_batch"]["emoje_utterances_per_second"] == large["utterances_per_second"]
 
 
 def test_speed_tiny_pipeline_and_training_runs(tmp_path, meld_dir, minilm_path):

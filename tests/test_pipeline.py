@@ -135,6 +135,24 @@ def test_list_of_conversations_and_top_k(erc, telephone):
     assert "top_k" not in erc(first)[0]
 
 
+def test_texts_of_all_conversations_are_encoded_in_one_sorted_pass(erc, telephone):
+    """A list of conversations: one text-encoder call over every text (sorted together, then cut into batch_size
+    forward passes), with the same predictions as conversation-by-conversation calls."""
+    conversations = [_keep(telephone[i : i + 3], ("text",)) for i in range(0, 12, 3)]
+    encoder = erc.processor.text_encoder
+    with mock.patch.object(type(encoder), "__call__", autospec=True, side_effect=type(encoder).__call__) as spy:
+        together = erc(conversations, batch_size=5)
+    assert spy.call_count == 1
+    (_, texts), kwargs = spy.call_args
+    assert len(texts) == 12 and kwargs == {"batch_size": 5}
+    with mock.patch.object(encoder.model, "forward", autospec=True, side_effect=encoder.model.forward) as forward:
+        erc(conversations, batch_size=5)
+    assert forward.call_count == 3  # ceil(12 / 5) forward passes
+    for conversation, results in zip(conversations, together):
+        for a, b in zip(results, erc(conversation)):
+            assert a["label"] == b["label"] and math.isclose(a["score"], b["score"], abs_tol=1e-5)
+
+
 def test_causal_predicts_each_turn_from_its_past_only(erc, telephone):
     turns = _keep(telephone, ("text",))
     causal = erc(turns, causal=True)

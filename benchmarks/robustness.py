@@ -1,4 +1,4 @@
-"""Missing-modality robustness on the controlled synthetic corpus (`benchmarks.synthetic_corpus`).
+"""Missing-modality robustness on the controlled synthetic corpus (`dataset_scripts.synthetic`, preset "controlled").
 
 Trains each model with the package's own training code (`training.trainer.ERCTrainer`, `DialogueDataset`,
 `DialogueCollator`, best checkpoint by validation weighted-F1, early stopping) and scores the complete test
@@ -12,8 +12,12 @@ Models (``--models``):
     concat_zeros_no_dropout   the same without training-time modality dropout: the plain "feed zeros" practice
                      (it only sees the corpus' naturally missing modalities while training)
     emoje            AM^2-EmoJE, joint embedding on (missing modes imputed at test time)
-    emoje_no_joint   AM^2-EmoJE with ``use_joint_embedding=False`` (no mode switching; the joint-embedding
-                     losses still train, so the gap isolates imputation, in training and at test time)
+    emoje_no_joint   AM^2-EmoJE without the joint embedding: ``use_joint_embedding=False`` (no mode switching)
+                     and ``joint_weight=0`` (none of its losses train the model); everything else identical
+    emoje_no_face    privacy reference: AM^2-EmoJE built and trained without the face stream, scored on the
+                     face-free scenarios only. Its privacy score says what text + audio + body give a model made
+                     for them, so the privacy drop of ``emoje`` splits into what the corpus withholds (full minus
+                     this reference) and what the model loses by switching mode (this reference minus privacy)
     cmarr            CM-ARR (default three modes: text, audio, visual = face + body), with dialogue context
 
 The trained ``emoje`` model is also re-scored with imputation switched off at test time only (same weights),
@@ -42,7 +46,7 @@ import numpy as np
 import torch
 
 from benchmarks.environment import command_line, load_average, machine_info, write_result
-from benchmarks.synthetic_corpus import make_synthetic_corpus
+from dataset_scripts.synthetic import make_controlled_corpus
 from dataset_scripts.schema import dataset_metadata
 from training.collator import DialogueCollator, DialogueDataset
 from training.evaluation import PRIVACY, evaluate_model, modality_scenarios, scenario_name
@@ -50,7 +54,8 @@ from training.evaluation import PRIVACY, evaluate_model, modality_scenarios, sce
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "robustness.json"
 DEFAULT_WORK_DIR = REPO_ROOT / "benchmarks" / "work" / "robustness"
-MODEL_NAMES: tuple[str, ...] = ("concat_zeros_no_dropout", "concat_zeros", "emoje", "emoje_no_joint", "cmarr")
+MODEL_NAMES: tuple[str, ...] = ("concat_zeros_no_dropout", "concat_zeros", "emoje", "emoje_no_joint", "emoje_no_face", "cmarr")
+PRIVACY_REFERENCE = "emoje_no_face"
 TEST_TIME_OFF = "emoje/imputation_off_at_test"
 TARGET_POINTS = 0.02
 
@@ -96,10 +101,15 @@ def cmarr_available() -> bool:
 def build_model(name: str, dims: dict[str, int], labels: Sequence[str], size: str = "default"):
     """The model called ``name`` (see the module docstring) for data with ``dims`` and ``labels``."""
     label_maps = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
-    if name in ("emoje", "emoje_no_joint", "concat_zeros", "concat_zeros_no_dropout"):
+    if name in ("emoje", "emoje_no_joint", "emoje_no_face", "concat_zeros", "concat_zeros_no_dropout"):
         from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
 
-        config = EmoJEConfig(modality_dims=dims, use_joint_embedding=name != "emoje_no_joint", **SIZES[size]["emoje"], **label_maps)
+        settings = dict(SIZES[size]["emoje"])
+        if name == "emoje_no_joint":
+            settings.update(use_joint_embedding=False, joint_weight=0.0)
+        if name == PRIVACY_REFERENCE:
+            dims = {mode: dim for mode, dim in dims.items() if mode != "face"}
+        config = EmoJEConfig(modality_dims=dims, **settings, **label_maps)
         if name.startswith("concat_zeros"):
             from benchmarks.baselines import ConcatFusionConfig, ConcatFusionForEmotionRecognition
 
@@ -219,9 +229,28 @@ def target_checks(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "description": "emoje minus the same emoje weights without imputation at test time (diagnostic, no target)",
             "value": gain,
         }
+    if PRIVACY_REFERENCE in models:
+        reference = models[PRIVACY_REFERENCE]["summary"]["privacy_weighted_f1"]
+        checks["privacy_reference"] = {
+            "description": f"{PRIVACY_REFERENCE} (trained without the face) on text+audio+body: what the face-free "
+            "modalities give a model built for them (diagnostic, no target)",
+            "value": reference,
+        }
+        if "emoje" in models:
+            emoje = models["emoje"]["summary"]
+            checks["privacy_drop_emoje_explained_by_corpus"] = {
+                "description": f"emoje full minus {PRIVACY_REFERENCE} privacy: the part of the privacy drop due to the "
+                "face information no other modality carries",
+                "value": round(emoje["full_weighted_f1"] - reference, 4),
+            }
+            checks["privacy_gap_emoje_to_reference"] = {
+                "description": f"{PRIVACY_REFERENCE} privacy minus emoje privacy: what emoje loses by switching mode "
+                "instead of being a face-free model",
+                "value": round(reference - emoje["privacy_weighted_f1"], 4),
+            }
     for name, model in models.items():
         summary = model["summary"]
-        if summary.get("privacy_weighted_f1") is None or name == TEST_TIME_OFF:
+        if summary.get("privacy_weighted_f1") is None or name in (TEST_TIME_OFF, PRIVACY_REFERENCE):
             continue
         drop = round(summary["full_weighted_f1"] - summary["privacy_weighted_f1"], 4)
         checks[f"privacy_drop_{name}"] = {
@@ -251,7 +280,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     corpus_kwargs = dict(SIZES[args.size]["corpus"])
     if args.num_dialogues:
         corpus_kwargs["num_dialogues"] = tuple(args.num_dialogues)
-    corpus = make_synthetic_corpus(seed=args.corpus_seed, **corpus_kwargs)
+    corpus = make_controlled_corpus(seed=args.corpus_seed, **corpus_kwargs)
     labels = corpus["train"].features["label"].names
     splits = {name: DialogueDataset(corpus[name], name=name) for name in ("train", "validation", "test")}
     dims = dict(splits["train"].feature_dims)
@@ -274,7 +303,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 num_train_epochs=args.epochs, patience=args.patience,
             )
             evaluated = time.perf_counter()
-            scores = evaluate_model(model, splits["test"], scenarios, batch_size=16)["scenarios"]
+            model_scenarios = [s for s in scenarios if s.keep <= set(model.config.modality_dims)]
+            scores = evaluate_model(model, splits["test"], model_scenarios, batch_size=16)["scenarios"]
             info["evaluate_seconds"] = round(time.perf_counter() - evaluated, 1)
             per_seed[seed], runs[seed] = scores, info
             if name == "emoje":
@@ -283,7 +313,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 model.config.use_joint_embedding = True
             shutil.rmtree(run_dir, ignore_errors=True)
             print(
-                f"[robustness] {name} seed {seed}: full {scores[full]['weighted_f1']:.4f} "
+                f"[robustness] {name} seed {seed}: full {scores.get(full, {}).get('weighted_f1', float('nan')):.4f} "
                 f"privacy {scores.get(PRIVACY, {}).get('weighted_f1', float('nan')):.4f} "
                 f"({info['train_seconds']} s training, best epoch {info['best_epoch']})",
                 flush=True,
@@ -292,7 +322,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "config": {key: value for key, value in config.items() if key not in ("id2label", "label2id")},
             "runs": {str(seed): runs[seed] for seed in args.seeds},
             "scenarios": {str(seed): per_seed[seed] for seed in args.seeds},
-            "summary": summarize(per_seed, full),
+            "summary": summarize(per_seed, PRIVACY if name == PRIVACY_REFERENCE else full),
         }
     if switched_off:
         models[TEST_TIME_OFF] = {
@@ -333,10 +363,12 @@ def format_summary(result: dict[str, Any]) -> str:
     short = {TEST_TIME_OFF: "emoje/off@test", "concat_zeros_no_dropout": "concat_no_drop"}
     lines = [f"{'scenario':<{width}}  " + "  ".join(f"{short.get(n, n):>14}" for n in names)]
     for scenario in result["scenarios"]:
-        cells = [100 * result["models"][n]["summary"]["weighted_f1_mean"][scenario] for n in names]
-        lines.append(f"{scenario:<{width}}  " + "  ".join(f"{c:14.2f}" for c in cells))
-    cells = [100 * result["models"][n]["summary"]["missing_mean_weighted_f1"] for n in names]
-    lines.append(f"{'missing mean':<{width}}  " + "  ".join(f"{c:14.2f}" for c in cells))
+        cells = [result["models"][n]["summary"]["weighted_f1_mean"].get(scenario) for n in names]
+        lines.append(f"{scenario:<{width}}  " + "  ".join("             -" if c is None else f"{100 * c:14.2f}" for c in cells))
+    cells = [
+        None if n == PRIVACY_REFERENCE else result["models"][n]["summary"]["missing_mean_weighted_f1"] for n in names
+    ]
+    lines.append(f"{'missing mean':<{width}}  " + "  ".join("             -" if c is None else f"{100 * c:14.2f}" for c in cells))
     for key, check in result["targets"].items():
         verdict = f" (target {check['target']}) -> {'met' if check['met'] else 'NOT met'}" if "target" in check else ""
         lines.append(f"{key}: {100 * check['value']:+.2f} points{verdict}")
@@ -374,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return result
 
 
-__all__ = ["MODEL_NAMES", "SIZES", "build_model", "format_summary", "main", "run", "summarize", "target_checks", "train_model"]
+__all__ = ["MODEL_NAMES", "PRIVACY_REFERENCE", "SIZES", "build_model", "format_summary", "main", "run", "summarize", "target_checks", "train_model"]
 
 
 if __name__ == "__main__":

@@ -499,7 +499,7 @@ def cached_meld_text(meld_dir: Path, work_dir: Path, batch_size: int = 64, max_d
     """
     import datasets
 
-    from benchmarks.synthetic_corpus import frames_to_arrow
+    from dataset_scripts.synthetic import frames_to_arrow
     from dataset_scripts.meld import build_meld
 
     data = build_meld(meld_dir)

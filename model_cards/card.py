@@ -65,7 +65,8 @@ DATASET_CITATIONS: dict[str, str] = {
 }
 SYNTHETIC_NOTICE = (
     "\n> **Demo model trained on synthetic data.** The corpus behind this checkpoint is generated noise around "
-    "per-class prototypes (`training.synthetic`), not recordings of people. Its scores show that the code path "
+    "per-class prototypes (`dataset_scripts.synthetic`, preset \"prototype\"), not recordings of people. Its scores show "
+    "that the code path "
     "works; they say nothing about recognising emotions. Do not use this checkpoint for anything else.\n"
 )
 

@@ -9,7 +9,7 @@ prepare -> train -> evaluate (every missing-modality scenario) -> export (weight
   MiniLM text encoder is installed): the first dialogues of each official split. Real utterances with real
   annotations, but **text only** (the clips are not there), so the only scenario is ``text``; a few minutes
   of training on ~100 dialogues is far from the benchmark setting.
-- ``synthetic``: `training.synthetic` conversations with text, audio, face and body *features* drawn around
+- ``synthetic``: `dataset_scripts.synthetic` (preset "prototype") conversations with text, audio, face and body *features* drawn around
   per-class prototypes. Every scenario applies; the numbers show the code path works, nothing about emotions.
 
 Example:
@@ -101,10 +101,10 @@ def prepare_corpus(
             "subset is a smoke run, not the MELD benchmark."
         )
     else:
-        from .synthetic import make_synthetic_corpus
+        from dataset_scripts.synthetic import make_prototype_corpus
 
         sizes = tuple(sizes or SYNTHETIC_SIZES)
-        save_prepared(make_synthetic_corpus(num_dialogues=sizes, seed=seed), data_dir)
+        save_prepared(make_prototype_corpus(num_dialogues=sizes, seed=seed), data_dir)
         description = (
             f"SYNTHETIC conversations ({'/'.join(map(str, sizes))} dialogues, seed {seed}) with text, audio, face "
             "and body FEATURES drawn around per-class prototypes, some modalities missing per utterance. Not real "

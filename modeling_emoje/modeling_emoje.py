@@ -348,9 +348,30 @@ class EmoJEModel(EmoJEPreTrainedModel):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         flat_ids, flat_mask = input_ids.reshape(-1, tokens), attention_mask.reshape(-1, tokens)
-        has_tokens = flat_mask.any(-1)
-        states = self.text_model(input_ids=flat_ids[has_tokens], attention_mask=flat_mask[has_tokens]).last_hidden_state
-        full = states.new_zeros(batch * length, tokens, states.shape[-1]).index_put((has_tokens.nonzero().flatten(),), states)
+        token_counts = flat_mask.sum(-1)
+        rows = token_counts.nonzero().flatten()
+        # Utterances sorted by length and run in chunks, each padded only to its own longest utterance.
+        rows = rows[torch.argsort(token_counts[rows], stable=True)]
+        mean = self.config.text_pooling == "mean"
+        width = 1 if mean else tokens
+        hidden_size = self.text_model.config.hidden_size
+        dtype = self.text_model.get_input_embeddings().weight.dtype
+        full = flat_ids.new_zeros(batch * length, width, hidden_size, dtype=dtype)
+        for first in range(0, rows.numel(), self.config.text_backbone_chunk_size):
+            chunk = rows[first : first + self.config.text_backbone_chunk_size]
+            longest = int(token_counts[chunk].max())
+            if flat_mask[chunk, longest:].any():
+                raise ValueError("attention_mask must be right-padded (real tokens first in every utterance)")
+            ids, mask = flat_ids[chunk, :longest], flat_mask[chunk, :longest]
+            states = self.text_model(input_ids=ids, attention_mask=mask).last_hidden_state
+            if mean:
+                weights = mask[..., None].to(states.dtype)
+                states = (states * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True)
+            else:
+                states = F.pad(states, (0, 0, 0, tokens - longest))
+            full = full.index_put((chunk,), states)
+        if mean:
+            return full.reshape(batch, length, 1, -1), (token_counts > 0).reshape(batch, length, 1).to(attention_mask.dtype)
         return full.reshape(batch, length, tokens, -1), attention_mask
 
     def forward(

@@ -1,4 +1,4 @@
-"""Smoke tests of the robustness and speed benchmarks at tiny size: each run writes its JSON with the expected fields.
+"""Smoke tests of the quality, robustness and speed benchmarks at tiny size: each run writes its JSON with the expected fields.
 
 They check the plumbing (corpus -> training -> every scenario -> targets; measurements -> ratios -> machine
 record), not the numbers, which only mean something at full size (benchmarks/README.md).
@@ -11,9 +11,11 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import robustness, speed
-from benchmarks.synthetic_corpus import LABELS, make_synthetic_corpus
-from training.collator import MODALITIES, DialogueDataset
+from benchmarks import quality, robustness, speed
+from dataset_scripts.synthetic import CONTROLLED_LABELS as LABELS
+from dataset_scripts.synthetic import make_controlled_corpus as make_synthetic_corpus
+from modeling_emoje import MODALITIES
+from training.collator import DialogueDataset
 from training.evaluation import PRIVACY
 
 TINY_DIMS = {"text": 8, "audio": 4, "face": 6, "body": 5}
@@ -159,3 +161,28 @@ def test_speed_tiny_pipeline_and_training_runs(tmp_path, meld_dir, minilm_path):
     assert training["runs"]["emoje"]["feature_cache"]["train"]["cached"] is False
     assert list((tmp_path / "work").glob("meld_train_minilm_*.npy"))
     assert isinstance(training["meets_target"], bool)
+
+
+def test_quality_runs_emoje_train_per_seed_under_the_budget(tmp_path, meld_dir, minilm_path):
+    """The fine-tuning recipe through emoje-train on a 3/2/2-dialogue MELD copy, two seeds, a budget that stops
+    each run after its first step: the JSON has both runs, their mean, the budget flag and the command."""
+    from training.demo import write_meld_subset
+
+    write_meld_subset(meld_dir, tmp_path / "csv", (3, 2, 2))
+    output = tmp_path / "quality.json"
+    argv = ["--meld-dir", str(tmp_path / "csv"), "--seeds", "0", "1", "--threads", "1", "--budget-minutes", "0",
+            "--text-encoder", str(minilm_path), "--work-dir", str(tmp_path / "work"), "--output", str(output),
+            "--train-args", "--eval_steps", "1", "--save_steps", "1", "--per_device_train_batch_size", "1"]
+    assert quality.main(argv) == 0
+    result = json.loads(output.read_text())
+    assert result["recipe"] == "finetune" and result["settings"]["config"] == "training/configs/meld_text_finetune.yaml"
+    assert result["command"].startswith("python benchmarks/quality.py") and "cpu_model" in result["machine"]
+    runs = result["runs"]
+    assert [run["seed"] for run in runs] == [0, 1]
+    for run in runs:
+        assert run["stopped_by_budget"] and run["global_step"] == 1 < run["max_steps"]
+        assert 0.0 <= run["weighted_f1"] <= 1.0 and run["n"] > 0
+        assert run["validation_history"] and run["validation_history"][0]["step"] == 1
+    assert result["summary"]["weighted_f1"]["mean"] == pytest.approx(np.mean([run["weighted_f1"] for run in runs]), abs=1e-4)
+    assert result["target_met"] == (result["summary"]["weighted_f1"]["mean"] >= 0.62)
+    assert not (tmp_path / "work" / "runs" / "finetune_seed0").exists()  # models are kept only with --save-models

@@ -227,6 +227,36 @@ def test_text_backbone_path_runs_input_ids_through_a_hf_encoder():
     assert not any(p.requires_grad for p in model.emoje.text_model.parameters())
 
 
+@pytest.mark.parametrize("pooling", ["tokens", "mean"])
+def test_text_backbone_runs_length_sorted_chunks_with_the_same_states(pooling):
+    """Utterances of different lengths, run 2 per pass after sorting: the states equal one unchunked pass over the
+    padded batch (padding never changes a real token's state), and utterances without tokens stay zero."""
+    from transformers import BertConfig
+
+    text_config = BertConfig(vocab_size=50, hidden_size=12, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    model = tiny_model(text_config=text_config.to_dict(), text_pooling=pooling, text_backbone_chunk_size=2).eval()
+    torch.manual_seed(0)
+    input_ids = torch.randint(1, 50, (2, 3, 7))
+    lengths = torch.tensor([[7, 2, 0], [4, 1, 5]])
+    mask = (torch.arange(7) < lengths[..., None]).long()
+    with torch.no_grad():
+        features, feature_mask = model.emoje._text_features_from_backbone(input_ids * mask, mask)
+        reference = model.emoje.text_model(input_ids=(input_ids * mask).flatten(0, 1), attention_mask=mask.flatten(0, 1)).last_hidden_state
+    reference = reference.reshape(2, 3, 7, 12)
+    if pooling == "tokens":
+        assert features.shape == (2, 3, 7, 12) and torch.equal(feature_mask, mask)
+        real = mask.bool()
+        assert torch.allclose(features[real], reference[real], atol=1e-5)
+    else:
+        assert features.shape == (2, 3, 1, 12) and feature_mask.squeeze(-1).tolist() == [[1, 1, 0], [1, 1, 1]]
+        weights = mask[..., None].float()
+        expected = (reference * weights).sum(2) / weights.sum(2).clamp_min(1)
+        assert torch.allclose(features[:, :, 0][lengths > 0], expected[lengths > 0], atol=1e-5)
+    assert not features[0, 2].any()  # no tokens: zeros, never run
+    with pytest.raises(ValueError, match="right-padded"):
+        model.emoje._text_features_from_backbone(input_ids, mask.flip(-1))
+
+
 def test_training_dropout_never_empties_an_utterance():
     present = torch.rand(200, 4) < 0.7
     present[:, 0] |= ~present.any(-1)

@@ -5,6 +5,10 @@ into dialogues once, reading every feature column straight from Arrow into a few
 so an epoch never converts Python lists. `DialogueCollator` pads a list of dialogues into the tensors of
 SPEC.md's shared input contract.
 
+For a model with its own text encoder (`EmoJEConfig.text_config`), ``DialogueDataset(split, raw_text=True)``
+carries each utterance's ``text`` instead of ``text_features``, and ``DialogueCollator(tokenizer=...)``
+tokenizes it into ``input_ids`` / ``attention_mask`` (B, U, L).
+
 Example:
     >>> from training.synthetic import make_synthetic_corpus
     >>> from training.collator import DialogueCollator, DialogueDataset
@@ -32,6 +36,7 @@ from .metrics import IGNORE_INDEX
 # that data code does not import the model package (checked by tests/test_collator.py).
 MODALITIES: tuple[str, ...] = ("text", "audio", "face", "body")
 REQUIRED_COLUMNS: tuple[str, ...] = ("dialogue_id", "utterance_id", "speaker", "label")
+_TEXT = MODALITIES.index("text")
 
 
 def normalize_modalities(names: Iterable[str] | str | None, *, field: str = "modalities") -> frozenset[str] | None:
@@ -81,9 +86,14 @@ class DialogueDataset(torch.utils.data.Dataset):
             with no present modality cannot be predicted; they are removed from their dialogue (the rest of
             the dialogue keeps its order) and counted in `num_skipped`. Dialogues left empty are removed.
         name: used in error messages (e.g. ``"test"``).
+        raw_text: read the ``text`` column instead of ``text_features`` (for a collator with a tokenizer):
+            text counts as present where the text is not blank and ``modality_mask`` does not mark it absent
+            (a ``modality_mask`` written by a feature extraction that skipped text is ignored). ``feature_dims``
+            then has no ``text`` entry, but ``available_modalities`` lists text.
 
     Each item is a dict of numpy arrays: ``labels`` (U,), ``speaker_ids`` (U,), ``modality_mask`` (U, 4)
-    and, per read modality, ``{m}_features``: a list of U ``(T, D)`` arrays (``T = 0`` when absent).
+    and, per read modality, ``{m}_features``: a list of U ``(T, D)`` arrays (``T = 0`` when absent); with
+    ``raw_text``, also ``text``: a list of U strings.
     """
 
     def __init__(
@@ -92,6 +102,7 @@ class DialogueDataset(torch.utils.data.Dataset):
         modalities: Iterable[str] | None = None,
         keep_modalities: Iterable[str] | str | None = None,
         name: str | None = None,
+        raw_text: bool = False,
     ) -> None:
         self.name = name or getattr(split, "split", None) or "split"
         self.name = str(self.name)
@@ -118,9 +129,15 @@ class DialogueDataset(torch.utils.data.Dataset):
             declared = np.asarray(table.column("modality_mask").to_pylist(), dtype=bool).reshape(num_rows, -1)
             if declared.shape[1] != len(MODALITIES):
                 raise ValueError(f"{self.name}: modality_mask must hold {len(MODALITIES)} booleans {MODALITIES}")
+        self.raw_text = bool(raw_text) and (requested is None or "text" in requested)
+        self._texts: np.ndarray | None = None
+        if self.raw_text:
+            presence[:, _TEXT] = self._read_texts(table, declared)
         for index, modality in enumerate(MODALITIES):
             column = f"{modality}_features"
             if column not in table.column_names or (requested is not None and modality not in requested):
+                continue
+            if modality == "text" and self.raw_text:
                 continue
             frames, offsets, dim = _column_frames(table, column, self.name)
             has_frames = np.diff(offsets) > 0
@@ -138,7 +155,7 @@ class DialogueDataset(torch.utils.data.Dataset):
             self.features[modality] = (frames, offsets)
             self.feature_dims[modality] = dim
             presence[:, index] = has_frames
-        if requested is not None and not requested & set(self.features):
+        if requested is not None and not requested & set(self._modalities_with_data(presence)):
             raise ValueError(f"{self.name}: none of the requested modalities {sorted(requested)} has features in this split")
         self.presence = presence
         self._speakers = speakers
@@ -156,6 +173,25 @@ class DialogueDataset(torch.utils.data.Dataset):
                 raise ValueError(f"{self.name}: dialogue {dialogue_ids[rows[0]]!r} has utterance_id {int(repeated[0])} twice")
         self._groups: list[tuple[str, np.ndarray]] = [(str(dialogue_ids[rows[0]]), rows) for rows in groups]
         self._apply_scenario(keep_modalities)
+
+    def _read_texts(self, table: pa.Table, declared: np.ndarray | None) -> np.ndarray:
+        """Store the ``text`` column and return where text is present (not blank, not masked off)."""
+        if "text" not in table.column_names:
+            raise ValueError(f"{self.name}: raw_text=True needs a 'text' column (have {table.column_names})")
+        texts = np.asarray(["" if t is None else str(t) for t in table.column("text").to_pylist()], dtype=object)
+        present = np.fromiter((bool(t.strip()) for t in texts), dtype=bool, count=len(texts))
+        # A builder's modality_mask says where text exists; after a feature extraction that skipped text (no
+        # text_features column, text off everywhere) it says nothing about the transcripts, so it is ignored.
+        if declared is not None and ("text_features" in table.column_names or declared[:, _TEXT].any()):
+            present &= declared[:, _TEXT]
+        self._texts = texts
+        return present
+
+    def _modalities_with_data(self, presence: np.ndarray) -> list[str]:
+        names = set(self.features)
+        if self.raw_text and presence[:, _TEXT].any():
+            names.add("text")
+        return [m for m in MODALITIES if m in names]
 
     def _apply_scenario(self, keep_modalities: Iterable[str] | str | None) -> None:
         self.keep_modalities = normalize_modalities(keep_modalities, field="keep_modalities")
@@ -181,8 +217,8 @@ class DialogueDataset(torch.utils.data.Dataset):
 
     @property
     def available_modalities(self) -> list[str]:
-        """Modalities with features for at least one utterance, in MODALITIES order."""
-        return [m for m in MODALITIES if m in self.features]
+        """Modalities with features (or, with ``raw_text``, text) for at least one utterance, in MODALITIES order."""
+        return self._modalities_with_data(self.presence)
 
     @property
     def num_utterances(self) -> int:
@@ -212,6 +248,8 @@ class DialogueDataset(torch.utils.data.Dataset):
         }
         for modality, (frames, offsets) in self.features.items():
             item[f"{modality}_features"] = [frames[offsets[r] : offsets[r + 1]] for r in rows]
+        if self._texts is not None:
+            item["text"] = self._texts[rows].tolist()
         return item
 
 
@@ -227,15 +265,37 @@ class DialogueCollator:
         keep_modalities: only these modalities are passed on (an evaluation scenario); the others' features
             are dropped from the batch and their ``modality_mask`` column is False.
         max_frames: keep at most this many frames per utterance and modality (the first ones).
+        tokenizer: a Hugging Face tokenizer, for a model with its own text encoder. Each dialogue's ``text``
+            (items of ``DialogueDataset(..., raw_text=True)``) becomes ``input_ids`` and ``attention_mask``
+            (B, U, L) long, L the batch's longest tokenized utterance; an utterance whose text is absent
+            (``modality_mask`` text False, blank text, or text not kept) has an all-zero attention row and pad
+            ids. The batch then has no ``text_features``; when no utterance has text, no ``input_ids`` either.
+        max_text_length: with ``tokenizer``: tokens per utterance, special tokens included (longer texts are
+            truncated).
+
+    Example:
+        >>> from transformers import AutoTokenizer  # doctest: +SKIP
+        >>> collate = DialogueCollator(tokenizer=AutoTokenizer.from_pretrained(path), max_text_length=64)  # doctest: +SKIP
+        >>> batch = collate([{"labels": [0, 1], "modality_mask": [[1, 0, 0, 0], [0, 0, 0, 0]],
+        ...                   "text": ["Hi!", ""]}])  # doctest: +SKIP
+        >>> batch["input_ids"].shape, batch["attention_mask"][0, 1].sum().item()  # doctest: +SKIP
+        (torch.Size([1, 2, 4]), 0)
     """
 
     keep_modalities: Collection[str] | str | None = None
     max_frames: int | None = None
+    tokenizer: Any = None
+    max_text_length: int = 128
 
     def __post_init__(self) -> None:
         self.keep_modalities = normalize_modalities(self.keep_modalities, field="keep_modalities")
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"max_frames must be >= 1, got {self.max_frames}")
+        if self.tokenizer is not None:
+            if not callable(self.tokenizer):
+                raise ValueError(f"tokenizer must be a Hugging Face tokenizer, got {type(self.tokenizer).__name__}")
+            if self.max_text_length is None or self.max_text_length < 2:
+                raise ValueError(f"max_text_length must be >= 2 (room for the special tokens), got {self.max_text_length}")
 
     def __call__(self, dialogues: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         if not dialogues:
@@ -260,6 +320,9 @@ class DialogueCollator:
             key = f"{modality}_features"
             if self.keep_modalities is not None and modality not in self.keep_modalities:
                 modality_mask[:, :, index] = False
+                continue
+            if modality == "text" and self.tokenizer is not None:
+                self._tokenize(dialogues, lengths, modality_mask, batch)
                 continue
             if not any(key in d for d in dialogues):
                 modality_mask[:, :, index] = False
@@ -304,6 +367,47 @@ class DialogueCollator:
         batch["speaker_ids"] = torch.from_numpy(speaker_ids)
         batch["labels"] = torch.from_numpy(labels)
         return batch
+
+    def _tokenize(
+        self, dialogues: Sequence[Mapping[str, Any]], lengths: list[int], modality_mask: np.ndarray, batch: dict
+    ) -> None:
+        """``input_ids`` / ``attention_mask`` (B, U, L) from each dialogue's ``text``; clears text where it is absent."""
+        text_index = _TEXT
+        cells: list[tuple[int, int]] = []
+        texts: list[str] = []
+        for b, (dialogue, size) in enumerate(zip(dialogues, lengths)):
+            utterances = dialogue.get("text")
+            if utterances is None:
+                if modality_mask[b, :size, text_index].any():
+                    raise ValueError(
+                        f"dialogue {b}: modality_mask marks text present but the item has no 'text' to tokenize "
+                        "(build the dataset with DialogueDataset(..., raw_text=True))"
+                    )
+                continue
+            if len(utterances) != size:
+                raise ValueError(f"dialogue {b}: text has {len(utterances)} utterances, labels have {size}")
+            for u, text in enumerate(utterances):
+                if text is not None and not isinstance(text, str):
+                    raise ValueError(f"dialogue {b} utterance {u}: text must be a string, got {type(text).__name__}")
+                if modality_mask[b, u, text_index] and text and text.strip():
+                    cells.append((b, u))
+                    texts.append(text)
+                else:
+                    modality_mask[b, u, text_index] = False
+        if not cells:
+            return
+        encoded = self.tokenizer(
+            texts, truncation=True, max_length=self.max_text_length, padding="longest", return_tensors="np"
+        )
+        ids, mask = encoded["input_ids"], encoded["attention_mask"]
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        input_ids = np.full((len(dialogues), max(lengths), ids.shape[1]), pad_id, dtype=np.int64)
+        attention = np.zeros(input_ids.shape, dtype=np.int64)
+        rows, columns = np.array(cells).T
+        input_ids[rows, columns] = ids
+        attention[rows, columns] = mask
+        batch["input_ids"] = torch.from_numpy(input_ids)
+        batch["attention_mask"] = torch.from_numpy(attention)
 
 
 __all__ = ["MODALITIES", "DialogueCollator", "DialogueDataset", "normalize_modalities"]

@@ -10,6 +10,10 @@ An utterance that has none of a scenario's modalities cannot be predicted in tha
 of its dialogue for that scenario and counted in ``n_skipped`` (present only when non-zero), so ``n`` is
 always the number of predictions actually scored.
 
+A model with its own text encoder (``config.text_config``, trained with ``emoje-train --text_backbone``) reads
+token ids: `evaluate_model` then takes the ``tokenizer`` (and ``max_text_length``) and the data's ``text``
+column, and `emoje-evaluate` loads both from the processor (or tokenizer) saved with the model.
+
 Example:
     >>> from training.evaluation import build_scenarios
     >>> [s.name for s in build_scenarios(["text", "audio"])]
@@ -48,6 +52,7 @@ THREE_MODE_MEAN = "three_mode_mean"
 THREE_MODE_POOLED = "three_mode_pooled"
 # Protocols ("corpus/protocol", see training.data.data_protocol) evaluated the CM-ARR way.
 THREE_MODE_PROTOCOL_PREFIXES: tuple[str, ...] = ("iemocap/mer4", "msp-improv/")
+DEFAULT_MAX_TEXT_LENGTH = DialogueCollator.max_text_length
 
 
 @dataclass(frozen=True)
@@ -168,11 +173,18 @@ def _model_modalities(model) -> list[str] | None:
 
 
 @torch.no_grad()
-def _predict(model, dataset: DialogueDataset, keep: frozenset[str], batch_size: int, accelerator) -> tuple[np.ndarray, np.ndarray]:
+def _predict(
+    model,
+    dataset: DialogueDataset,
+    keep: frozenset[str],
+    batch_size: int,
+    accelerator,
+    tokenizer=None,
+    max_text_length: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``(y_true, y_pred)`` over every labelled utterance of ``dataset``, gathered across processes exactly once."""
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, collate_fn=DialogueCollator(keep_modalities=keep)
-    )
+    collator = DialogueCollator(keep_modalities=keep, tokenizer=tokenizer, max_text_length=max_text_length or DEFAULT_MAX_TEXT_LENGTH)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collator)
     if accelerator is not None:
         loader = accelerator.prepare_data_loader(loader)
         device = accelerator.device
@@ -208,6 +220,8 @@ def evaluate_model(
     scenarios: Sequence[Scenario | ScenarioAggregate | str] | Mapping[str, Iterable[str]] | str | None = None,
     batch_size: int = 8,
     accelerator=None,
+    tokenizer=None,
+    max_text_length: int | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Score ``model`` on ``dataset`` under each scenario.
 
@@ -219,12 +233,17 @@ def evaluate_model(
         batch_size: dialogues per forward pass (per process).
         accelerator: an `accelerate.Accelerator`; with several processes each scores a shard and the
             predictions are gathered without the duplicated tail samples.
+        tokenizer: for a model with its own text encoder (``config.text_config``): tokenizes the ``text`` of
+            a ``DialogueDataset(..., raw_text=True)`` (a `datasets.Dataset` is read that way) into ``input_ids``.
+        max_text_length: tokens per utterance with ``tokenizer`` (default 128).
 
     Returns:
         ``{"scenarios": {name: {"weighted_f1", "macro_f1", "accuracy", "uar", "n"[, "n_skipped"]}}}``.
     """
     if not isinstance(dataset, DialogueDataset):
-        dataset = DialogueDataset(dataset)
+        dataset = DialogueDataset(dataset, raw_text=tokenizer is not None)
+    elif tokenizer is not None and not dataset.raw_text:
+        raise ValueError(f"{dataset.name}: a tokenizer was given but the dataset carries no text; build it with raw_text=True")
     available = dataset.available_modalities
     model_modalities = _model_modalities(model)
     if model_modalities is not None:
@@ -251,7 +270,7 @@ def evaluate_model(
             if scenario.name in predictions:
                 continue
             view = dataset.with_scenario(scenario.keep)
-            y_true, y_pred = _predict(model, view, scenario.keep, batch_size, accelerator)
+            y_true, y_pred = _predict(model, view, scenario.keep, batch_size, accelerator, tokenizer, max_text_length)
             predictions[scenario.name] = (y_true, y_pred)
             scores = compute_erc_metrics(y_true, y_pred)
             if view.num_skipped:
@@ -325,7 +344,12 @@ def run_cli(argv: Sequence[str] | None = None) -> dict:
         raise ValueError(f"{args.data} has no split {args.split!r} (has {sorted(data)})")
     accelerator = Accelerator()
     model = load_model(args.model).to(accelerator.device)
-    dataset = DialogueDataset(data[args.split], name=args.split)
+    tokenizer = max_text_length = None
+    if getattr(model.config, "text_config", None) is not None:  # trained with its own text encoder: token ids
+        from .text_backbone import load_saved_tokenizer
+
+        tokenizer, max_text_length = load_saved_tokenizer(args.model)
+    dataset = DialogueDataset(data[args.split], name=args.split, raw_text=tokenizer is not None)
     available = [m for m in dataset.available_modalities if m in (_model_modalities(model) or MODALITIES)]
     if args.three_mode == "auto":
         protocol = getattr(model.config, "protocol", None) or data_protocol(data)
@@ -333,7 +357,10 @@ def run_cli(argv: Sequence[str] | None = None) -> dict:
     else:
         three_mode = args.three_mode == "yes"
     scenarios = build_scenarios(available, args.scenarios, three_mode=three_mode)
-    results = evaluate_model(model, dataset, scenarios, batch_size=args.batch_size, accelerator=accelerator)
+    results = evaluate_model(
+        model, dataset, scenarios, batch_size=args.batch_size, accelerator=accelerator,
+        tokenizer=tokenizer, max_text_length=max_text_length,
+    )
     if accelerator.is_main_process:
         print(f"{args.model} on {args.data} [{args.split}]")
         print(format_table(results))

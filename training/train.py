@@ -14,6 +14,14 @@ The model config is built from the data: ``modality_dims`` from the feature size
 interruption resumes from the last checkpoint in the output directory; a damaged checkpoint there is an
 error naming it (never a silent fresh start).
 
+Fine-tuning a text encoder inside the model (AM^2-EmoJE's ``text_config``): ``text_backbone`` (a local path, a
+Hub id, or ``default`` for the offline all-MiniLM-L6-v2; in the ``model:`` section or ``--text_backbone``)
+trains on the tokens of the data's ``text`` column (``max_text_length``) instead of ``text_features``, with the
+pretrained encoder weights loaded into ``model.emoje.text_model`` (not when resuming: the checkpoint has them).
+``backbone_learning_rate`` / ``backbone_weight_decay`` (``training:`` section) give the encoder its own optimizer
+group; ``freeze_text_backbone`` keeps it fixed. ``max_train_minutes`` stops training after that much wall time.
+See ``training/configs/meld_text_finetune.yaml``.
+
 Example:
     >>> from training.train import parse_arguments
     >>> script, training_args, model_overrides = parse_arguments(
@@ -46,11 +54,21 @@ from .collator import DialogueCollator, DialogueDataset, normalize_modalities
 from .data import data_metadata, data_protocol, label_names, load_prepared_data, text_encoder_name
 from .evaluation import build_scenarios, evaluate_model, format_table, uses_three_mode_protocol
 from .registry import get_model_classes
-from .trainer import ERCTrainer, default_training_arguments, early_stopping
+from .text_backbone import (
+    DEFAULT_BACKBONE,
+    build_text_processor,
+    load_text_backbone_weights,
+    load_text_tokenizer,
+    resolve_text_backbone,
+    text_backbone_config,
+)
+from .trainer import ERCTrainer, ERCTrainingArguments, default_training_arguments, early_stopping
 
 logger = logging.getLogger(__name__)
 
 CONFIG_SECTIONS = ("model", "training")
+# Options of the ``model:`` section that build the model but are not model-config fields (ScriptArguments).
+MODEL_SECTION_OPTIONS = ("text_backbone", "max_text_length", "freeze_text_backbone")
 # Set from the data, never from a config file or the command line.
 DATA_DERIVED_FIELDS = ("modality_dims", "num_labels", "id2label", "label2id")
 _HUB_MODEL_ID = "<hub_model_id>"
@@ -92,6 +110,17 @@ class ScriptArguments:
     dataset_name: str | None = field(default=None, metadata={"help": "dataset name for the model card"})
     resume: bool = field(
         default=True, metadata={"help": "continue from the last checkpoint in output_dir if there is one"}
+    )
+    text_backbone: str | None = field(
+        default=None,
+        metadata={
+            "help": "fine-tune this Hugging Face text encoder inside the model (local path, Hub id, or 'default' for the "
+            "offline all-MiniLM-L6-v2): trains on the tokens of the data's text column instead of text_features"
+        },
+    )
+    max_text_length: int = field(default=128, metadata={"help": "with text_backbone: tokens per utterance (truncation)"})
+    freeze_text_backbone: bool = field(
+        default=False, metadata={"help": "with text_backbone: keep the pretrained encoder weights fixed"}
     )
 
 
@@ -160,11 +189,16 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ScriptArguments,
     model_section = dict(content.get("model") or {})
     training_section = dict(content.get("training") or {})
     script_section = {key: value for key, value in content.items() if key in script_fields}
+    for key in MODEL_SECTION_OPTIONS:  # model-building options may sit in the model section too
+        if key in model_section:
+            if key in script_section:
+                raise ValueError(f"{config_path}: {key!r} is set both at the top level and in 'model'")
+            script_section[key] = model_section.pop(key)
     if isinstance(script_section.get("modalities"), list):
         script_section["modalities"] = ",".join(script_section["modalities"])
 
-    parser = HfArgumentParser((ScriptArguments, TrainingArguments))
-    training_fields = {f.name for f in dataclasses.fields(TrainingArguments)}
+    parser = HfArgumentParser((ScriptArguments, ERCTrainingArguments))
+    training_fields = {f.name for f in dataclasses.fields(ERCTrainingArguments)}
     bad = sorted(set(training_section) - training_fields)
     if bad:
         raise ValueError(f"{config_path}: 'training' has keys that are not TrainingArguments fields: {bad}")
@@ -297,19 +331,68 @@ def find_resume_checkpoint(output_dir: str | os.PathLike, require_optimizer: boo
 
 
 def build_model(
-    model_type: str, dataset: DialogueDataset, labels: list[str], protocol: str | None, overrides: dict[str, Any]
+    model_type: str,
+    dataset: DialogueDataset,
+    labels: list[str],
+    protocol: str | None,
+    overrides: dict[str, Any],
+    *,
+    text_backbone: str | None = None,
+    load_backbone_weights: bool = True,
 ):
-    """The model for ``model_type`` with a config built from the data (feature sizes, label maps, protocol)."""
+    """The model for ``model_type`` with a config built from the data (feature sizes, label maps, protocol).
+
+    With ``text_backbone`` (path, Hub id or ``"default"``) the config gets that encoder's config as
+    ``text_config`` and ``modality_dims["text"]`` = its hidden size; with ``load_backbone_weights`` its pretrained
+    weights are loaded into the model's text encoder (a ValueError naming the path if they do not fit).
+    """
     config_class, model_class = get_model_classes(model_type)
+    dims = dict(dataset.feature_dims)
+    extra: dict[str, Any] = {}
+    if text_backbone is not None:
+        if "text_config" not in _model_config_fields(model_type):
+            raise ValueError(f"text_backbone: model_type {model_type!r} has no text encoder sub-model (text_config); use emoje")
+        if "text_config" in overrides:
+            raise ValueError("give either text_backbone or text_config, not both")
+        text_config = text_backbone_config(text_backbone)
+        text_config.name_or_path = _backbone_card_name(text_backbone)  # the Hub id, not a local path, in config.json
+        dims["text"] = int(text_config.hidden_size)
+        extra["text_config"] = text_config
     config = config_class(
-        modality_dims=dict(dataset.feature_dims),
+        modality_dims=dims,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
         label2id={name: index for index, name in enumerate(labels)},
         protocol=protocol,
+        **extra,
         **overrides,
     )
-    return model_class(config)
+    model = model_class(config)
+    if text_backbone is not None and load_backbone_weights:
+        load_text_backbone_weights(model, text_backbone)
+    return model
+
+
+def _backbone_card_name(text_backbone: str) -> str:
+    """How the model card names the fine-tuned encoder (the Hub id of the offline default, not a local path)."""
+    if text_backbone == DEFAULT_BACKBONE:
+        from modeling_emoje.text_encoding_emoje import DEFAULT_HUB_TEXT_ENCODER
+
+        return DEFAULT_HUB_TEXT_ENCODER
+    return resolve_text_backbone(text_backbone)
+
+
+def _check_backbone_checkpoint(checkpoint: Path) -> None:
+    """A checkpoint resumed with ``text_backbone`` must hold a text encoder (it is not reloaded from the path)."""
+    try:
+        config = json.loads((checkpoint / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"checkpoint {checkpoint} has an unreadable config.json ({error})") from error
+    if not config.get("text_config"):
+        raise CheckpointError(
+            f"checkpoint {checkpoint} was trained without a text backbone (its config has no text_config); resume it "
+            "without --text_backbone, or start a new run (--resume false with a new --output-dir)"
+        )
 
 
 def build_processor(spec: str, data, modalities: Sequence[str]):
@@ -335,6 +418,19 @@ def build_processor(spec: str, data, modalities: Sequence[str]):
         return None
 
 
+def _backbone_processor(spec: str, tokenizer, max_text_length: int, modalities: Sequence[str]):
+    """What is saved with a model that has its own text encoder: an `EmoJEProcessor` in ``input_ids`` mode
+    (``auto``), a saved processor (path), or for ``none`` the bare tokenizer (evaluation needs it)."""
+    if spec in ("none", "", None):
+        tokenizer.model_max_length = max_text_length
+        return tokenizer
+    if spec != "auto":
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(spec)
+    return build_text_processor(tokenizer, max_text_length, modalities)
+
+
 def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dict[str, Any]:
     """Train, evaluate and export as ``emoje-train`` does; returns a summary dict (also for tests)."""
     script, training_args, overrides = parse_arguments(argv)
@@ -347,17 +443,20 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
 
     data = load_prepared_data(script.data)
     modalities = normalize_modalities(script.modalities, field="--modalities")
+    backbone = script.text_backbone or None
+    if backbone is None and script.freeze_text_backbone:
+        raise ValueError("freeze_text_backbone needs a text_backbone")
+    if backbone is not None and modalities is not None and "text" not in modalities:
+        raise ValueError(f"text_backbone is set but --modalities {sorted(modalities)} leaves out text")
     datasets_ = {
-        split: DialogueDataset(data[split], modalities=modalities, name=split) for split in ("train", "validation", "test")
+        split: DialogueDataset(data[split], modalities=modalities, name=split, raw_text=backbone is not None)
+        for split in ("train", "validation", "test")
     }
     train_set = datasets_["train"]
-    if not train_set.feature_dims:
+    if backbone is not None and "text" not in train_set.available_modalities:
+        raise ValueError(f"{script.data}: text_backbone is set but no utterance of the train split has text")
+    if not train_set.available_modalities:
         raise ValueError(f"{script.data}: the train split has no {{modality}}_features column with data")
-    labels = label_names(data)
-    protocol = script.protocol or data_protocol(data)
-    model = build_model(script.model_type, train_set, labels, protocol, overrides)
-    used = list(model.config.modality_dims) if hasattr(model.config, "modality_dims") else train_set.available_modalities
-    collator = DialogueCollator(keep_modalities=used)
 
     resume_from = None
     if training_args.resume_from_checkpoint:
@@ -365,8 +464,27 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         validate_checkpoint(resume_from, require_optimizer=not training_args.save_only_model)
     elif script.resume:
         resume_from = find_resume_checkpoint(training_args.output_dir, require_optimizer=not training_args.save_only_model)
+    if backbone is not None and resume_from is not None:
+        _check_backbone_checkpoint(resume_from)
 
-    processor = build_processor(script.processor, data, used)
+    labels = label_names(data)
+    protocol = script.protocol or data_protocol(data)
+    # Resuming: the checkpoint's weights (fine-tuned encoder included) replace the model's, so the pretrained
+    # encoder is not loaded first.
+    model = build_model(
+        script.model_type, train_set, labels, protocol, overrides,
+        text_backbone=backbone, load_backbone_weights=resume_from is None,
+    )
+    if script.freeze_text_backbone:
+        model.freeze_text_backbone()
+    used = list(model.config.modality_dims) if hasattr(model.config, "modality_dims") else train_set.available_modalities
+    tokenizer = load_text_tokenizer(backbone) if backbone is not None else None
+    collator = DialogueCollator(keep_modalities=used, tokenizer=tokenizer, max_text_length=script.max_text_length)
+
+    if tokenizer is not None:
+        processor = _backbone_processor(script.processor, tokenizer, script.max_text_length, used)
+    else:
+        processor = build_processor(script.processor, data, used)
     trainer = ERCTrainer(
         model=model,
         args=training_args,
@@ -378,7 +496,9 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
     )
     if resume_from is not None and trainer.is_world_process_zero():
         print(f"Resuming from {resume_from}")
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     train_output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
 
     test_set = datasets_["test"]
     available = [m for m in test_set.available_modalities if m in used]
@@ -387,8 +507,10 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         three_mode = uses_three_mode_protocol(script.model_type, protocol)
     scenarios = build_scenarios(available, script.eval_scenarios, three_mode=three_mode)
     evaluation = evaluate_model(
-        trainer.model, test_set, scenarios, batch_size=training_args.per_device_eval_batch_size, accelerator=trainer.accelerator
+        trainer.model, test_set, scenarios, batch_size=training_args.per_device_eval_batch_size, accelerator=trainer.accelerator,
+        tokenizer=tokenizer, max_text_length=script.max_text_length,
     )
+    stopped_by_budget = bool(trainer.time_budget is not None and trainer.time_budget.stopped)
     summary: dict[str, Any] = {
         "output_dir": training_args.output_dir,
         "global_step": trainer.state.global_step,
@@ -397,6 +519,17 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "evaluation": evaluation,
         "train_loss": train_output.training_loss,
+        # This call's training loop (evaluations during training included, the final test evaluation not).
+        "training_seconds_wall": round(wall, 1),
+        "training_seconds_cpu": round(cpu, 1),
+        "stopped_by_time_budget": stopped_by_budget,
+        "text_backbone": resolve_text_backbone(backbone) if backbone is not None else None,
+        "best_validation_weighted_f1": trainer.state.best_metric,
+        "validation_history": [
+            {"step": entry["step"], "epoch": round(entry.get("epoch", 0.0), 2), "weighted_f1": round(entry["eval_weighted_f1"], 4)}
+            for entry in trainer.state.log_history
+            if "eval_weighted_f1" in entry
+        ],
     }
     if trainer.is_world_process_zero():
         from .hub import export_model, push_to_hub
@@ -424,8 +557,22 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
                 "best validation weighted-F1": trainer.state.best_metric,
                 "seed": training_args.seed,
                 "learning_rate": training_args.learning_rate,
+                **(
+                    {
+                        "text backbone (fine-tuned inside the model)": _backbone_card_name(backbone)
+                        + (" (frozen)" if script.freeze_text_backbone else ""),
+                        "max_text_length": script.max_text_length,
+                        "backbone_learning_rate": training_args.learning_rate
+                        if training_args.backbone_learning_rate is None
+                        else training_args.backbone_learning_rate,
+                    }
+                    if backbone is not None
+                    else {}
+                ),
                 "per_device_train_batch_size": training_args.per_device_train_batch_size,
                 "world_size": training_args.world_size,
+                "training time (wall s)": round(wall),
+                **({"stopped by max_train_minutes": training_args.max_train_minutes} if stopped_by_budget else {}),
             },
         )
         if script.push_to_hub_repo:
@@ -452,6 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 __all__ = [
     "CheckpointError",
+    "MODEL_SECTION_OPTIONS",
     "ScriptArguments",
     "build_model",
     "find_resume_checkpoint",

@@ -5,24 +5,119 @@ processes), returns only ``(loss, logits, labels)`` from `prediction_step` and s
 `training.metrics`. `default_training_arguments` holds the settings the package relies on (best checkpoint by
 validation weighted-F1, ``remove_unused_columns=False``, ``label_names=["labels"]``).
 
+`ERCTrainingArguments` adds what fine-tuning a text encoder inside the model needs: ``backbone_learning_rate`` /
+``backbone_weight_decay`` (a separate optimizer parameter group for ``model.emoje.text_model``; the Trainer's
+scheduler scales both groups) and ``max_train_minutes`` (a wall-clock budget, `TimeBudgetCallback`).
+
 Example:
-    >>> from training.trainer import default_training_arguments
+    >>> from training.trainer import ERCTrainingArguments, default_training_arguments
     >>> defaults = default_training_arguments()
     >>> defaults["metric_for_best_model"], defaults["remove_unused_columns"]
     ('weighted_f1', False)
+    >>> args = ERCTrainingArguments(output_dir="runs/x", backbone_learning_rate=5e-5, max_train_minutes=30)
+    >>> args.backbone_learning_rate, args.max_train_minutes
+    (5e-05, 30.0)
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from accelerate.utils import gather_object
-from transformers import EarlyStoppingCallback, Trainer
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from .metrics import compute_metrics_for_trainer
+from .text_backbone import backbone_parameter_names
 
 LOSS_TERM_PREFIX = "loss_"
+BACKBONE_LR_LOG_KEY = "backbone_learning_rate"
+
+
+@dataclass
+class ERCTrainingArguments(TrainingArguments):
+    """`TrainingArguments` plus the text-backbone optimizer settings and a wall-clock training budget."""
+
+    backbone_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "learning rate of the model's text encoder (text_config sub-model); default: learning_rate"},
+    )
+    backbone_weight_decay: float | None = field(
+        default=None, metadata={"help": "weight decay of the text encoder's parameters; default: weight_decay"}
+    )
+    max_train_minutes: float | None = field(
+        default=None,
+        metadata={"help": "stop training after this many minutes of wall-clock time (evaluating and saving at the stop)"},
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("backbone_learning_rate", "backbone_weight_decay", "max_train_minutes"):
+            value = getattr(self, name)
+            if value is not None:
+                value = float(value)
+                setattr(self, name, value)
+                if value < 0 or (name == "max_train_minutes" and value == 0):
+                    raise ValueError(f"{name} must be {'> 0' if name == 'max_train_minutes' else '>= 0'}, got {value}")
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Stops training once ``max_minutes`` of wall-clock time have passed since training (re)started.
+
+    The step at which the budget runs out is evaluated and saved like the last step of a normal run (for
+    step-based strategies; epoch-based ones evaluate at the end of the interrupted epoch anyway), so the best
+    checkpoint is chosen among everything trained. With several processes they all stop at the same step. `stopped`, `wall_seconds` and `cpu_seconds` (this process)
+    tell what happened.
+
+    Example:
+        >>> from training.trainer import TimeBudgetCallback
+        >>> budget = TimeBudgetCallback(max_minutes=30)
+        >>> budget.max_seconds, budget.stopped
+        (1800.0, False)
+    """
+
+    def __init__(self, max_minutes: float) -> None:
+        if max_minutes is None or max_minutes <= 0:
+            raise ValueError(f"max_minutes must be > 0, got {max_minutes}")
+        self.max_seconds = float(max_minutes) * 60.0
+        self.stopped = False
+        self.stopped_at_step: int | None = None
+        self._wall0: float | None = None
+        self._cpu0: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._wall0, self._cpu0 = time.perf_counter(), time.process_time()
+        self.stopped, self.stopped_at_step = False, None
+
+    @property
+    def wall_seconds(self) -> float:
+        return 0.0 if self._wall0 is None else time.perf_counter() - self._wall0
+
+    @property
+    def cpu_seconds(self) -> float:
+        return 0.0 if self._cpu0 is None else time.process_time() - self._cpu0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._wall0 is None or control.should_training_stop:
+            return control
+        over = self.wall_seconds >= self.max_seconds
+        if args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            # Every process must stop at the same step (else the others wait forever in the next all-reduce).
+            flag = torch.tensor([float(over)], device=args.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            over = bool(flag.item())
+        if not over:
+            return control
+        control.should_training_stop = True
+        self.stopped, self.stopped_at_step = True, state.global_step
+        if args.eval_strategy == IntervalStrategy.STEPS and args.eval_delay <= state.global_step:
+            control.should_evaluate = True
+        if args.save_strategy == SaveStrategy.STEPS:
+            control.should_save = True
+        return control
 
 
 def default_training_arguments() -> dict[str, Any]:
@@ -49,6 +144,12 @@ class ERCTrainer(Trainer):
 
     Uses `training.metrics.compute_metrics_for_trainer` unless ``compute_metrics`` is given. The model's loss is
     a per-batch mean, so the Trainer must not pass ``num_items_in_batch`` to it nor rescale it.
+
+    With ``args.backbone_learning_rate`` or ``args.backbone_weight_decay`` set (`ERCTrainingArguments`) and a model
+    holding a text encoder, the optimizer gets separate parameter groups for that encoder (bias and LayerNorm
+    weights without decay, as the Trainer does); the Trainer's scheduler scales every group's own learning rate,
+    and ``backbone_learning_rate`` is logged next to ``learning_rate``. With ``args.max_train_minutes`` a
+    `TimeBudgetCallback` is added (``trainer.time_budget``).
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -59,6 +160,47 @@ class ERCTrainer(Trainer):
         self.model_accepts_loss_kwargs = False
         self._term_sums: dict[str, torch.Tensor] = {}
         self._term_counts: dict[str, int] = {}
+        self._backbone_group: int | None = None
+        self.time_budget: TimeBudgetCallback | None = None
+        minutes = getattr(self.args, "max_train_minutes", None)
+        if minutes:
+            self.time_budget = TimeBudgetCallback(minutes)
+            self.add_callback(self.time_budget)
+
+    def create_optimizer(self, model=None) -> torch.optim.Optimizer:
+        """The Trainer's optimizer, with the text encoder in its own parameter groups when the args ask for it."""
+        backbone_lr = getattr(self.args, "backbone_learning_rate", None)
+        backbone_wd = getattr(self.args, "backbone_weight_decay", None)
+        opt_model = self.model if model is None else model
+        if self.optimizer is None and (backbone_lr is not None or backbone_wd is not None):
+            backbone = backbone_parameter_names(opt_model)
+            if backbone:
+                self.optimizer = self._optimizer_with_backbone_groups(opt_model, backbone, backbone_lr, backbone_wd)
+        return super().create_optimizer(model)
+
+    def _optimizer_with_backbone_groups(self, model, backbone: set[str], lr: float | None, weight_decay: float | None):
+        from transformers.trainer_optimizer import is_optimizer_factory
+
+        decay = set(self.get_decay_parameter_names(model))
+        trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        groups = []
+        # The model's own parameters first: the Trainer logs the first group's rate as `learning_rate`.
+        for in_backbone in (False, True):
+            group_lr = (lr if lr is not None else self.args.learning_rate) if in_backbone else self.args.learning_rate
+            group_wd = (weight_decay if weight_decay is not None else self.args.weight_decay) if in_backbone else self.args.weight_decay
+            for decayed in (True, False):
+                params = [p for n, p in trainable if (n in backbone) == in_backbone and (n in decay) == decayed]
+                if params:
+                    if in_backbone and self._backbone_group is None:
+                        self._backbone_group = len(groups)
+                    groups.append({"params": params, "lr": group_lr, "weight_decay": group_wd if decayed else 0.0})
+        if self.optimizer_cls_and_kwargs is not None:
+            optimizer_cls, kwargs = self.optimizer_cls_and_kwargs
+        else:
+            optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        if is_optimizer_factory(optimizer_cls) or {"params", "model", "optimizer_dict"} & set(kwargs):
+            raise ValueError(f"backbone_learning_rate / backbone_weight_decay are not supported with optim={self.args.optim!r}")
+        return optimizer_cls(groups, **{k: v for k, v in kwargs.items() if k != "lr"}, lr=self.args.learning_rate)
 
     def compute_loss(self, model, inputs, return_outputs: bool = False, num_items_in_batch=None):
         outputs = model(**inputs)
@@ -92,6 +234,8 @@ class ERCTrainer(Trainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:  # a training log (evaluation logs use "eval_loss")
             logs.update(self._pop_loss_terms())
+            if self._backbone_group is not None and self.lr_scheduler is not None:
+                logs[BACKBONE_LR_LOG_KEY] = self.lr_scheduler.get_last_lr()[self._backbone_group]
         super().log(logs, start_time)
 
     def prediction_step(self, model, inputs, prediction_loss_only: bool, ignore_keys=None):
@@ -114,4 +258,4 @@ def early_stopping(patience: int | None, threshold: float = 0.0) -> list[EarlySt
     return [EarlyStoppingCallback(early_stopping_patience=patience, early_stopping_threshold=threshold)]
 
 
-__all__ = ["ERCTrainer", "default_training_arguments", "early_stopping"]
+__all__ = ["ERCTrainer", "ERCTrainingArguments", "TimeBudgetCallback", "default_training_arguments", "early_stopping"]

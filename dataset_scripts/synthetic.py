@@ -36,8 +36,7 @@ A class per design rather than one dataclass of all knobs, because the knob sets
 record fields that mean nothing for the other design, while here ``settings`` in the metadata is exactly the set of
 knobs that shaped the corpus (for the controlled design, the fields published in
 ``benchmarks/results/robustness.json``). The two legacy entry points keep their signatures:
-[`make_prototype_corpus`] (re-exported as ``training.synthetic.make_synthetic_corpus``) and
-[`make_controlled_corpus`] (``benchmarks.synthetic_corpus.make_synthetic_corpus``).
+[`make_prototype_corpus`] (demo and tests) and [`make_controlled_corpus`] (robustness benchmark).
 
 Example:
     >>> from dataset_scripts.synthetic import build_synthetic
@@ -570,7 +569,7 @@ def make_prototype_corpus(
     noise: float = 1.0,
     seed: int = 0,
 ) -> datasets.DatasetDict:
-    """The ``"prototype"`` corpus with the demo's signature (``training.synthetic.make_synthetic_corpus``).
+    """The ``"prototype"`` corpus (demo and tests).
 
     Args:
         num_dialogues: dialogues in train, validation and test.
@@ -598,7 +597,7 @@ def make_controlled_corpus(
     test_missing_rate: float = 0.0,
     settings: ControlledSettings | None = None,
 ) -> datasets.DatasetDict:
-    """The ``"controlled"`` corpus with the robustness benchmark's signature (``benchmarks.synthetic_corpus``).
+    """The ``"controlled"`` corpus (the missing-modality robustness benchmark).
 
     Args:
         num_dialogues: dialogues per split, ``(train, validation, test)``; an int ``n`` means ``(n, n//4, n//4)``.

@@ -37,7 +37,7 @@ def one_thread():
 def write_corpus(path: Path, num_dialogues=(8, 3, 5), dims=None, seed: int = 0) -> Path:
     """A synthetic prepared corpus (dataset_scripts format) saved at ``path``."""
     from dataset_scripts import save_prepared
-    from training.synthetic import make_synthetic_corpus
+    from dataset_scripts.synthetic import make_prototype_corpus as make_synthetic_corpus
 
     corpus = make_synthetic_corpus(num_dialogues=num_dialogues, modality_dims=dims or TINY_DIMS, utterances_per_dialogue=(3, 6), seed=seed)
     save_prepared(corpus, path)

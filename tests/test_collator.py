@@ -10,7 +10,7 @@ import pytest
 
 from tests.synthetic_data import TINY_DIMS, oracle_corpus
 from training.collator import MODALITIES, DialogueCollator, DialogueDataset
-from training.synthetic import make_synthetic_corpus
+from dataset_scripts.synthetic import make_prototype_corpus as make_synthetic_corpus
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from tests.synthetic_data import TINY_CONFIG, TINY_DIMS, isolated_python_command
 from training.collator import DialogueCollator, DialogueDataset
 from training.evaluation import evaluate_model
 from training.hub import CARD_FILE, EVALUATION_FILE, EXPORT_IGNORE_PATTERNS, export_model, push_to_hub
-from training.synthetic import make_synthetic_corpus
+from dataset_scripts.synthetic import make_prototype_corpus as make_synthetic_corpus
 from training.train import build_model
 
 LABELS = ["neutral", "joy", "sadness", "anger"]

@@ -32,7 +32,6 @@ _LAZY = {
     "evaluate_model": "evaluation",
     "export_model": "hub",
     "push_to_hub": "hub",
-    "make_synthetic_corpus": "synthetic",
     "load_model": "registry",
 }
 

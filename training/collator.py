@@ -10,7 +10,7 @@ carries each utterance's ``text`` instead of ``text_features``, and ``DialogueCo
 tokenizes it into ``input_ids`` / ``attention_mask`` (B, U, L).
 
 Example:
-    >>> from training.synthetic import make_synthetic_corpus
+    >>> from dataset_scripts.synthetic import make_prototype_corpus as make_synthetic_corpus
     >>> from training.collator import DialogueCollator, DialogueDataset
     >>> split = make_synthetic_corpus(num_dialogues=(4, 2, 2), seed=0)["train"]
     >>> dialogues = DialogueDataset(split)

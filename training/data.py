@@ -5,7 +5,7 @@ travels in every split's ``info.description``; `data_metadata` reads it and `dat
 as ``"corpus/protocol"`` (``"meld/emotion"``, ``"iemocap/mer4"``, ``"msp-improv/loso"``, ``"synthetic/synthetic"``).
 
 Example:
-    >>> from training.synthetic import make_synthetic_corpus
+    >>> from dataset_scripts.synthetic import make_prototype_corpus as make_synthetic_corpus
     >>> from training.data import data_protocol
     >>> data_protocol(make_synthetic_corpus(num_dialogues=(1, 1, 1), modality_dims={"text": 4}))
     'synthetic/synthetic'

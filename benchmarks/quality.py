@@ -15,8 +15,9 @@ Any other `emoje-train` option can follow ``--train-args`` (last on the command 
 The run writes ``benchmarks/results/quality.json`` itself: the command, the machine, per-seed weighted-F1 /
 macro-F1 / accuracy / training time and validation curve, mean and standard deviation, and the reference figures.
 
-Time budget. ``--budget-clock cpu`` (default) counts the training process' CPU time divided by its thread count
-(evaluations during training included, the final test evaluation not): with several seeds trained side by side
+Time budget (`emoje-train --max_train_minutes --time_budget_clock`, `training.trainer.TimeBudgetCallback`; the step
+where it runs out is evaluated and saved like a last step). ``--budget-clock cpu`` (default) counts the training
+process' CPU time divided by its thread count (evaluations during training included, the final test evaluation not): with several seeds trained side by side
 (``--jobs``) or other jobs on the machine, wall-clock time measures the neighbours, while CPU time bounds what
 the same run takes alone (with one thread it *is* the single-core time). ``--budget-clock wall`` uses wall time.
 
@@ -62,29 +63,6 @@ CONFIGS: dict[str, Path] = {
 }
 
 
-# ------------------------------------------------------------------------------------------------ clocks
-
-
-class Clock:
-    """Wall and CPU seconds since creation; ``budget_seconds`` counts on the chosen clock (cpu / threads or wall)."""
-
-    def __init__(self, kind: str, threads: int) -> None:
-        self.kind, self.threads = kind, threads
-        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
-
-    @property
-    def wall(self) -> float:
-        return time.perf_counter() - self.wall0
-
-    @property
-    def cpu(self) -> float:
-        return time.process_time() - self.cpu0
-
-    @property
-    def budget_seconds(self) -> float:
-        return self.cpu / self.threads if self.kind == "cpu" else self.wall
-
-
 # ------------------------------------------------------------------------------------------------ data
 
 
@@ -113,29 +91,18 @@ def prepare(meld_dir: str, work_dir: Path, encoder: str | None, text_features: b
 
 
 def train_one_seed(data: Path, seed: int, args, work_dir: Path) -> dict[str, Any]:
-    """`emoje-train --config <recipe config> --data <data> --seed <seed>` under the time budget; its test scores."""
-    from transformers import TrainerCallback
-
+    """`emoje-train --config <recipe config> --data <data> --seed <seed> --max_train_minutes <budget>
+    --time_budget_clock <clock>`; its test scores."""
     from training.train import run as train_run
-
-    clock = Clock(args.budget_clock, args.threads)
-
-    class Budget(TrainerCallback):
-        stopped_early = False
-
-        def on_step_end(self, training_args, state, control, **kwargs):
-            if clock.budget_seconds > args.budget_minutes * 60:
-                control.should_training_stop = True
-                Budget.stopped_early = True
-            return control
 
     output_dir = work_dir / "runs" / f"{args.recipe}_seed{seed}"
     shutil.rmtree(output_dir, ignore_errors=True)  # a fresh run, never a resumed one
     argv = ["--config", str(args.config), "--data", str(data), "--output-dir", str(output_dir), "--seed", str(seed),
-            "--resume", "false", "--eval_scenarios", "text", "--processor", "none"]
+            "--resume", "false", "--eval_scenarios", "text", "--processor", "none",
+            "--max_train_minutes", str(args.budget_minutes), "--time_budget_clock", args.budget_clock]
     if args.recipe == "finetune" and args.text_encoder:
         argv += ["--text_backbone", args.text_encoder]
-    summary = train_run([*argv, *args.train_args], callbacks=[Budget()])
+    summary = train_run([*argv, *args.train_args])
     scores = summary["evaluation"]["scenarios"]["text"]
     if not args.save_models:
         shutil.rmtree(output_dir, ignore_errors=True)
@@ -143,9 +110,9 @@ def train_one_seed(data: Path, seed: int, args, work_dir: Path) -> dict[str, Any
         "seed": seed,
         **{key: scores[key] for key in ("weighted_f1", "macro_f1", "accuracy", "uar", "n")},
         "validation_weighted_f1": summary["best_validation_weighted_f1"],
-        "training_seconds_wall": round(clock.wall, 1),
-        "training_seconds_cpu": round(clock.cpu, 1),
-        "stopped_by_budget": Budget.stopped_early,
+        "training_seconds_wall": summary["training_seconds_wall"],
+        "training_seconds_cpu": summary["training_seconds_cpu"],
+        "stopped_by_budget": summary["stopped_by_time_budget"],
         "global_step": summary["global_step"],
         "max_steps": summary["max_steps"],
         "best_checkpoint": Path(summary["best_checkpoint"]).name if summary["best_checkpoint"] else None,
@@ -230,7 +197,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--meld-dir", required=True, help="folder with MELD's train/dev/test_sent_emo.csv")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--recipe", choices=("finetune", "frozen"), default="finetune")
-    parser.add_argument("--budget-minutes", type=float, default=30.0, help="training time allowed per seed")
+    parser.add_argument("--budget-minutes", type=float, default=30.0, help="training time allowed per seed (> 0)")
     parser.add_argument("--budget-clock", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (use 1 on a loaded machine)")
     parser.add_argument("--jobs", type=int, default=1, help="seeds trained concurrently, in separate processes")

@@ -170,7 +170,7 @@ def test_quality_runs_emoje_train_per_seed_under_the_budget(tmp_path, meld_dir, 
 
     write_meld_subset(meld_dir, tmp_path / "csv", (3, 2, 2))
     output = tmp_path / "quality.json"
-    argv = ["--meld-dir", str(tmp_path / "csv"), "--seeds", "0", "1", "--threads", "1", "--budget-minutes", "0",
+    argv = ["--meld-dir", str(tmp_path / "csv"), "--seeds", "0", "1", "--threads", "1", "--budget-minutes", "0.0001",
             "--text-encoder", str(minilm_path), "--work-dir", str(tmp_path / "work"), "--output", str(output),
             "--train-args", "--eval_steps", "1", "--save_steps", "1", "--per_device_train_batch_size", "1"]
     assert quality.main(argv) == 0

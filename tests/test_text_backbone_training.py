@@ -226,6 +226,28 @@ def test_time_budget_stops_and_evaluates_the_last_step():
         TimeBudgetCallback(0)
 
 
+def test_time_budget_on_the_cpu_clock_ignores_waiting():
+    """clock='cpu' counts this process' CPU time per torch thread: sleeping (a neighbour holding the core) is free."""
+    from transformers import TrainerControl, TrainerState
+
+    args = ERCTrainingArguments(output_dir="unused", time_budget_clock="cpu")
+    state, control = TrainerState(global_step=1, max_steps=10), TrainerControl()
+    budget = TimeBudgetCallback(max_minutes=0.05 / 60, clock="cpu")  # 50 ms
+    budget.on_train_begin(args, state, control)
+    time.sleep(0.2)
+    budget.on_step_end(args, state, control)
+    assert not control.should_training_stop and budget.wall_seconds > 0.2 > budget.budget_seconds
+    started = time.process_time()
+    while time.process_time() - started < 0.2 * torch.get_num_threads():  # busy: CPU time does count
+        sum(range(1000))
+    budget.on_step_end(args, state, control)
+    assert control.should_training_stop and budget.stopped
+    with pytest.raises(ValueError, match="clock must be one of"):
+        TimeBudgetCallback(1, clock="gpu")
+    with pytest.raises(ValueError, match="time_budget_clock"):
+        ERCTrainingArguments(output_dir="unused", time_budget_clock="gpu")
+
+
 # ----------------------------------------------------------------------------------------------- end to end on MELD
 
 

@@ -50,11 +50,20 @@ class ERCTrainingArguments(TrainingArguments):
     )
     max_train_minutes: float | None = field(
         default=None,
-        metadata={"help": "stop training after this many minutes of wall-clock time (evaluating and saving at the stop)"},
+        metadata={"help": "stop training after this many minutes (evaluating and saving at the stop); see time_budget_clock"},
+    )
+    time_budget_clock: str = field(
+        default="wall",
+        metadata={
+            "help": "what max_train_minutes counts: 'wall' (wall-clock time) or 'cpu' (this process' CPU time divided by "
+            "its torch threads: what the run would take alone, even on a machine shared with other jobs)"
+        },
     )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.time_budget_clock not in TimeBudgetCallback.CLOCKS:
+            raise ValueError(f"time_budget_clock must be one of {TimeBudgetCallback.CLOCKS}, got {self.time_budget_clock!r}")
         for name in ("backbone_learning_rate", "backbone_weight_decay", "max_train_minutes"):
             value = getattr(self, name)
             if value is not None:
@@ -65,7 +74,10 @@ class ERCTrainingArguments(TrainingArguments):
 
 
 class TimeBudgetCallback(TrainerCallback):
-    """Stops training once ``max_minutes`` of wall-clock time have passed since training (re)started.
+    """Stops training once ``max_minutes`` have passed since training (re)started, on the chosen ``clock``.
+
+    ``clock="wall"`` counts wall-clock time; ``clock="cpu"`` counts this process' CPU time divided by its torch
+    threads, which bounds what the run takes alone on idle cores even when other jobs share the machine.
 
     The step at which the budget runs out is evaluated and saved like the last step of a normal run (for
     step-based strategies; epoch-based ones evaluate at the end of the interrupted epoch anyway), so the best
@@ -79,9 +91,14 @@ class TimeBudgetCallback(TrainerCallback):
         (1800.0, False)
     """
 
-    def __init__(self, max_minutes: float) -> None:
+    CLOCKS = ("wall", "cpu")
+
+    def __init__(self, max_minutes: float, clock: str = "wall") -> None:
         if max_minutes is None or max_minutes <= 0:
             raise ValueError(f"max_minutes must be > 0, got {max_minutes}")
+        if clock not in self.CLOCKS:
+            raise ValueError(f"clock must be one of {self.CLOCKS}, got {clock!r}")
+        self.clock = clock
         self.max_seconds = float(max_minutes) * 60.0
         self.stopped = False
         self.stopped_at_step: int | None = None
@@ -100,10 +117,15 @@ class TimeBudgetCallback(TrainerCallback):
     def cpu_seconds(self) -> float:
         return 0.0 if self._cpu0 is None else time.process_time() - self._cpu0
 
+    @property
+    def budget_seconds(self) -> float:
+        """Time spent so far on the budget's clock."""
+        return self.wall_seconds if self.clock == "wall" else self.cpu_seconds / max(1, torch.get_num_threads())
+
     def on_step_end(self, args, state, control, **kwargs):
         if self._wall0 is None or control.should_training_stop:
             return control
-        over = self.wall_seconds >= self.max_seconds
+        over = self.budget_seconds >= self.max_seconds
         if args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
             # Every process must stop at the same step (else the others wait forever in the next all-reduce).
             flag = torch.tensor([float(over)], device=args.device)
@@ -164,7 +186,7 @@ class ERCTrainer(Trainer):
         self.time_budget: TimeBudgetCallback | None = None
         minutes = getattr(self.args, "max_train_minutes", None)
         if minutes:
-            self.time_budget = TimeBudgetCallback(minutes)
+            self.time_budget = TimeBudgetCallback(minutes, getattr(self.args, "time_budget_clock", "wall"))
             self.add_callback(self.time_budget)
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:

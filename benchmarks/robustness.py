@@ -54,7 +54,9 @@ from training.evaluation import PRIVACY, evaluate_model, modality_scenarios, sce
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "robustness.json"
 DEFAULT_WORK_DIR = REPO_ROOT / "benchmarks" / "work" / "robustness"
-MODEL_NAMES: tuple[str, ...] = ("concat_zeros_no_dropout", "concat_zeros", "emoje", "emoje_no_joint", "emoje_no_face", "cmarr")
+MODEL_NAMES: tuple[str, ...] = ("concat_zeros_no_dropout", "concat_zeros", "emoje", "emoje_no_joint", "cmarr")
+# Not runnable yet: utterances whose only modality is the face are left empty once it is dropped (ValueError).
+EXPERIMENTAL_MODEL_NAMES: tuple[str, ...] = ("emoje_no_face",)
 PRIVACY_REFERENCE = "emoje_no_face"
 TEST_TIME_OFF = "emoje/imputation_off_at_test"
 TARGET_POINTS = 0.02

@@ -14,10 +14,6 @@ Models (``--models``):
     emoje            AM^2-EmoJE, joint embedding on (missing modes imputed at test time)
     emoje_no_joint   AM^2-EmoJE without the joint embedding: ``use_joint_embedding=False`` (no mode switching)
                      and ``joint_weight=0`` (none of its losses train the model); everything else identical
-    emoje_no_face    privacy reference: AM^2-EmoJE built and trained without the face stream, scored on the
-                     face-free scenarios only. Its privacy score says what text + audio + body give a model made
-                     for them, so the privacy drop of ``emoje`` splits into what the corpus withholds (full minus
-                     this reference) and what the model loses by switching mode (this reference minus privacy)
     cmarr            CM-ARR (default three modes: text, audio, visual = face + body), with dialogue context
 
 The trained ``emoje`` model is also re-scored with imputation switched off at test time only (same weights),
@@ -55,9 +51,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "robustness.json"
 DEFAULT_WORK_DIR = REPO_ROOT / "benchmarks" / "work" / "robustness"
 MODEL_NAMES: tuple[str, ...] = ("concat_zeros_no_dropout", "concat_zeros", "emoje", "emoje_no_joint", "cmarr")
-# Not runnable yet: utterances whose only modality is the face are left empty once it is dropped (ValueError).
-EXPERIMENTAL_MODEL_NAMES: tuple[str, ...] = ("emoje_no_face",)
-PRIVACY_REFERENCE = "emoje_no_face"
 TEST_TIME_OFF = "emoje/imputation_off_at_test"
 TARGET_POINTS = 0.02
 
@@ -103,14 +96,12 @@ def cmarr_available() -> bool:
 def build_model(name: str, dims: dict[str, int], labels: Sequence[str], size: str = "default"):
     """The model called ``name`` (see the module docstring) for data with ``dims`` and ``labels``."""
     label_maps = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
-    if name in ("emoje", "emoje_no_joint", "emoje_no_face", "concat_zeros", "concat_zeros_no_dropout"):
+    if name in ("emoje", "emoje_no_joint", "concat_zeros", "concat_zeros_no_dropout"):
         from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
 
         settings = dict(SIZES[size]["emoje"])
         if name == "emoje_no_joint":
             settings.update(use_joint_embedding=False, joint_weight=0.0)
-        if name == PRIVACY_REFERENCE:
-            dims = {mode: dim for mode, dim in dims.items() if mode != "face"}
         config = EmoJEConfig(modality_dims=dims, **settings, **label_maps)
         if name.startswith("concat_zeros"):
             from benchmarks.baselines import ConcatFusionConfig, ConcatFusionForEmotionRecognition
@@ -231,28 +222,9 @@ def target_checks(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "description": "emoje minus the same emoje weights without imputation at test time (diagnostic, no target)",
             "value": gain,
         }
-    if PRIVACY_REFERENCE in models:
-        reference = models[PRIVACY_REFERENCE]["summary"]["privacy_weighted_f1"]
-        checks["privacy_reference"] = {
-            "description": f"{PRIVACY_REFERENCE} (trained without the face) on text+audio+body: what the face-free "
-            "modalities give a model built for them (diagnostic, no target)",
-            "value": reference,
-        }
-        if "emoje" in models:
-            emoje = models["emoje"]["summary"]
-            checks["privacy_drop_emoje_explained_by_corpus"] = {
-                "description": f"emoje full minus {PRIVACY_REFERENCE} privacy: the part of the privacy drop due to the "
-                "face information no other modality carries",
-                "value": round(emoje["full_weighted_f1"] - reference, 4),
-            }
-            checks["privacy_gap_emoje_to_reference"] = {
-                "description": f"{PRIVACY_REFERENCE} privacy minus emoje privacy: what emoje loses by switching mode "
-                "instead of being a face-free model",
-                "value": round(reference - emoje["privacy_weighted_f1"], 4),
-            }
     for name, model in models.items():
         summary = model["summary"]
-        if summary.get("privacy_weighted_f1") is None or name in (TEST_TIME_OFF, PRIVACY_REFERENCE):
+        if summary.get("privacy_weighted_f1") is None or name == TEST_TIME_OFF:
             continue
         drop = round(summary["full_weighted_f1"] - summary["privacy_weighted_f1"], 4)
         checks[f"privacy_drop_{name}"] = {
@@ -305,8 +277,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 num_train_epochs=args.epochs, patience=args.patience,
             )
             evaluated = time.perf_counter()
-            model_scenarios = [s for s in scenarios if s.keep <= set(model.config.modality_dims)]
-            scores = evaluate_model(model, splits["test"], model_scenarios, batch_size=16)["scenarios"]
+            scores = evaluate_model(model, splits["test"], scenarios, batch_size=16)["scenarios"]
             info["evaluate_seconds"] = round(time.perf_counter() - evaluated, 1)
             per_seed[seed], runs[seed] = scores, info
             if name == "emoje":
@@ -315,7 +286,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 model.config.use_joint_embedding = True
             shutil.rmtree(run_dir, ignore_errors=True)
             print(
-                f"[robustness] {name} seed {seed}: full {scores.get(full, {}).get('weighted_f1', float('nan')):.4f} "
+                f"[robustness] {name} seed {seed}: full {scores[full]['weighted_f1']:.4f} "
                 f"privacy {scores.get(PRIVACY, {}).get('weighted_f1', float('nan')):.4f} "
                 f"({info['train_seconds']} s training, best epoch {info['best_epoch']})",
                 flush=True,
@@ -324,7 +295,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "config": {key: value for key, value in config.items() if key not in ("id2label", "label2id")},
             "runs": {str(seed): runs[seed] for seed in args.seeds},
             "scenarios": {str(seed): per_seed[seed] for seed in args.seeds},
-            "summary": summarize(per_seed, PRIVACY if name == PRIVACY_REFERENCE else full),
+            "summary": summarize(per_seed, full),
         }
     if switched_off:
         models[TEST_TIME_OFF] = {
@@ -365,12 +336,10 @@ def format_summary(result: dict[str, Any]) -> str:
     short = {TEST_TIME_OFF: "emoje/off@test", "concat_zeros_no_dropout": "concat_no_drop"}
     lines = [f"{'scenario':<{width}}  " + "  ".join(f"{short.get(n, n):>14}" for n in names)]
     for scenario in result["scenarios"]:
-        cells = [result["models"][n]["summary"]["weighted_f1_mean"].get(scenario) for n in names]
-        lines.append(f"{scenario:<{width}}  " + "  ".join("             -" if c is None else f"{100 * c:14.2f}" for c in cells))
-    cells = [
-        None if n == PRIVACY_REFERENCE else result["models"][n]["summary"]["missing_mean_weighted_f1"] for n in names
-    ]
-    lines.append(f"{'missing mean':<{width}}  " + "  ".join("             -" if c is None else f"{100 * c:14.2f}" for c in cells))
+        cells = [100 * result["models"][n]["summary"]["weighted_f1_mean"][scenario] for n in names]
+        lines.append(f"{scenario:<{width}}  " + "  ".join(f"{c:14.2f}" for c in cells))
+    cells = [100 * result["models"][n]["summary"]["missing_mean_weighted_f1"] for n in names]
+    lines.append(f"{'missing mean':<{width}}  " + "  ".join(f"{c:14.2f}" for c in cells))
     for key, check in result["targets"].items():
         verdict = f" (target {check['target']}) -> {'met' if check['met'] else 'NOT met'}" if "target" in check else ""
         lines.append(f"{key}: {100 * check['value']:+.2f} points{verdict}")
@@ -408,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return result
 
 
-__all__ = ["MODEL_NAMES", "PRIVACY_REFERENCE", "SIZES", "build_model", "format_summary", "main", "run", "summarize", "target_checks", "train_model"]
+__all__ = ["MODEL_NAMES", "SIZES", "build_model", "format_summary", "main", "run", "summarize", "target_checks", "train_model"]
 
 
 if __name__ == "__main__":

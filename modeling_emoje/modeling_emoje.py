@@ -88,6 +88,11 @@ def _select_rows(rows: torch.Tensor) -> torch.Tensor | None:
     return None if bool(rows.all()) else rows
 
 
+def _pick(value: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+    """``value[rows]``, or ``value`` itself when ``rows`` is ``None`` (every row, see `_select_rows`)."""
+    return value if rows is None else value[rows]
+
+
 def _attend(
     attention: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor, key_mask: torch.Tensor, training: bool
 ) -> torch.Tensor:
@@ -125,10 +130,9 @@ class VisualCrossAttention(nn.Module):
             if not rows.any():
                 continue
             rows = _select_rows(rows)
-            pick = (lambda value: value) if rows is None else (lambda value: value[rows])  # noqa: E731
-            q = self.norm[query](pick(states[query]))
-            kv = self.norm[key](pick(states[key]))
-            out = _attend(self.attention[query], q, kv, pick(masks[key]), self.training)
+            q = self.norm[query](_pick(states[query], rows))
+            kv = self.norm[key](_pick(states[key], rows))
+            out = _attend(self.attention[query], q, kv, _pick(masks[key], rows), self.training)
             updated[query] = _scatter_rows(states[query], rows, out) * masks[query][..., None]
         return updated
 
@@ -175,10 +179,9 @@ class CrossAttendedLayer(nn.Module):
                     continue
                 count = count + rows.to(count.dtype)
                 rows = _select_rows(rows)
-                pick = (lambda value: value) if rows is None else (lambda value: value[rows])  # noqa: E731
                 out = _attend(
-                    self.attention[f"{query}_from_{key}"], pick(normed[query]), pick(normed[key]), pick(masks[key]),
-                    self.training,
+                    self.attention[f"{query}_from_{key}"], _pick(normed[query], rows), _pick(normed[key], rows),
+                    _pick(masks[key], rows), self.training,
                 )
                 total = _scatter_rows(total, rows, out)
             hidden = query_states + total / count.clamp_min(1.0)[:, None, None]
@@ -365,8 +368,7 @@ class EmoJEModel(EmoJEPreTrainedModel):
             ids, mask = flat_ids[chunk, :longest], flat_mask[chunk, :longest]
             states = self.text_model(input_ids=ids, attention_mask=mask).last_hidden_state
             if mean:
-                weights = mask[..., None].to(states.dtype)
-                states = (states * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True)
+                states = masked_mean(states, mask, dim=1)[:, None]
             else:
                 states = F.pad(states, (0, 0, 0, tokens - longest))
             full = full.index_put((chunk,), states)

@@ -10,7 +10,11 @@ Every step goes through the package's public commands:
      speaker streams and focal loss, 4 epochs, the best checkpoint by validation weighted-F1 kept;
    - recipe ``frozen`` (`training/configs/meld_text.yaml`): the same model on cached MiniLM sentence features;
 3. `emoje-train`'s own test evaluation (`training.evaluation.evaluate_model`, weighted-F1 with y_true first).
-Any other `emoje-train` option can follow ``--train-args`` (last on the command line).
+Any other `emoje-train` option can follow ``--train-args`` (last on the command line; the main recipe only).
+
+Reference measured in the same run (``--reference frozen``, the default with the fine-tuning recipe): each seed
+also trains the frozen recipe on cached MiniLM features (same seed, same budget), and the JSON reports the main
+recipe's weighted-F1 as a ratio to and a difference from it (``reference``; ``--reference none`` skips it).
 
 The run writes ``benchmarks/results/quality.json`` itself: the command, the machine, per-seed weighted-F1 /
 macro-F1 / accuracy / training time and validation curve, mean and standard deviation, and the reference figures.
@@ -90,19 +94,25 @@ def prepare(meld_dir: str, work_dir: Path, encoder: str | None, text_features: b
 # ------------------------------------------------------------------------------------------------ one seed
 
 
-def train_one_seed(data: Path, seed: int, args, work_dir: Path) -> dict[str, Any]:
+def train_one_seed(
+    data: Path, seed: int, args, work_dir: Path, recipe: str | None = None, config: Path | None = None,
+    train_args: list[str] | None = None,
+) -> dict[str, Any]:
     """`emoje-train --config <recipe config> --data <data> --seed <seed> --max_train_minutes <budget>
-    --time_budget_clock <clock>`; its test scores."""
+    --time_budget_clock <clock>`; its test scores. ``recipe``/``config``/``train_args`` default to ``args``'."""
     from training.train import run as train_run
 
-    output_dir = work_dir / "runs" / f"{args.recipe}_seed{seed}"
+    recipe = recipe or args.recipe
+    config = config or args.config
+    train_args = args.train_args if train_args is None else train_args
+    output_dir = work_dir / "runs" / f"{recipe}_seed{seed}"
     shutil.rmtree(output_dir, ignore_errors=True)  # a fresh run, never a resumed one
-    argv = ["--config", str(args.config), "--data", str(data), "--output-dir", str(output_dir), "--seed", str(seed),
+    argv = ["--config", str(config), "--data", str(data), "--output-dir", str(output_dir), "--seed", str(seed),
             "--resume", "false", "--eval_scenarios", "text", "--processor", "none",
             "--max_train_minutes", str(args.budget_minutes), "--time_budget_clock", args.budget_clock]
-    if args.recipe == "finetune" and args.text_encoder:
+    if recipe == "finetune" and args.text_encoder:
         argv += ["--text_backbone", args.text_encoder]
-    summary = train_run([*argv, *args.train_args])
+    summary = train_run([*argv, *train_args])
     scores = summary["evaluation"]["scenarios"]["text"]
     if not args.save_models:
         shutil.rmtree(output_dir, ignore_errors=True)
@@ -119,6 +129,29 @@ def train_one_seed(data: Path, seed: int, args, work_dir: Path) -> dict[str, Any
         "validation_history": summary["validation_history"],
         "path": "emoje-train (training.train.run): ERCTrainer, best checkpoint by validation weighted-F1, "
         "training.evaluation.evaluate_model on test",
+    }
+
+
+def run_seed(data: Path, seed: int, args) -> dict[str, Any]:
+    """The main recipe for ``seed`` and, with ``args.reference``, the reference recipe (same seed and budget)
+    under ``"reference"``."""
+    result = train_one_seed(data, seed, args, args.work_dir)
+    if args.reference != "none":
+        result["reference"] = train_one_seed(data, seed, args, args.work_dir, args.reference, CONFIGS[args.reference], [])
+    return result
+
+
+def compare_to_reference(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Mean weighted-F1 of the main recipe as a ratio to and a difference from the reference of the same runs."""
+    if not runs or "reference" not in runs[0]:
+        return None
+    main_f1 = statistics.fmean(run["weighted_f1"] for run in runs)
+    reference_f1 = statistics.fmean(run["reference"]["weighted_f1"] for run in runs)
+    return {
+        "summary": summarize([run["reference"] for run in runs]),
+        "weighted_f1_ratio": round(main_f1 / reference_f1, 4) if reference_f1 > 0 else None,
+        "weighted_f1_difference_points": round(100 * (main_f1 - reference_f1), 2),
+        "per_seed_difference_points": [round(100 * (run["weighted_f1"] - run["reference"]["weighted_f1"]), 2) for run in runs],
     }
 
 
@@ -164,8 +197,13 @@ def run_seeds_in_parallel(argv: list[str], args) -> list[dict[str, Any]]:
             if process.returncode or not outputs[seed].is_file():
                 raise SystemExit(f"seed {seed} failed (exit {process.returncode}); see {log.name}")
             runs[seed] = json.loads(outputs[seed].read_text())["runs"][0]
-            print(json.dumps({k: v for k, v in runs[seed].items() if k != "validation_history"}), flush=True)
+            print(json.dumps({k: v for k, v in runs[seed].items() if k not in ("validation_history", "reference")}), flush=True)
     return [runs[seed] for seed in args.seeds]
+
+
+def _relative(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def _settings(args) -> dict[str, Any]:
@@ -173,7 +211,7 @@ def _settings(args) -> dict[str, Any]:
 
     config = args.config.resolve()
     return {
-        "config": str(config.relative_to(REPO)) if config.is_relative_to(REPO) else str(config),
+        "config": _relative(config),
         "config_content": yaml.safe_load(config.read_text()),
         "train_args": args.train_args,
     }
@@ -197,6 +235,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--meld-dir", required=True, help="folder with MELD's train/dev/test_sent_emo.csv")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--recipe", choices=("finetune", "frozen"), default="finetune")
+    parser.add_argument(
+        "--reference", choices=("frozen", "none"), default=None,
+        help="recipe trained beside the main one for each seed (default: frozen with --recipe finetune, else none)",
+    )
     parser.add_argument("--budget-minutes", type=float, default=30.0, help="training time allowed per seed (> 0)")
     parser.add_argument("--budget-clock", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (use 1 on a loaded machine)")
@@ -209,6 +251,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--train-args", nargs=argparse.REMAINDER, default=[], help="extra emoje-train arguments (last)")
     args = parser.parse_args(argv)
     args.config = args.config or CONFIGS[args.recipe]
+    if args.reference is None:
+        args.reference = "frozen" if args.recipe == "finetune" else "none"
+    if args.reference == args.recipe:
+        parser.error(f"--reference {args.reference} is the main recipe itself")
     return args
 
 
@@ -222,15 +268,15 @@ def main(argv=None) -> int:
     command = command_line() if argv is None else shlex.join(["python", "benchmarks/quality.py", *argv])
     started = time.perf_counter()
     load_start = load_average()
-    data = prepare(args.meld_dir, args.work_dir, args.text_encoder, text_features=args.recipe == "frozen")
+    data = prepare(args.meld_dir, args.work_dir, args.text_encoder, text_features="frozen" in (args.recipe, args.reference))
     if args.jobs > 1 and len(args.seeds) > 1:
         runs = run_seeds_in_parallel(sys.argv[1:] if argv is None else list(argv), args)
     else:
         runs = []
         for seed in args.seeds:
-            result = train_one_seed(data, seed, args, args.work_dir)
+            result = run_seed(data, seed, args)
             runs.append(result)
-            print(json.dumps({k: v for k, v in result.items() if k != "validation_history"}), flush=True)
+            print(json.dumps({k: v for k, v in result.items() if k not in ("validation_history", "reference")}), flush=True)
     report = {
         "benchmark": "quality: text-only AM^2-EmoJE on MELD (official split), test set",
         "command": command,
@@ -243,6 +289,8 @@ def main(argv=None) -> int:
         "seeds": args.seeds,
         "runs": runs,
         "summary": summarize(runs),
+        "reference": {"recipe": args.reference, "config": _relative(CONFIGS[args.reference]), **compare_to_reference(runs)}
+        if args.reference != "none" else None,
         "target_met": statistics.fmean(r["weighted_f1"] for r in runs) >= REFERENCES["target_weighted_f1"],
         "references": REFERENCES,
         "total_seconds_wall": round(time.perf_counter() - started, 1),
@@ -251,6 +299,10 @@ def main(argv=None) -> int:
     s = report["summary"]
     print(f"test weighted-F1 {s['weighted_f1']['mean']:.4f} ± {s['weighted_f1']['std']:.4f}, "
           f"macro-F1 {s['macro_f1']['mean']:.4f} ± {s['macro_f1']['std']:.4f} over seeds {args.seeds}; written to {args.output}")
+    if report["reference"]:
+        r = report["reference"]
+        print(f"reference ({args.reference}): weighted-F1 {r['summary']['weighted_f1']['mean']:.4f}; ratio "
+              f"{r['weighted_f1_ratio']}, difference {r['weighted_f1_difference_points']:+.2f} points")
     return 0
 
 

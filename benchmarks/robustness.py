@@ -44,6 +44,7 @@ import torch
 from benchmarks.environment import command_line, load_average, machine_info, write_result
 from dataset_scripts.synthetic import make_controlled_corpus
 from dataset_scripts.schema import dataset_metadata
+from modeling_emoje import MODALITIES
 from training.collator import DialogueCollator, DialogueDataset
 from training.evaluation import PRIVACY, evaluate_model, modality_scenarios, scenario_name
 
@@ -236,6 +237,55 @@ def target_checks(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return checks
 
 
+def pooled_utterances(dataset: DialogueDataset, modalities: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per labelled utterance: the frame means of ``modalities`` side by side (zeros where absent), whether each
+    feature column's modality is present (N, D) and the labels."""
+    features, present, labels = [], [], []
+    for item in dataset:
+        keep = item["labels"] != -100
+        columns, flags = [], []
+        for modality in modalities:
+            index = MODALITIES.index(modality)
+            dim = dataset.feature_dims[modality]
+            frames = item[f"{modality}_features"]
+            here = item["modality_mask"][:, index]
+            columns.append(np.stack([f.mean(0) if h and len(f) else np.zeros(dim, np.float32) for f, h in zip(frames, here)]))
+            flags.append(np.repeat(here[:, None], dim, 1))
+        features.append(np.concatenate(columns, 1)[keep])
+        present.append(np.concatenate(flags, 1)[keep])
+        labels.append(item["labels"][keep])
+    return np.concatenate(features), np.concatenate(present), np.concatenate(labels)
+
+
+def linear_probe_reference(train: DialogueDataset, test: DialogueDataset, scenarios, seed: int = 0) -> dict[str, Any]:
+    """A reference measured in the same run: for each scenario, a logistic regression trained on the scenario's
+    modalities alone (standardized frame means of single utterances, no dialogue context, absent modes as the
+    training mean) and scored on the complete test split. Its full-minus-privacy drop says how much of the facial
+    evidence the body stream can stand in for on this corpus, for any model."""
+    from sklearn.linear_model import LogisticRegression
+
+    from training.metrics import compute_erc_metrics
+
+    def standardize(x: np.ndarray, present: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        return np.where(present, (x - mean) / std, 0.0)
+
+    scores = {}
+    for scenario in scenarios:
+        modalities = [m for m in MODALITIES if m in scenario.keep]
+        x_train, present, y_train = pooled_utterances(train, modalities)
+        usable = present.any(1)
+        x_train, present, y_train = x_train[usable], present[usable], y_train[usable]
+        counts = np.maximum(present.sum(0), 1)
+        mean = (x_train * present).sum(0) / counts
+        std = np.sqrt((((x_train - mean) * present) ** 2).sum(0) / counts) + 1e-6
+        probe = LogisticRegression(C=0.1, max_iter=2000, random_state=seed)
+        probe.fit(standardize(x_train, present, mean, std), y_train)
+        x_test, present_test, y_test = pooled_utterances(test, modalities)
+        metrics = compute_erc_metrics(y_test, probe.predict(standardize(x_test, present_test, mean, std)))
+        scores[scenario.name] = {key: round(float(metrics[key]), 4) for key in ("weighted_f1", "macro_f1")}
+    return scores
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from transformers import set_seed
 
@@ -297,6 +347,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "scenarios": {str(seed): per_seed[seed] for seed in args.seeds},
             "summary": summarize(per_seed, full),
         }
+    probe = linear_probe_reference(splits["train"], splits["test"], scenarios)
     if switched_off:
         models[TEST_TIME_OFF] = {
             "description": "the trained emoje models re-scored with use_joint_embedding=False at test time only",
@@ -324,6 +375,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "full_scenario": full,
         "privacy_keeps": sorted(next(s.keep for s in scenarios if s.name == PRIVACY)) if any(s.name == PRIVACY for s in scenarios) else None,
         "models": models,
+        "references": {
+            "linear_probe": {
+                "description": linear_probe_reference.__doc__.split("\n\n")[0].replace("\n    ", " "),
+                "weighted_f1": {name: value["weighted_f1"] for name, value in probe.items()},
+                "macro_f1": {name: value["macro_f1"] for name, value in probe.items()},
+                "privacy_drop": round(probe[full]["weighted_f1"] - probe[PRIVACY]["weighted_f1"], 4) if PRIVACY in probe else None,
+            }
+        },
         "targets": target_checks(models),
         "notes": notes,
     }

@@ -109,6 +109,32 @@ def test_robustness_tiny_run_writes_every_scenario_and_the_targets(tmp_path):
         abs=1e-4,
     )
     assert isinstance(gain["met"], bool) and "privacy_drop_emoje" in result["targets"]
+    probe = result["references"]["linear_probe"]
+    assert set(probe["weighted_f1"]) == set(result["scenarios"])
+    assert probe["privacy_drop"] == pytest.approx(probe["weighted_f1"]["text+audio+face+body"] - probe["weighted_f1"][PRIVACY], abs=1e-4)
+
+
+def test_linear_probe_reference_uses_only_the_scenario_modalities():
+    """Audio frames carry the label exactly and the other streams do not: the audio-only probe is perfect, the
+    text-only and face+body probes are not, and every scenario that keeps audio is perfect too."""
+    from dataset_scripts.synthetic import make_controlled_corpus
+    from training.collator import DialogueDataset
+    from training.evaluation import modality_scenarios
+
+    dims = {"text": 6, "audio": 4, "face": 5, "body": 3}
+    corpus = make_controlled_corpus(num_dialogues=(30, 4, 12), seed=1, dims=dims)
+    num_labels = corpus["train"].features["label"].num_classes
+
+    def audio_is_label(row):
+        frames = np.zeros((max(1, len(row["audio_features"])), num_labels), dtype=np.float32)
+        frames[:, row["label"]] = 1.0
+        return {"audio_features": frames.tolist() if row["audio_features"] else []}
+
+    corpus = corpus.map(audio_is_label)
+    train, test = DialogueDataset(corpus["train"], name="train"), DialogueDataset(corpus["test"], name="test")
+    scores = robustness.linear_probe_reference(train, test, modality_scenarios(test.available_modalities))
+    assert scores["audio"]["weighted_f1"] == 1.0 and scores["text+audio+face+body"]["weighted_f1"] == 1.0
+    assert scores["text"]["weighted_f1"] < 0.9 and scores["face+body"]["weighted_f1"] < 0.9
 
 
 def test_speed_tiny_inference_run_writes_ratios_and_machine(tmp_path, meld_dir):
@@ -186,3 +212,11 @@ def test_quality_runs_emoje_train_per_seed_under_the_budget(tmp_path, meld_dir, 
     assert result["summary"]["weighted_f1"]["mean"] == pytest.approx(np.mean([run["weighted_f1"] for run in runs]), abs=1e-4)
     assert result["target_met"] == (result["summary"]["weighted_f1"]["mean"] >= 0.62)
     assert not (tmp_path / "work" / "runs" / "finetune_seed0").exists()  # models are kept only with --save-models
+    # The frozen-feature reference is trained beside each seed (same seed, same budget) and compared.
+    reference = result["reference"]
+    assert reference["recipe"] == "frozen" and reference["config"] == "training/configs/meld_text.yaml"
+    for run in runs:
+        assert run["reference"]["seed"] == run["seed"] and run["reference"]["stopped_by_budget"]
+    means = [np.mean([run[key]["weighted_f1"] if key else run["weighted_f1"] for run in runs]) for key in (None, "reference")]
+    assert reference["weighted_f1_ratio"] == pytest.approx(means[0] / means[1], abs=1e-3)
+    assert reference["weighted_f1_difference_points"] == pytest.approx(100 * (means[0] - means[1]), abs=0.01)

@@ -47,6 +47,7 @@ from dataset_scripts.schema import dataset_metadata
 from modeling_emoje import MODALITIES
 from training.collator import DialogueCollator, DialogueDataset
 from training.evaluation import PRIVACY, evaluate_model, modality_scenarios, scenario_name
+from training.metrics import IGNORE_INDEX, compute_erc_metrics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "robustness.json"
@@ -237,24 +238,21 @@ def target_checks(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return checks
 
 
-def pooled_utterances(dataset: DialogueDataset, modalities: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per labelled utterance: the frame means of ``modalities`` side by side (zeros where absent), whether each
-    feature column's modality is present (N, D) and the labels."""
-    features, present, labels = [], [], []
+def pooled_utterances(dataset: DialogueDataset) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Per labelled utterance and modality of ``dataset``: the frame mean (zeros where absent) and whether the
+    modality is present, as ``{modality: ((N, D) means, (N,) present)}``, and the (N,) labels."""
+    blocks: dict[str, tuple[list, list]] = {modality: ([], []) for modality in dataset.feature_dims}
+    labels = []
     for item in dataset:
-        keep = item["labels"] != -100
-        columns, flags = [], []
-        for modality in modalities:
-            index = MODALITIES.index(modality)
-            dim = dataset.feature_dims[modality]
-            frames = item[f"{modality}_features"]
-            here = item["modality_mask"][:, index]
-            columns.append(np.stack([f.mean(0) if h and len(f) else np.zeros(dim, np.float32) for f, h in zip(frames, here)]))
-            flags.append(np.repeat(here[:, None], dim, 1))
-        features.append(np.concatenate(columns, 1)[keep])
-        present.append(np.concatenate(flags, 1)[keep])
+        keep = item["labels"] != IGNORE_INDEX
+        for modality, (means, present) in blocks.items():
+            here = item["modality_mask"][:, MODALITIES.index(modality)]
+            zeros = np.zeros(dataset.feature_dims[modality], np.float32)
+            means.append(np.stack([f.mean(0) if h and len(f) else zeros for f, h in zip(item[f"{modality}_features"], here)])[keep])
+            present.append(here[keep])
         labels.append(item["labels"][keep])
-    return np.concatenate(features), np.concatenate(present), np.concatenate(labels)
+    pooled = {modality: (np.concatenate(means), np.concatenate(present)) for modality, (means, present) in blocks.items()}
+    return pooled, np.concatenate(labels)
 
 
 def linear_probe_reference(train: DialogueDataset, test: DialogueDataset, scenarios, seed: int = 0) -> dict[str, Any]:
@@ -264,7 +262,13 @@ def linear_probe_reference(train: DialogueDataset, test: DialogueDataset, scenar
     evidence the body stream can stand in for on this corpus, for any model."""
     from sklearn.linear_model import LogisticRegression
 
-    from training.metrics import compute_erc_metrics
+    (train_blocks, y_train_all), (test_blocks, y_test) = pooled_utterances(train), pooled_utterances(test)
+
+    def columns(blocks, modalities) -> tuple[np.ndarray, np.ndarray]:
+        """The scenario's features side by side and, per column, whether its modality is present."""
+        x = np.concatenate([blocks[m][0] for m in modalities], 1)
+        present = np.concatenate([np.repeat(blocks[m][1][:, None], blocks[m][0].shape[1], 1) for m in modalities], 1)
+        return x, present
 
     def standardize(x: np.ndarray, present: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
         return np.where(present, (x - mean) / std, 0.0)
@@ -272,15 +276,15 @@ def linear_probe_reference(train: DialogueDataset, test: DialogueDataset, scenar
     scores = {}
     for scenario in scenarios:
         modalities = [m for m in MODALITIES if m in scenario.keep]
-        x_train, present, y_train = pooled_utterances(train, modalities)
+        x_train, present = columns(train_blocks, modalities)
         usable = present.any(1)
-        x_train, present, y_train = x_train[usable], present[usable], y_train[usable]
+        x_train, present, y_train = x_train[usable], present[usable], y_train_all[usable]
         counts = np.maximum(present.sum(0), 1)
         mean = (x_train * present).sum(0) / counts
         std = np.sqrt((((x_train - mean) * present) ** 2).sum(0) / counts) + 1e-6
         probe = LogisticRegression(C=0.1, max_iter=2000, random_state=seed)
         probe.fit(standardize(x_train, present, mean, std), y_train)
-        x_test, present_test, y_test = pooled_utterances(test, modalities)
+        x_test, present_test = columns(test_blocks, modalities)
         metrics = compute_erc_metrics(y_test, probe.predict(standardize(x_test, present_test, mean, std)))
         scores[scenario.name] = {key: round(float(metrics[key]), 4) for key in ("weighted_f1", "macro_f1")}
     return scores

@@ -440,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return result
 
 
-__all__ = ["MODEL_NAMES", "SIZES", "build_model", "format_summary", "main", "run", "summarize", "target_checks", "train_model"]
+__all__ = ["MODEL_NAMES", "SIZES", "build_model", "format_summary", "linear_probe_reference", "main", "pooled_utterances", "run", "summarize", "target_checks", "train_model"]
 
 
 if __name__ == "__main__":

@@ -24,26 +24,34 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from modeling_emoje.configuration_emoje import DEFAULT_MODALITY_DIMS, EmoJEConfig, validate_modality_dims
+from modeling_emoje.configuration_emoje import (
+    DEFAULT_MODALITY_DIMS,
+    EmoJEConfig,
+    validate_feature_normalization,
+    validate_modality_dims,
+    validate_modality_masking,
+)
 from modeling_emoje.modeling_layers import (
     MODALITIES,
     MODALITY_INDEX,
     AttentionPooling,
+    FeatureStandardizer,
     DialogueContext,
     ModalityEncoder,
     check_model_inputs,
     collect_modality_inputs,
     encode_present_modalities,
     focal_loss,
-    sample_modality_dropout,
+    sample_training_modalities,
 )
 
 # Fields a baseline copies from an EmoJEConfig so both models have the same encoders and context.
 SHARED_FIELDS: tuple[str, ...] = (
-    "modality_dims", "hidden_size", "encoder_layers", "encoder_heads", "max_positions", "dropout",
-    "modality_dropout", "context_hidden_size", "context_layers", "context_dropout", "use_speaker_context",
+    "modality_dims", "hidden_size", "encoder_layers", "encoder_heads", "max_positions", "dropout", "feature_normalization",
+    "modality_dropout", "modality_masking", "context_hidden_size", "context_layers", "context_dropout", "use_speaker_context",
     "causal", "focal_gamma", "classifier_dropout", "initializer_range",
 )
 
@@ -65,7 +73,9 @@ class ConcatFusionConfig(PreTrainedConfig):
     encoder_heads: int = 4
     max_positions: int = 512
     dropout: float = 0.1
+    feature_normalization: str = "standard"
     modality_dropout: float = 0.3
+    modality_masking: str = "independent"
     context_hidden_size: int = 100
     context_layers: int = 2
     context_dropout: float = 0.2
@@ -80,8 +90,8 @@ class ConcatFusionConfig(PreTrainedConfig):
             self.modality_dims = dict(DEFAULT_MODALITY_DIMS)
         super().__post_init__(**kwargs)
         self.modality_dims = validate_modality_dims(self.modality_dims)
-        if not 0.0 <= self.modality_dropout < 1.0:
-            raise ValueError(f"modality_dropout must be in [0, 1), got {self.modality_dropout}")
+        validate_feature_normalization(self.feature_normalization)
+        validate_modality_masking(self.modality_dropout, self.modality_masking)
         if self.hidden_size % self.encoder_heads:
             raise ValueError(f"hidden_size={self.hidden_size} must be divisible by encoder_heads={self.encoder_heads}")
 
@@ -130,6 +140,7 @@ class ConcatFusionForEmotionRecognition(PreTrainedModel):
                 name: ModalityEncoder(
                     dim, hidden, num_layers=config.encoder_layers, num_heads=config.encoder_heads,
                     dropout=config.dropout, max_positions=config.max_positions,
+                    normalization=config.feature_normalization,
                 )
                 for name, dim in config.modality_dims.items()
             }
@@ -145,6 +156,14 @@ class ConcatFusionForEmotionRecognition(PreTrainedModel):
             nn.Dropout(config.classifier_dropout), nn.Linear(hidden, config.num_labels),
         )
         self.post_init()
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, FeatureStandardizer):  # identity until fitted on a training split
+            init.zeros_(module.shift)
+            init.ones_(module.scale)
+            init.zeros_(module.num_frames)
 
     def forward(
         self,
@@ -162,7 +181,11 @@ class ConcatFusionForEmotionRecognition(PreTrainedModel):
         batch, length = utterance_mask.shape
         if speaker_ids is None:
             speaker_ids = torch.zeros(batch, length, dtype=torch.long, device=utterance_mask.device)
-        kept = sample_modality_dropout(present, self.config.modality_dropout) if self.training else present
+        kept = (
+            sample_training_modalities(present, self.config.modality_dropout, self.config.modality_masking)
+            if self.training
+            else present
+        )
         encoded = encode_present_modalities(self.encoders, features, frame_masks, kept)
         hidden = self.config.hidden_size
         columns = []

@@ -44,7 +44,7 @@ import torch
 from benchmarks.environment import command_line, load_average, machine_info, write_result
 from dataset_scripts.synthetic import make_controlled_corpus
 from dataset_scripts.schema import dataset_metadata
-from modeling_emoje import MODALITIES
+from modeling_emoje import MODALITIES, EmoJEForEmotionRecognition
 from training.collator import DialogueCollator, DialogueDataset
 from training.evaluation import PRIVACY, evaluate_model, modality_scenarios, scenario_name
 from training.metrics import IGNORE_INDEX, compute_erc_metrics
@@ -95,28 +95,40 @@ def cmarr_available() -> bool:
     return True
 
 
-def build_model(name: str, dims: dict[str, int], labels: Sequence[str], size: str = "default"):
-    """The model called ``name`` (see the module docstring) for data with ``dims`` and ``labels``."""
+# Variants of a model: name -> (base model, config changes). The base names are built by `build_model`.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "emoje_no_joint": ("emoje", dict(use_joint_embedding=False, joint_weight=0.0, reconstruction_weight=0.0)),
+    "emoje_unnormalized": ("emoje", dict(feature_normalization="none")),
+    "concat_zeros_no_dropout": ("concat_zeros", dict(modality_dropout=0.0)),
+}
+
+
+def build_model(
+    name: str, dims: dict[str, int], labels: Sequence[str], size: str = "default",
+    settings: dict[str, dict[str, Any]] | None = None,
+):
+    """The model called ``name`` (see the module docstring and `VARIANTS`) for data with ``dims`` and ``labels``.
+
+    ``settings`` (``{"emoje": {...}, "cmarr": {...}}``) replaces the size's model settings (a training recipe's)."""
     label_maps = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
-    if name in ("emoje", "emoje_no_joint", "concat_zeros", "concat_zeros_no_dropout"):
+    settings = settings or SIZES[size]
+    base, changes = VARIANTS.get(name, (name, {}))
+    if base in ("emoje", "concat_zeros"):
         from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
 
-        settings = dict(SIZES[size]["emoje"])
-        if name == "emoje_no_joint":
-            settings.update(use_joint_embedding=False, joint_weight=0.0)
-        config = EmoJEConfig(modality_dims=dims, **settings, **label_maps)
-        if name.startswith("concat_zeros"):
+        emoje_settings = {**settings["emoje"], **changes}
+        config = EmoJEConfig(modality_dims=dims, **emoje_settings, **label_maps)
+        if base == "concat_zeros":
             from benchmarks.baselines import ConcatFusionConfig, ConcatFusionForEmotionRecognition
 
-            overrides = {"modality_dropout": 0.0} if name == "concat_zeros_no_dropout" else {}
-            return ConcatFusionForEmotionRecognition(ConcatFusionConfig.from_emoje_config(config, **overrides))
+            return ConcatFusionForEmotionRecognition(ConcatFusionConfig.from_emoje_config(config))
         return EmoJEForEmotionRecognition(config)
-    if name == "cmarr":
+    if base == "cmarr":
         from modeling_emoje.configuration_cmarr import CMARRConfig
         from modeling_emoje.modeling_cmarr import CMARRForEmotionRecognition
 
-        return CMARRForEmotionRecognition(CMARRConfig(modality_dims=dims, **SIZES[size]["cmarr"], **label_maps))
-    raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES}")
+        return CMARRForEmotionRecognition(CMARRConfig(modality_dims=dims, **{**settings["cmarr"], **changes}, **label_maps))
+    raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES + tuple(VARIANTS)}")
 
 
 def train_model(
@@ -238,6 +250,67 @@ def target_checks(models: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return checks
 
 
+@torch.no_grad()
+def joint_embedding_diagnostics(model, dataset: DialogueDataset, batch_size: int = 16) -> dict[str, Any]:
+    """What the joint embedding of a trained AM^2-EmoJE gives on ``dataset`` (complete modalities), per mode.
+
+    For every present mode of every labelled utterance, the mode is imputed from the others (leave-one-out, as the
+    Jensen-Shannon term does in training) and compared with its real descriptor: their cosine similarity, the
+    accuracy of the per-mode descriptor classifier on the real and on the imputed descriptor, and how often the two
+    predictions agree. ``imputed_weight`` is the mean fusion weight the model gives an imputed mode when that mode
+    alone is withheld. Imputed descriptors that a classifier reads as well as the real ones would carry the
+    missing mode's evidence; ones near chance carry none.
+    """
+    model.eval()
+    collator = DialogueCollator(keep_modalities=list(model.config.modality_dims))
+    sums: dict[str, dict[str, float]] = {}
+    weight_sums: dict[str, list[float]] = {}
+    for start in range(0, len(dataset), batch_size):
+        batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+        labels = batch["labels"].flatten()
+        outputs = model.emoje(**{k: v for k, v in batch.items() if k != "labels"}, compute_leave_one_out=True)
+        real = outputs.descriptors.flatten(0, 1)
+        loo = outputs.leave_one_out_descriptors.flatten(0, 1)
+        loo_mask = outputs.leave_one_out_mask.flatten(0, 1).bool() & (labels != IGNORE_INDEX)[:, None]
+        for index, modality in enumerate(MODALITIES):
+            rows = loo_mask[:, index]
+            if not rows.any():
+                continue
+            real_logits = model.descriptor_classifier(real[rows, index])
+            imputed_logits = model.descriptor_classifier(loo[rows, index])
+            entry = sums.setdefault(modality, dict.fromkeys(("n", "cosine", "real_correct", "imputed_correct", "agree"), 0.0))
+            entry["n"] += int(rows.sum())
+            entry["cosine"] += float(torch.nn.functional.cosine_similarity(real[rows, index], loo[rows, index], dim=-1).sum())
+            entry["real_correct"] += float((real_logits.argmax(-1) == labels[rows]).sum())
+            entry["imputed_correct"] += float((imputed_logits.argmax(-1) == labels[rows]).sum())
+            entry["agree"] += float((real_logits.argmax(-1) == imputed_logits.argmax(-1)).sum())
+        # Fusion weight of a mode when it alone is withheld (so it is imputed).
+        for index, modality in enumerate(MODALITIES):
+            if modality not in model.config.modality_dims or len(model.config.modality_dims) < 2:
+                continue
+            mask = batch["modality_mask"].clone()
+            mask[..., index] = False
+            usable = mask.any(-1) & batch["utterance_mask"].bool() & batch["modality_mask"][..., index]
+            if not usable.any():
+                continue
+            mask = mask | (~mask.any(-1, keepdim=True))  # utterances left empty keep their modes; not counted
+            withheld = model(**{k: v for k, v in batch.items() if k not in ("labels", "modality_mask")}, modality_mask=mask)
+            weights = withheld.modality_weights[..., index][usable]
+            weight_sums.setdefault(modality, []).extend(weights.tolist())
+    result = {}
+    for modality, entry in sums.items():
+        n = max(entry["n"], 1.0)
+        result[modality] = {
+            "n": int(entry["n"]),
+            "cosine_real_vs_imputed": round(entry["cosine"] / n, 4),
+            "descriptor_accuracy_real": round(entry["real_correct"] / n, 4),
+            "descriptor_accuracy_imputed": round(entry["imputed_correct"] / n, 4),
+            "prediction_agreement": round(entry["agree"] / n, 4),
+            "imputed_weight": round(float(np.mean(weight_sums[modality])), 4) if weight_sums.get(modality) else None,
+        }
+    return result
+
+
 def pooled_utterances(dataset: DialogueDataset) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """Per labelled utterance and modality of ``dataset``: the frame mean (zeros where absent) and whether the
     modality is present, as ``{modality: ((N, D) means, (N,) present)}``, and the (N,) labels."""
@@ -290,64 +363,91 @@ def linear_probe_reference(train: DialogueDataset, test: DialogueDataset, scenar
     return scores
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def _load_corpus(args: argparse.Namespace):
+    """The controlled corpus of ``args`` and its three `DialogueDataset` splits (deterministic in the arguments)."""
+    corpus_kwargs = dict(SIZES[args.size]["corpus"])
+    if args.num_dialogues:
+        corpus_kwargs["num_dialogues"] = tuple(args.num_dialogues)
+    corpus = make_controlled_corpus(seed=args.corpus_seed, **corpus_kwargs)
+    return corpus, {name: DialogueDataset(corpus[name], name=name) for name in ("train", "validation", "test")}
+
+
+def _train_and_score(args: argparse.Namespace, name: str, seed: int, corpus_and_splits=None) -> dict[str, Any]:
+    """Train model ``name`` with ``seed`` and score it on the test split under every scenario (one benchmark task;
+    a worker process of ``--jobs`` rebuilds the same corpus from the arguments)."""
     from transformers import set_seed
 
+    torch.set_num_threads(args.threads)
+    corpus, splits = corpus_and_splits or _load_corpus(args)
+    labels = corpus["train"].features["label"].names
+    scenarios = modality_scenarios(splits["test"].available_modalities)
+    full = scenario_name(splits["test"].available_modalities)
+    set_seed(seed)  # model initialisation depends only on the seed, not on what ran before
+    model = build_model(name, dict(splits["train"].feature_dims), labels, args.size)
+    run_dir = Path(args.work_dir) / f"{name}-seed{seed}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    info = train_model(
+        model, splits["train"], splits["validation"], seed, run_dir, args.size, num_train_epochs=args.epochs, patience=args.patience
+    )
+    evaluated = time.perf_counter()
+    scores = evaluate_model(model, splits["test"], scenarios, batch_size=16)["scenarios"]
+    info["evaluate_seconds"] = round(time.perf_counter() - evaluated, 1)
+    if isinstance(model, EmoJEForEmotionRecognition) and model.emoje.joint_embedding is not None:
+        info["joint_embedding_diagnostics"] = joint_embedding_diagnostics(model, splits["test"])
+    switched_off = None
+    if name == "emoje":
+        model.config.use_joint_embedding = False  # same weights, no imputation at test time
+        switched_off = evaluate_model(model, splits["test"], scenarios, batch_size=16)["scenarios"]
+        model.config.use_joint_embedding = True
+    shutil.rmtree(run_dir, ignore_errors=True)
+    print(
+        f"[robustness] {name} seed {seed}: full {scores[full]['weighted_f1']:.4f} "
+        f"privacy {scores.get(PRIVACY, {}).get('weighted_f1', float('nan')):.4f} "
+        f"({info['train_seconds']} s training, best epoch {info['best_epoch']})",
+        flush=True,
+    )
+    return {"scores": scores, "info": info, "switched_off": switched_off, "config": model.config.to_diff_dict()}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
     load_at_start = load_average()
     requested = [name.strip() for name in args.models.split(",") if name.strip()]
-    unknown = sorted(set(requested) - set(MODEL_NAMES))
+    unknown = sorted(set(requested) - set(MODEL_NAMES) - set(VARIANTS))
     if unknown:
-        raise ValueError(f"--models has unknown names {unknown}; choose from {MODEL_NAMES}")
+        raise ValueError(f"--models has unknown names {unknown}; choose from {MODEL_NAMES + tuple(VARIANTS)}")
     notes = []
     if "cmarr" in requested and not cmarr_available():
         requested.remove("cmarr")
         notes.append("CM-ARR was not importable in this checkout and was skipped")
 
-    corpus_kwargs = dict(SIZES[args.size]["corpus"])
-    if args.num_dialogues:
-        corpus_kwargs["num_dialogues"] = tuple(args.num_dialogues)
-    corpus = make_controlled_corpus(seed=args.corpus_seed, **corpus_kwargs)
-    labels = corpus["train"].features["label"].names
-    splits = {name: DialogueDataset(corpus[name], name=name) for name in ("train", "validation", "test")}
-    dims = dict(splits["train"].feature_dims)
+    corpus, splits = _load_corpus(args)
     scenarios = modality_scenarios(splits["test"].available_modalities)
     full = scenario_name(splits["test"].available_modalities)
+
+    tasks = [(name, seed) for name in requested for seed in args.seeds]
+    if args.jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            outcomes = list(pool.map(_train_and_score, [args] * len(tasks), *zip(*tasks)))
+    else:
+        outcomes = [_train_and_score(args, name, seed, corpus_and_splits=(corpus, splits)) for name, seed in tasks]
+    results = dict(zip(tasks, outcomes))
 
     models: dict[str, dict[str, Any]] = {}
     switched_off: dict[int, dict[str, dict[str, Any]]] = {}
     for name in requested:
-        per_seed, runs = {}, {}
-        config = None
+        per_seed = {seed: results[name, seed]["scores"] for seed in args.seeds}
         for seed in args.seeds:
-            set_seed(seed)  # model initialisation depends only on the seed, not on what ran before
-            model = build_model(name, dims, labels, args.size)
-            config = model.config.to_diff_dict()
-            run_dir = Path(args.work_dir) / f"{name}-seed{seed}"
-            shutil.rmtree(run_dir, ignore_errors=True)
-            info = train_model(
-                model, splits["train"], splits["validation"], seed, run_dir, args.size,
-                num_train_epochs=args.epochs, patience=args.patience,
-            )
-            evaluated = time.perf_counter()
-            scores = evaluate_model(model, splits["test"], scenarios, batch_size=16)["scenarios"]
-            info["evaluate_seconds"] = round(time.perf_counter() - evaluated, 1)
-            per_seed[seed], runs[seed] = scores, info
-            if name == "emoje":
-                model.config.use_joint_embedding = False  # same weights, no imputation at test time
-                switched_off[seed] = evaluate_model(model, splits["test"], scenarios, batch_size=16)["scenarios"]
-                model.config.use_joint_embedding = True
-            shutil.rmtree(run_dir, ignore_errors=True)
-            print(
-                f"[robustness] {name} seed {seed}: full {scores[full]['weighted_f1']:.4f} "
-                f"privacy {scores.get(PRIVACY, {}).get('weighted_f1', float('nan')):.4f} "
-                f"({info['train_seconds']} s training, best epoch {info['best_epoch']})",
-                flush=True,
-            )
+            if results[name, seed]["switched_off"] is not None:
+                switched_off[seed] = results[name, seed]["switched_off"]
+        config = results[name, args.seeds[0]]["config"]
         models[name] = {
             "config": {key: value for key, value in config.items() if key not in ("id2label", "label2id")},
-            "runs": {str(seed): runs[seed] for seed in args.seeds},
+            "runs": {str(seed): results[name, seed]["info"] for seed in args.seeds},
             "scenarios": {str(seed): per_seed[seed] for seed in args.seeds},
             "summary": summarize(per_seed, full),
         }
@@ -424,6 +524,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="torch threads (default 1: these small models gain nothing from a second thread, and on a shared machine "
         "two OpenMP threads can be an order of magnitude slower than one)",
     )
+    parser.add_argument("--jobs", type=int, default=1, help="(model, seed) runs trained side by side in worker processes")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help=f"results JSON (default {DEFAULT_OUTPUT.relative_to(REPO_ROOT)})")
     parser.add_argument("--work-dir", default=str(DEFAULT_WORK_DIR), help="scratch directory for Trainer checkpoints")
     return parser.parse_args(argv)

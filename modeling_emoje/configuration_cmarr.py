@@ -7,7 +7,7 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
-from .configuration_emoje import DEFAULT_MODALITY_DIMS, validate_modality_dims
+from .configuration_emoje import DEFAULT_MODALITY_DIMS, validate_feature_normalization, validate_modality_dims
 from .modeling_layers import MODALITIES, MODALITY_INDEX
 
 DEFAULT_MODE_GROUPS: dict[str, list[str]] = {"text": ["text"], "audio": ["audio"], "visual": ["face", "body"]}
@@ -35,6 +35,8 @@ class CMARRConfig(PreTrainedConfig):
         hidden_size: width of the UMC encoders, the fusion Transformer and the fused utterance vector.
         latent_size: size of the Gaussian mode embeddings and of the flows' shared latent.
         dropout: dropout inside the UMC encoders and the fusion Transformer.
+        feature_normalization: per-dimension standardisation of each modality's input features, fitted on the
+            training split and saved with the weights (``"standard"``, ``"robust"`` or ``"none"``; see `EmoJEConfig`).
         flow_blocks: ActNorm + affine coupling + permutation blocks per flow.
         flow_hidden_size: hidden width of each coupling network.
         flow_max_log_scale: soft bound ``c`` on coupling log-scales (``s = c * tanh(raw / c)``).
@@ -65,6 +67,7 @@ class CMARRConfig(PreTrainedConfig):
     hidden_size: int = 128
     latent_size: int = 64
     dropout: float = 0.1
+    feature_normalization: str = "standard"
     flow_blocks: int = 4
     flow_hidden_size: int = 128
     flow_max_log_scale: float = 3.0
@@ -91,6 +94,7 @@ class CMARRConfig(PreTrainedConfig):
             self.modality_dims = dict(DEFAULT_MODALITY_DIMS)
         super().__post_init__(**kwargs)
         self.modality_dims = validate_modality_dims(self.modality_dims)
+        validate_feature_normalization(self.feature_normalization)
         groups = DEFAULT_MODE_GROUPS if self.mode_groups is None else self.mode_groups
         if not isinstance(groups, dict) or not groups:
             raise ValueError(f"mode_groups must be a non-empty dict of mode name -> modalities, got {groups!r}")

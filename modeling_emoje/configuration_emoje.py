@@ -7,9 +7,25 @@ from typing import Any
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .modeling_layers import MODALITIES
+from .modeling_layers import FEATURE_NORMALIZATIONS, MODALITIES, MODALITY_MASKINGS
 
 DEFAULT_MODALITY_DIMS: dict[str, int] = {"text": 384, "audio": 80, "face": 204, "body": 88}
+
+
+def validate_feature_normalization(value: str) -> str:
+    """Check a ``feature_normalization`` setting (shared by every emoje config)."""
+    if value not in FEATURE_NORMALIZATIONS:
+        raise ValueError(f"feature_normalization must be one of {FEATURE_NORMALIZATIONS}, got {value!r}")
+    return value
+
+
+def validate_modality_masking(rate: float, scheme: str) -> None:
+    """Check ``modality_dropout`` / ``modality_masking`` (shared by AM^2-EmoJE and the concatenation baseline)."""
+    if scheme not in MODALITY_MASKINGS:
+        raise ValueError(f"modality_masking must be one of {MODALITY_MASKINGS}, got {scheme!r}")
+    upper_ok = rate < 1.0 if scheme == "independent" else rate <= 1.0
+    if not (0.0 <= rate and upper_ok):
+        raise ValueError(f"modality_dropout must be in [0, 1{')' if scheme == 'independent' else ']'} with modality_masking={scheme!r}, got {rate}")
 
 
 def validate_modality_dims(modality_dims: dict[str, int]) -> dict[str, int]:
@@ -36,13 +52,24 @@ class EmoJEConfig(PreTrainedConfig):
         max_positions: longest frame sequence per utterance and modality.
         joint_embedding_size: size ``d_j`` of the multimodal joint embedding.
         use_joint_embedding: impute missing modes at test time through the joint embedding (mode switching).
-        modality_dropout: training-time probability of dropping each present mode (never all of them).
+        feature_normalization: per-dimension standardisation of each modality's input features, fitted on the
+            training split when training starts and saved with the weights: ``"standard"`` (mean / std, the
+            default), ``"robust"`` (median / IQR) or ``"none"``. Token states of a ``text_config`` backbone are
+            never standardised.
+        modality_dropout: training-time masking rate: with ``modality_masking="independent"`` the probability of
+            dropping each present mode (never all of them); with ``"subsets"`` the probability that an utterance
+            keeps only one non-empty subset of its present modes, drawn uniformly (mode switching over every
+            missing-modality scenario).
+        modality_masking: ``"independent"`` (default) or ``"subsets"``, see ``modality_dropout``.
         context_hidden_size / context_layers / context_dropout: dialogue and speaker LSTMs.
         use_speaker_context: add the speaker LSTM stream.
         causal: unidirectional context, so no prediction uses a future utterance (streaming).
         focal_gamma: focal loss exponent on the fused logits (0 gives cross-entropy).
         nce_weight: weight of the guided NCE term; guided_pairs: ``[student, guide]`` modality pairs.
         joint_weight: weight of the joint-embedding term (InfoNCE + mapping + Jensen-Shannon).
+        reconstruction_weight: weight of the imputed-descriptor reconstruction term: relative squared error between
+            each present mode's descriptor imputed from the other modes (decoded from the joint embedding) and its
+            real (stop-gradient) descriptor, so the fusion sees imputed modes like real ones [ours].
         temperature: initial temperature of the joint InfoNCE and fixed temperature of the guided NCE.
         classifier_dropout: dropout before the classifier.
         text_config: optional config of a Hugging Face text encoder run on ``input_ids`` (e.g. a BertConfig).
@@ -71,9 +98,11 @@ class EmoJEConfig(PreTrainedConfig):
     acn_heads: int = 4
     max_positions: int = 512
     dropout: float = 0.1
+    feature_normalization: str = "standard"
     joint_embedding_size: int = 64
     use_joint_embedding: bool = True
     modality_dropout: float = 0.3
+    modality_masking: str = "independent"
     context_hidden_size: int = 100
     context_layers: int = 2
     context_dropout: float = 0.2
@@ -83,6 +112,7 @@ class EmoJEConfig(PreTrainedConfig):
     nce_weight: float = 0.5
     guided_pairs: list[list[str]] | None = None
     joint_weight: float = 0.5
+    reconstruction_weight: float = 0.0
     temperature: float = 0.07
     classifier_dropout: float = 0.1
     initializer_range: float = 0.02
@@ -100,6 +130,7 @@ class EmoJEConfig(PreTrainedConfig):
         if self.text_config is not None and "text" in (self.modality_dims or {}):
             self.modality_dims = {**self.modality_dims, "text": self.text_config.hidden_size}
         self.modality_dims = validate_modality_dims(self.modality_dims)
+        validate_feature_normalization(self.feature_normalization)
         for pair in self.guided_pairs:
             if len(pair) != 2 or any(name not in MODALITIES for name in pair):
                 raise ValueError(f"guided_pairs entries must be [student, guide] modality names, got {pair!r}")
@@ -107,8 +138,7 @@ class EmoJEConfig(PreTrainedConfig):
             raise ValueError(f"text_pooling must be 'tokens' or 'mean', got {self.text_pooling!r}")
         if self.text_backbone_chunk_size < 1:
             raise ValueError(f"text_backbone_chunk_size must be >= 1, got {self.text_backbone_chunk_size}")
-        if not 0.0 <= self.modality_dropout < 1.0:
-            raise ValueError(f"modality_dropout must be in [0, 1), got {self.modality_dropout}")
+        validate_modality_masking(self.modality_dropout, self.modality_masking)
         if self.hidden_size % self.acn_heads or self.hidden_size % self.encoder_heads:
             raise ValueError(
                 f"hidden_size={self.hidden_size} must be divisible by acn_heads={self.acn_heads} and encoder_heads={self.encoder_heads}"
@@ -119,5 +149,15 @@ class EmoJEConfig(PreTrainedConfig):
         """Modalities this model has an encoder for, in MODALITIES order."""
         return list(self.modality_dims)
 
+    def input_normalization(self, modality: str) -> str:
+        """What the encoder of ``modality`` standardises its input with (``"none"`` for backbone token states)."""
+        return "none" if modality == "text" and self.text_config is not None else self.feature_normalization
 
-__all__ = ["DEFAULT_MODALITY_DIMS", "EmoJEConfig", "validate_modality_dims"]
+
+__all__ = [
+    "DEFAULT_MODALITY_DIMS",
+    "EmoJEConfig",
+    "validate_feature_normalization",
+    "validate_modality_dims",
+    "validate_modality_masking",
+]

@@ -35,6 +35,7 @@ from .modeling_layers import (
     MODALITIES,
     MODALITY_INDEX,
     AttentionPooling,
+    FeatureStandardizer,
     DialogueContext,
     ModalityEncoder,
     check_model_inputs,
@@ -307,6 +308,10 @@ class CMARRPreTrainedModel(PreTrainedModel):
             init.copy_(module.indices, Permutation.default_indices(module.dim, module.seed))
         elif isinstance(module, LogVarianceProjection):
             init.constant_(module.bias, module.initial_log_variance)
+        elif isinstance(module, FeatureStandardizer):  # identity until fitted on a training split
+            init.zeros_(module.shift)
+            init.ones_(module.scale)
+            init.zeros_(module.num_frames)
 
 
 class CMARRModel(CMARRPreTrainedModel):
@@ -319,7 +324,9 @@ class CMARRModel(CMARRPreTrainedModel):
         self.mode_groups = config.mode_groups
         self.encoders = nn.ModuleDict(
             {
-                name: ModalityEncoder(dim, hidden, num_layers=0, dropout=config.dropout, use_mlp=True)
+                name: ModalityEncoder(
+                    dim, hidden, num_layers=0, dropout=config.dropout, use_mlp=True, normalization=config.feature_normalization
+                )
                 for name, dim in config.modality_dims.items()
             }
         )

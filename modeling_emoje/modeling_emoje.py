@@ -34,6 +34,7 @@ from .modeling_layers import (
     MODALITIES,
     MODALITY_INDEX,
     AttentionPooling,
+    FeatureStandardizer,
     DialogueContext,
     ModalityEncoder,
     check_model_inputs,
@@ -43,7 +44,7 @@ from .modeling_layers import (
     info_nce,
     jensen_shannon,
     masked_mean,
-    sample_modality_dropout,
+    sample_training_modalities,
 )
 
 
@@ -296,6 +297,10 @@ class EmoJEPreTrainedModel(PreTrainedModel):
             init.constant_(module.logit_scale, math.log(1.0 / module.initial_temperature))
         elif isinstance(module, QueryAdaptiveFusion):
             init.zeros_(module.imputed_bias)
+        elif isinstance(module, FeatureStandardizer):  # identity until fitted on a training split
+            init.zeros_(module.shift)
+            init.ones_(module.scale)
+            init.zeros_(module.num_frames)
 
 
 class EmoJEModel(EmoJEPreTrainedModel):
@@ -311,6 +316,7 @@ class EmoJEModel(EmoJEPreTrainedModel):
                 name: ModalityEncoder(
                     dim, hidden, num_layers=config.encoder_layers, num_heads=config.encoder_heads,
                     dropout=config.dropout, max_positions=config.max_positions,
+                    normalization=config.input_normalization(name),
                 )
                 for name, dim in config.modality_dims.items()
             }
@@ -414,7 +420,11 @@ class EmoJEModel(EmoJEPreTrainedModel):
         batch, length = utterance_mask.shape
         if speaker_ids is None:
             speaker_ids = torch.zeros(batch, length, dtype=torch.long, device=utterance_mask.device)
-        kept = sample_modality_dropout(present, self.config.modality_dropout) if self.training else present
+        kept = (
+            sample_training_modalities(present, self.config.modality_dropout, self.config.modality_masking)
+            if self.training
+            else present
+        )
         # Everything before the dialogue context works per utterance, so it runs on the real utterances only
         # (N of them, flattened), never on padding; the context gets them back in (B, U) layout.
         utterance_rows = utterance_mask.flatten().nonzero().flatten()
@@ -576,13 +586,22 @@ class EmoJEForEmotionRecognition(EmoJEPreTrainedModel):
             terms["js"] = jensen_shannon(
                 self.descriptor_classifier(descriptors[loo_mask]), self.descriptor_classifier(loo[loo_mask])
             )
+            # Imputed descriptors should look like the real ones to the fusion: relative squared error against the
+            # (stop-gradient) real descriptor of the same utterance and mode.
+            target = descriptors[loo_mask].detach()
+            terms["reconstruction"] = (
+                (loo[loo_mask] - target).pow(2).sum(-1).mean() / target.pow(2).sum(-1).mean().clamp_min(1e-6)
+                if target.shape[0]
+                else zero
+            )
         else:
-            terms["joint_nce"] = terms["mapping"] = terms["js"] = zero
+            terms["joint_nce"] = terms["mapping"] = terms["js"] = terms["reconstruction"] = zero
         total = (
             terms["focal"]
             + terms["acn_focal"]
             + config.nce_weight * terms["guided_nce"]
             + config.joint_weight * (terms["joint_nce"] + terms["mapping"] + terms["js"])
+            + config.reconstruction_weight * terms["reconstruction"]
         )
         return total, {name: value.detach() for name, value in terms.items()}
 

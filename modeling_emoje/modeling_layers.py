@@ -40,11 +40,70 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Ten
     return total / count
 
 
+FEATURE_NORMALIZATIONS: tuple[str, ...] = ("standard", "robust", "none")
+
+
+class FeatureStandardizer(nn.Module):
+    """Per-dimension ``(x - shift) / scale`` of one modality's input features, fitted on the training split.
+
+    The statistics are buffers, so they are saved in ``model.safetensors`` and loaded by ``from_pretrained``:
+    training, evaluation and the pipeline apply exactly the same transform. Until `fit` is called (``num_frames``
+    is 0) it is the identity. ``method="standard"`` uses the mean and standard deviation of the training frames,
+    ``"robust"`` the median and the inter-quartile range / 1.349 (the standard deviation of a normal distribution
+    with that IQR), falling back to the standard deviation where the IQR is 0 (binary or mostly-constant
+    dimensions). Dimensions that never vary keep scale 1.
+
+    Example:
+        >>> standardizer = FeatureStandardizer(2)
+        >>> standardizer.fit(torch.tensor([[0.0, 10.0], [2.0, 30.0]]))
+        >>> standardizer(torch.tensor([[1.0, 20.0]])).tolist(), int(standardizer.num_frames)
+        ([[0.0, 0.0]], 2)
+    """
+
+    def __init__(self, dim: int, method: str = "standard") -> None:
+        super().__init__()
+        if method not in FEATURE_NORMALIZATIONS or method == "none":
+            raise ValueError(f"method must be 'standard' or 'robust', got {method!r}")
+        self.method = method
+        self.register_buffer("shift", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+        self.register_buffer("num_frames", torch.zeros((), dtype=torch.long))
+
+    @property
+    def is_fitted(self) -> bool:
+        return bool(self.num_frames > 0)
+
+    @torch.no_grad()
+    def fit(self, frames: torch.Tensor) -> None:
+        """Set the statistics from ``(num_frames, dim)`` training frames (real frames of present utterances only)."""
+        if frames.dim() != 2 or frames.shape[1] != self.shift.shape[0]:
+            raise ValueError(f"expected frames of shape (n, {self.shift.shape[0]}), got {tuple(frames.shape)}")
+        if frames.shape[0] == 0:
+            raise ValueError("cannot fit feature statistics on zero frames")
+        frames = frames.to(torch.float64)
+        if not torch.isfinite(frames).all():
+            raise ValueError("cannot fit feature statistics: the training frames hold NaN or infinite values")
+        std = frames.std(0, correction=0)
+        if self.method == "robust":
+            low, shift, high = torch.quantile(frames, torch.tensor([0.25, 0.5, 0.75], dtype=frames.dtype), dim=0)
+            scale = torch.where(high - low > 1e-12, (high - low) / 1.349, std)
+        else:
+            shift, scale = frames.mean(0), std
+        scale = torch.where(scale > 1e-8 * (1.0 + shift.abs()), scale, torch.ones_like(scale))
+        self.shift.copy_(shift.to(self.shift.dtype))
+        self.scale.copy_(scale.to(self.scale.dtype))
+        self.num_frames.fill_(frames.shape[0])
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return (features - self.shift) / self.scale
+
+
 class ModalityEncoder(nn.Module):
-    """One modality's encoder: Linear -> LayerNorm -> GELU (-> MLP) -> learned positions -> Transformer layers.
+    """One modality's encoder: [standardize] -> Linear -> LayerNorm -> GELU (-> MLP) -> learned positions -> Transformer layers.
 
     Input ``(N, T, D)`` features and a ``(N, T)`` frame mask; output ``(N, T, hidden_size)`` states.
-    ``num_layers=0`` gives the MLP-only form used by CM-ARR's UMC encoders.
+    ``num_layers=0`` gives the MLP-only form used by CM-ARR's UMC encoders. ``normalization`` (``"standard"``,
+    ``"robust"`` or ``"none"``) adds a `FeatureStandardizer` in front, fitted by `fit_feature_normalization`.
     """
 
     def __init__(
@@ -56,8 +115,12 @@ class ModalityEncoder(nn.Module):
         dropout: float = 0.1,
         max_positions: int = 512,
         use_mlp: bool = False,
+        normalization: str = "none",
     ) -> None:
         super().__init__()
+        if normalization not in FEATURE_NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {FEATURE_NORMALIZATIONS}, got {normalization!r}")
+        self.standardizer = None if normalization == "none" else FeatureStandardizer(input_dim, normalization)
         self.input_projection = nn.Linear(input_dim, hidden_size)
         self.input_norm = nn.LayerNorm(hidden_size)
         self.mlp = (
@@ -77,6 +140,8 @@ class ModalityEncoder(nn.Module):
         )
 
     def forward(self, features: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        if self.standardizer is not None:
+            features = self.standardizer(features)
         states = F.gelu(self.input_norm(self.input_projection(features)))
         if self.mlp is not None:
             states = states + self.mlp(states)
@@ -162,6 +227,29 @@ class DialogueContext(nn.Module):
         return torch.cat([dialogue, speaker], dim=-1)
 
 
+def feature_standardizers(model: nn.Module) -> dict[str, FeatureStandardizer]:
+    """The input `FeatureStandardizer` of each modality encoder of ``model`` (modules named ``...encoders.<modality>``).
+
+    Example:
+        >>> encoders = nn.ModuleDict({"audio": ModalityEncoder(3, 8, num_layers=0, normalization="standard")})
+        >>> list(feature_standardizers(nn.ModuleDict({"encoders": encoders})))
+        ['audio']
+    """
+    found: dict[str, FeatureStandardizer] = {}
+    for name, module in model.named_modules():
+        parent, _, modality = name.rpartition(".")
+        if (
+            modality in MODALITIES
+            and parent.rpartition(".")[2] == "encoders"
+            and isinstance(module, ModalityEncoder)
+            and module.standardizer is not None
+        ):
+            if modality in found:
+                raise ValueError(f"{type(model).__name__} has two '{modality}' encoders; cannot tell which to fit")
+            found[modality] = module.standardizer
+    return found
+
+
 def info_nce(
     queries: torch.Tensor, keys: torch.Tensor, logit_scale: torch.Tensor | float, symmetric: bool = True
 ) -> torch.Tensor:
@@ -238,14 +326,59 @@ def sample_modality_dropout(present: torch.Tensor, probability: float, generator
         return present.clone()
     draws = torch.rand(present.shape, generator=generator, device="cpu").to(present.device)
     kept = present & (draws >= probability)
+    return _restore_one_where_emptied(present, kept, generator)
+
+
+def _restore_one_where_emptied(present: torch.Tensor, kept: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Where ``kept`` lost every present mode, keep one of them again, chosen uniformly."""
     emptied = present.any(-1) & ~kept.any(-1)
     if emptied.any():
-        # Restore one present mode, chosen uniformly, where all of them were dropped.
         scores = torch.rand(present.shape, generator=generator, device="cpu").to(present.device)
         scores = scores.masked_fill(~present, -1.0)
         restore = F.one_hot(scores.argmax(-1), present.shape[-1]).bool() & emptied[..., None]
         kept = kept | restore
     return kept
+
+
+MODALITY_MASKINGS: tuple[str, ...] = ("independent", "subsets")
+
+
+def sample_modality_subsets(present: torch.Tensor, probability: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Training-time mode switching: with ``probability``, an utterance keeps one non-empty subset of its present
+    modes drawn uniformly (every missing-modality scenario equally often); otherwise it keeps all of them.
+
+    Independent dropout (`sample_modality_dropout`) rarely leaves a single mode of four (7.6 % at 0.3); here each of
+    the 15 subsets of four present modes has probability ``probability / 15``.
+
+    Example:
+        >>> present = torch.ones(20000, 4, dtype=torch.bool)
+        >>> kept = sample_modality_subsets(present, 1.0, torch.Generator().manual_seed(0))
+        >>> bool(kept.any(-1).all()), round((kept.sum(-1) == 1).float().mean().item(), 1)   # 4 of 15 subsets
+        (True, 0.3)
+    """
+    if probability <= 0:
+        return present.clone()
+    switch = torch.rand(present.shape[:-1], generator=generator, device="cpu").to(present.device) < probability
+    kept = present.clone()
+    pending = switch & present.any(-1)
+    # Uniform over the non-empty subsets of the present modes: fair coin per present mode, redraw the empty ones.
+    for _ in range(32):
+        if not pending.any():
+            break
+        coins = torch.rand(present.shape, generator=generator, device="cpu").to(present.device) < 0.5
+        draw = present & coins
+        accept = pending & draw.any(-1)
+        kept = torch.where(accept[..., None], draw, kept)
+        pending = pending & ~accept
+    return kept
+
+
+def sample_training_modalities(present: torch.Tensor, rate: float, scheme: str = "independent") -> torch.Tensor:
+    """The modes each utterance keeps in a training step: `sample_modality_dropout` (``scheme="independent"``) or
+    `sample_modality_subsets` (``"subsets"``) at ``rate``."""
+    if scheme not in MODALITY_MASKINGS:
+        raise ValueError(f"modality masking scheme must be one of {MODALITY_MASKINGS}, got {scheme!r}")
+    return (sample_modality_subsets if scheme == "subsets" else sample_modality_dropout)(present, rate)
 
 
 def sample_missing_condition(
@@ -397,14 +530,20 @@ __all__ = [
     "AttentionPooling",
     "DialogueContext",
     "ModalityEncoder",
+    "FEATURE_NORMALIZATIONS",
+    "FeatureStandardizer",
     "check_model_inputs",
+    "feature_standardizers",
     "collect_modality_inputs",
     "encode_present_modalities",
     "focal_loss",
     "info_nce",
     "jensen_shannon",
     "masked_mean",
+    "MODALITY_MASKINGS",
     "sample_missing_condition",
+    "sample_modality_subsets",
+    "sample_training_modalities",
     "sample_modality_dropout",
     "similarity_info_nce",
     "supervised_contrastive",

@@ -229,6 +229,23 @@ class DialogueDataset(torch.utils.data.Dataset):
         """Number of labelled utterances that items of this dataset carry (what a full evaluation scores)."""
         return int(sum((self.labels[rows] != IGNORE_INDEX).sum() for rows in self._rows))
 
+    def modality_frames(self, modality: str) -> np.ndarray:
+        """Every real ``(F, D)`` frame of ``modality`` over the utterances this dataset carries where it is usable.
+
+        What feature normalisation is fitted on (`training.trainer.fit_feature_normalization`); empty ``(0, 0)``
+        when the modality has no features here.
+        """
+        if modality not in self.features:
+            return np.zeros((0, 0), dtype=np.float32)
+        frames, offsets = self.features[modality]
+        rows = np.concatenate(self._rows) if self._rows else np.zeros(0, dtype=np.int64)
+        rows = rows[self.usable[rows, MODALITIES.index(modality)]]
+        if rows.size == 0:
+            return np.zeros((0, frames.shape[1]), dtype=np.float32)
+        counts = offsets[rows + 1] - offsets[rows]
+        starts = np.repeat(offsets[rows] - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+        return frames[starts]
+
     def with_scenario(self, keep_modalities: Iterable[str] | str | None) -> DialogueDataset:
         """A view of the same rows for an evaluation scenario (see the class docstring); no data is copied."""
         view = object.__new__(DialogueDataset)

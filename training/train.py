@@ -62,7 +62,7 @@ from .text_backbone import (
     resolve_text_backbone,
     text_backbone_config,
 )
-from .trainer import ERCTrainer, ERCTrainingArguments, default_training_arguments, early_stopping
+from .trainer import ERCTrainer, ERCTrainingArguments, default_training_arguments, describe_feature_normalization, early_stopping
 
 logger = logging.getLogger(__name__)
 
@@ -569,6 +569,7 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
                     if backbone is not None
                     else {}
                 ),
+                **({"feature normalisation": normalization} if (normalization := describe_feature_normalization(trainer.model)) else {}),
                 "per_device_train_batch_size": training_args.per_device_train_batch_size,
                 "world_size": training_args.world_size,
                 "training time (wall s)": round(wall),

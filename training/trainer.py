@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,8 @@ from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from .metrics import compute_metrics_for_trainer
 from .text_backbone import backbone_parameter_names
+
+logger = logging.getLogger(__name__)
 
 LOSS_TERM_PREFIX = "loss_"
 BACKBONE_LR_LOG_KEY = "backbone_learning_rate"
@@ -142,6 +145,54 @@ class TimeBudgetCallback(TrainerCallback):
         return control
 
 
+def fit_feature_normalization(model: torch.nn.Module, dataset) -> dict[str, int]:
+    """Fit each modality encoder's input standardiser (`FeatureStandardizer`) that is not fitted yet on the frames
+    of ``dataset`` (the training split: never validation or test). Returns the frames used per fitted modality.
+
+    Fitted statistics are buffers of the model, so checkpoints, exports, ``from_pretrained``, the pipeline and
+    ``emoje-evaluate`` all apply them; a resumed run loads them from its checkpoint.
+
+    Example:
+        >>> from dataset_scripts.synthetic import make_prototype_corpus
+        >>> from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
+        >>> from training.collator import DialogueDataset
+        >>> train = DialogueDataset(make_prototype_corpus(num_dialogues=(4, 2, 2), seed=0)["train"])
+        >>> model = EmoJEForEmotionRecognition(EmoJEConfig(modality_dims=train.feature_dims, num_labels=7, hidden_size=16))
+        >>> sorted(fit_feature_normalization(model, train))
+        ['audio', 'body', 'face', 'text']
+    """
+    from modeling_emoje.modeling_layers import feature_standardizers
+
+    fitted = {}
+    for modality, standardizer in feature_standardizers(model).items():
+        if standardizer.is_fitted:
+            continue
+        frames = dataset.modality_frames(modality) if hasattr(dataset, "modality_frames") else None
+        if frames is None or len(frames) == 0:
+            logger.warning("feature normalisation of '%s' not fitted: the training data has no %s frames", modality, modality)
+            continue
+        try:
+            standardizer.fit(torch.from_numpy(frames).to(standardizer.shift.device))
+        except ValueError as error:
+            raise ValueError(f"{getattr(dataset, 'name', 'train')}: {modality}_features: {error}") from None
+        fitted[modality] = len(frames)
+    if fitted:
+        logger.info("feature normalisation fitted on the training split (%s)", ", ".join(f"{m}: {n} frames" for m, n in fitted.items()))
+    return fitted
+
+
+def describe_feature_normalization(model: torch.nn.Module) -> str | None:
+    """One line for logs and model cards: the method and the training frames each modality's statistics come from."""
+    from modeling_emoje.modeling_layers import feature_standardizers
+
+    standardizers = feature_standardizers(model)
+    if not standardizers:
+        return None
+    method = next(iter(standardizers.values())).method
+    parts = [f"{m}: {int(s.num_frames)} frames" if s.is_fitted else f"{m}: not fitted" for m, s in standardizers.items()]
+    return f"{method}, fitted on the training split ({', '.join(parts)})"
+
+
 def default_training_arguments() -> dict[str, Any]:
     """TrainingArguments values the package sets unless a config or the command line overrides them."""
     return {
@@ -188,6 +239,13 @@ class ERCTrainer(Trainer):
         if minutes:
             self.time_budget = TimeBudgetCallback(minutes, getattr(self.args, "time_budget_clock", "wall"))
             self.add_callback(self.time_budget)
+
+    def train(self, *args, **kwargs):
+        """`Trainer.train`, after fitting the model's feature normalisation on ``train_dataset`` where not fitted yet
+        (a resumed run then loads the checkpoint's statistics over the fitted ones, which are the same)."""
+        if self.train_dataset is not None:
+            fit_feature_normalization(self.model, self.train_dataset)
+        return super().train(*args, **kwargs)
 
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
         """The Trainer's optimizer, with the text encoder in its own parameter groups when the args ask for it."""
@@ -280,4 +338,12 @@ def early_stopping(patience: int | None, threshold: float = 0.0) -> list[EarlySt
     return [EarlyStoppingCallback(early_stopping_patience=patience, early_stopping_threshold=threshold)]
 
 
-__all__ = ["ERCTrainer", "ERCTrainingArguments", "TimeBudgetCallback", "default_training_arguments", "early_stopping"]
+__all__ = [
+    "ERCTrainer",
+    "ERCTrainingArguments",
+    "TimeBudgetCallback",
+    "default_training_arguments",
+    "describe_feature_normalization",
+    "early_stopping",
+    "fit_feature_normalization",
+]

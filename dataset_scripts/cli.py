@@ -8,6 +8,8 @@ OUT is written with `DatasetDict.save_to_disk` (splits train/validation/test) pl
 protocol, fold, label names, build and extraction summary); read it back with `dataset_scripts.load_prepared(OUT)`
 and `dataset_scripts.read_prepared_metadata(OUT)`. `--features none` only builds. Re-running the same command
 reuses the feature cache (and resumes an interrupted extraction).
+
+    emoje-prepare features --table TABLE --output OUT ...   (pre-extracted features: `emoje-prepare features -h`)
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser = argparse.ArgumentParser(
         prog="emoje-prepare",
-        description="Build an emotion-recognition corpus into a train/validation/test DatasetDict with features.",
+        description="Build an emotion-recognition corpus into a train/validation/test DatasetDict with features. "
+        "For pre-extracted features in a table, run `emoje-prepare features -h`.",
         epilog=f"protocols - {protocols}",
     )
     parser.add_argument("corpus", choices=CORPORA)
@@ -95,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["features"]:  # `emoje-prepare features`: bring your own features (feature_table_cli.py)
+        from .feature_table_cli import main as features_main
+
+        return features_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     features = [] if args.features.strip().lower() in ("", "none") else _parse_list(args.features)

@@ -51,7 +51,7 @@ import pyarrow as pa
 from datasets import Dataset, DatasetDict, DatasetInfo, NamedSplit
 
 from .conversations import SPLIT_ALIASES
-from .protocols import PROTOCOLS, build_dataset_dict, get_protocol, natural_key, with_labels
+from .protocols import PROTOCOLS, Protocol, build_dataset_dict, get_protocol, natural_key, with_labels
 from .schema import (
     MODALITIES,
     SPLITS,
@@ -90,6 +90,11 @@ class TableColumns:
     split: str = "split"
 
 
+def canonical_value(text: str) -> str:
+    """How split-rule values compare: digit strings as numbers (`"07"` -> `"7"`), other text as is."""
+    return str(int(text)) if text.isdigit() else text
+
+
 def parse_values(spec: str | int | Iterable[str | int]) -> frozenset[str]:
     """Split-rule values: `"1-16,20,a"` -> {"1", ..., "16", "20", "a"} (integer ranges are inclusive).
 
@@ -112,7 +117,7 @@ def parse_values(spec: str | int | Iterable[str | int]) -> frozenset[str]:
                 raise ValueError(f"empty range {item!r} (write low-high)")
             values.update(str(number) for number in range(low, high + 1))
         else:
-            values.add(item)
+            values.add(canonical_value(item))
     return frozenset(values)
 
 
@@ -153,6 +158,7 @@ class ColumnSplit:
 
     def split_of(self, value: str) -> str | None:
         """The split of a row whose column holds `value` (`None` when no split lists it)."""
+        value = canonical_value(value)
         for split in SPLITS:
             if value in getattr(self, split):
                 return split
@@ -373,22 +379,23 @@ class FeatureTableBuilder:
             if not folder.is_dir():
                 raise FileNotFoundError(f"{modality} array folder {folder} does not exist")
 
-    def _protocol(self):
+    def _protocol(self) -> Protocol:
+        """The registered protocol `corpus/name` (name = the split rule's column, else `given`), or a new one."""
         name = self.split.column if self.split is not None else "given"
-        registered = PROTOCOLS.get(f"{self.corpus}/{name}")
-        if registered is None:
-            template = get_protocol("features", "given")
+        protocol = PROTOCOLS.get(f"{self.corpus}/{name}")
+        if protocol is None:
             rule = self.split.describe() if self.split is not None else "the table's split column"
-            protocol = replace(template, corpus=self.corpus, name=name, description=f"feature table, split {rule}")
-            return with_labels(protocol, self.labels) if self.labels else protocol
-        if self.labels is not None and tuple(self.labels) != registered.label_names:
-            raise ValueError(
-                f"protocol {registered.id} fixes the labels {list(registered.label_names)}; got {self.labels}"
+            protocol = replace(
+                get_protocol("features", "given"), corpus=self.corpus, name=name, description=f"feature table, split {rule}"
             )
-        expected = registered.extra.get("split")
+        if protocol.label_names and self.labels is not None and tuple(self.labels) != protocol.label_names:
+            raise ValueError(f"protocol {protocol.id} fixes the labels {list(protocol.label_names)}; got {self.labels}")
+        if not protocol.label_names and self.labels is not None:
+            protocol = with_labels(protocol, self.labels)
+        expected = protocol.extra.get("split")
         if expected is not None and self.split != ColumnSplit.parse(name, **expected):
-            raise ValueError(f"protocol {registered.id} splits {ColumnSplit.parse(name, **expected).describe()}")
-        return registered
+            raise ValueError(f"protocol {protocol.id} splits {ColumnSplit.parse(name, **expected).describe()}")
+        return protocol
 
     # -- reading
 
@@ -657,6 +664,7 @@ __all__ = [
     "TableColumns",
     "as_text",
     "build_feature_table",
+    "canonical_value",
     "describe_features",
     "load_array_file",
     "parse_values",

@@ -36,6 +36,7 @@ a missing array file (unless `allow_missing_arrays`, which makes it an absent mo
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -152,7 +153,8 @@ class ColumnSplit:
             shared = getattr(rule, first) & getattr(rule, second)
             if shared:
                 raise ValueError(
-                    f"split rule on {column!r}: value(s) {sorted(shared, key=natural_key)} are in both {first} and {second}"
+                    f"split rule on {column!r}: value(s) {sorted(shared, key=natural_key)} are in both {first} "
+                    f"and {second}"
                 )
         return rule
 
@@ -245,7 +247,9 @@ class _FrameChecker:
             try:
                 value = json.loads(value)
             except json.JSONDecodeError:
-                raise ValueError(f"{where}: expected a numeric array (a JSON list in a text cell), got {value[:40]!r}") from None
+                raise ValueError(
+                    f"{where}: expected a numeric array (a JSON list in a text cell), got {value[:40]!r}"
+                ) from None
         if _is_missing(value):
             return None
         try:
@@ -307,6 +311,51 @@ def load_array_file(folder: Path, stem: str, modality: str) -> tuple[np.ndarray 
 class _Row:
     record: UtteranceRecord
     arrays: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The table columns one build reads (`None` = absent optional column) and its feature sources."""
+
+    dialogue: str
+    utterance: str | None
+    speaker: str
+    label: str
+    text: str | None
+    split: str
+    sources: dict[str, str]
+    numeric_ids: bool
+
+
+@dataclass
+class _DialogueTracker:
+    """Rejects duplicate utterances and dialogues that change split; numbers dialogues in table order."""
+
+    utterances: dict[tuple[str, Any], int] = field(default_factory=dict)
+    dialogues: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # id -> (split, first row, index)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def count(self, dialogue: str) -> int:
+        """How many rows of `dialogue` came before this one (the position when the table has no utterance ids)."""
+        self.counts[dialogue] = self.counts.get(dialogue, 0) + 1
+        return self.counts[dialogue] - 1
+
+    def add_utterance(self, key: tuple[str, Any], index: int, where: str, layout: _Layout) -> None:
+        first = self.utterances.setdefault(key, index)
+        if first != index:
+            column = layout.utterance or layout.dialogue
+            raise ValueError(
+                f"{where}, column {column!r}: duplicate (dialogue, utterance), already given at row {first}"
+            )
+
+    def place_dialogue(self, dialogue: str, split: str, index: int, where: str, column: str) -> int:
+        first_split, first_row, number = self.dialogues.setdefault(dialogue, (split, index, len(self.dialogues)))
+        if split != first_split:
+            raise ValueError(
+                f"{where}, column {column!r}: dialogue {dialogue!r} is in {split} here but in {first_split} at "
+                f"row {first_row}; a dialogue must stay in one split"
+            )
+        return number
 
 
 class FeatureTableBuilder:
@@ -385,9 +434,8 @@ class FeatureTableBuilder:
         protocol = PROTOCOLS.get(f"{self.corpus}/{name}")
         if protocol is None:
             rule = self.split.describe() if self.split is not None else "the table's split column"
-            protocol = replace(
-                get_protocol("features", "given"), corpus=self.corpus, name=name, description=f"feature table, split {rule}"
-            )
+            template = get_protocol("features", "given")
+            protocol = replace(template, corpus=self.corpus, name=name, description=f"feature table, split {rule}")
         if protocol.label_names and self.labels is not None and tuple(self.labels) != protocol.label_names:
             raise ValueError(f"protocol {protocol.id} fixes the labels {list(protocol.label_names)}; got {self.labels}")
         if not protocol.label_names and self.labels is not None:
@@ -421,7 +469,8 @@ class FeatureTableBuilder:
             )
         return sources
 
-    def _column(self, frame: pd.DataFrame, name: str | None, default: str, option: str, required: bool):
+    def _column(self, frame: pd.DataFrame, name: str | None, default: str, option: str, required: bool) -> str | None:
+        """The column `name` (or `default` when `name` is None); an absent required or named column is an error."""
         column = name if name is not None else default
         if column in frame.columns:
             return column
@@ -429,69 +478,50 @@ class FeatureTableBuilder:
             raise ValueError(f"{self.table}: no column {column!r} ({option}); columns: {list(frame.columns)}")
         return None
 
+    def _layout(self, frame: pd.DataFrame) -> _Layout:
+        """Find every column the build reads (raising on a missing one) and whether utterance ids are integers."""
+        names = self.columns
+        sources = self._sources(frame)
+        text = self._column(frame, names.text, "text", "text column", False)
+        if text in sources.values():  # the `text` column holds text features, not a transcript
+            text = None
+        if self.split is not None:
+            split = self._column(frame, self.split.column, self.split.column, "split-by column", True)
+        else:
+            split = self._column(frame, names.split, names.split, "split column (or give a split rule)", True)
+        utterance = self._column(frame, names.utterance, "utterance_id", "utterance column", False)
+        numeric = utterance is not None and all(_as_position(as_text(v)) is not None for v in frame[utterance])
+        return _Layout(
+            dialogue=self._column(frame, names.dialogue, names.dialogue, "dialogue column", True),
+            utterance=utterance,
+            speaker=self._column(frame, names.speaker, names.speaker, "speaker column", True),
+            label=self._column(frame, names.label, names.label, "label column", True),
+            text=text,
+            split=split,
+            sources=sources,
+            numeric_ids=numeric,
+        )
+
     def read_rows(self) -> list[_Row]:
         """Read and check every row (labels are checked afterwards, in `build`)."""
         frame = read_table(self.table)
-        names = self.columns
-        dialogue_col = self._column(frame, names.dialogue, names.dialogue, "dialogue column", True)
-        speaker_col = self._column(frame, names.speaker, names.speaker, "speaker column", True)
-        label_col = self._column(frame, names.label, names.label, "label column", True)
-        utterance_col = self._column(frame, names.utterance, "utterance_id", "utterance column", False)
-        sources = self._sources(frame)
-        text_col = self._column(frame, names.text, "text", "text column", False)
-        if text_col in sources.values():  # the `text` column holds text features, not a transcript
-            text_col = None
-        if self.split is not None:
-            split_col = self._column(frame, self.split.column, self.split.column, "split-by column", True)
-        else:
-            split_col = self._column(frame, names.split, names.split, "split column (or give a split rule)", True)
-
-        positions = None
-        if utterance_col is not None:
-            ids = [as_text(value) for value in frame[utterance_col]]
-            numbers = [_as_position(value) for value in ids]
-            positions = numbers if all(n is not None for n in numbers) else None
-
-        checker = _FrameChecker()
+        layout = self._layout(frame)
+        checker, tracker = _FrameChecker(), _DialogueTracker()
         rows: list[_Row] = []
-        seen: dict[tuple[str, Any], str] = {}
-        dialogues: dict[str, tuple[str, str, int]] = {}
-        counts: dict[str, int] = {}
         for index, row in enumerate(frame.to_dict("records"), start=1):
-            dialogue = as_text(row[dialogue_col])
-            if not dialogue:
-                raise ValueError(f"{self.table}: row {index}, column {dialogue_col!r}: empty dialogue id")
-            counts[dialogue] = counts.get(dialogue, 0) + 1
-            if utterance_col is None:
-                utterance, order = str(counts[dialogue] - 1), (index,)
-            else:
-                utterance = as_text(row[utterance_col])
-                if not utterance:
-                    raise ValueError(f"{self.table}: row {index}, column {utterance_col!r}: empty utterance id")
-                order = (positions[index - 1],) if positions is not None else (index,)
+            dialogue, utterance, order = self._identify(row, index, layout, tracker)
             where = f"{self.table}: row {index} (dialogue {dialogue!r}, utterance {utterance!r})"
-            key = (dialogue, order[0] if positions is not None else utterance)
-            if key in seen:
-                column = utterance_col or dialogue_col
-                raise ValueError(
-                    f"{where}, column {column!r}: duplicate (dialogue, utterance), already given at {seen[key]}"
-                )
-            seen[key] = f"row {index}"
-            split = self._split_of(row[split_col], split_col, where)
-            first_split, first_where, dialogue_index = dialogues.setdefault(dialogue, (split, f"row {index}", len(dialogues)))
-            if split != first_split:
-                raise ValueError(
-                    f"{where}, column {split_col!r}: dialogue {dialogue!r} is in {split} here but in {first_split} at "
-                    f"{first_where}; a dialogue must stay in one split"
-                )
-            label = as_text(row[label_col])
+            tracker.add_utterance((dialogue, order if layout.numeric_ids else utterance), index, where, layout)
+            split = self._split_of(row[layout.split], layout.split, where)
+            dialogue_index = tracker.place_dialogue(dialogue, split, index, where, layout.split)
+            label = as_text(row[layout.label])
             if not label:
-                self.summary.skip("unlabeled (empty label)", f"{where}, column {label_col!r}")
+                self.summary.skip("unlabeled (empty label)", f"{where}, column {layout.label!r}")
                 continue
-            arrays = self._arrays(row, sources, checker, dialogue, utterance, where)
+            arrays = self._arrays(row, layout.sources, checker, dialogue, utterance, where)
             if not arrays:
-                described = ", ".join(f"{m}: {s}" for m, s in self._describe_sources(sources).items())
                 if not self.drop_featureless:
+                    described = ", ".join(f"{m}: {s}" for m, s in self._describe_sources(layout.sources).items())
                     raise ValueError(
                         f"{where}: no features in any modality ({described}); pass drop_featureless / "
                         f"--drop-featureless to skip such rows"
@@ -501,18 +531,32 @@ class FeatureTableBuilder:
             record = UtteranceRecord(
                 source_id=f"{dialogue}/{utterance}",
                 dialogue_id=dialogue,
-                speaker=as_text(row[speaker_col]),
-                text=as_text(row[text_col]) if text_col is not None else "",
+                speaker=as_text(row[layout.speaker]),
+                text=as_text(row[layout.text]) if layout.text is not None else "",
                 label=label,
                 official_split=split,
-                order=order,
+                order=(order,),
                 dialogue_order=(dialogue_index,),
-                origin=f"{where}, column {label_col!r}",
+                origin=f"{where}, column {layout.label!r}",
             )
             rows.append(_Row(record, arrays))
         self.dims = {modality: dim for modality, (dim, _) in checker.dims.items()}
-        self.sources = self._describe_sources(sources)
+        self.sources = self._describe_sources(layout.sources)
         return rows
+
+    def _identify(
+        self, row: Mapping[str, Any], index: int, layout: _Layout, tracker: _DialogueTracker
+    ) -> tuple[str, str, int]:
+        """(dialogue id, utterance id as written - or the position -, sort key within the dialogue) of a row."""
+        dialogue = as_text(row[layout.dialogue])
+        if not dialogue:
+            raise ValueError(f"{self.table}: row {index}, column {layout.dialogue!r}: empty dialogue id")
+        if layout.utterance is None:
+            return dialogue, str(tracker.count(dialogue)), index
+        utterance = as_text(row[layout.utterance])
+        if not utterance:
+            raise ValueError(f"{self.table}: row {index}, column {layout.utterance!r}: empty utterance id")
+        return dialogue, utterance, int(utterance) if layout.numeric_ids else index
 
     def _split_of(self, value: Any, column: str, where: str) -> str:
         text = as_text(value)
@@ -589,7 +633,7 @@ class FeatureTableBuilder:
         self._resolve_labels(rows)
         protocol = self.protocol
         if self.split is not None and self.split.column == self.columns.speaker:
-            speaker_pairs = tuple(("speaker", pair) for pair in (("train", "validation"), ("train", "test"), ("validation", "test")))
+            speaker_pairs = tuple(("speaker", pair) for pair in itertools.combinations(SPLITS, 2))
             protocol = replace(protocol, separates=tuple(dict.fromkeys(protocol.separates + speaker_pairs)))
         for modality, source in self.sources.items():
             self.summary.notes.append(f"{modality}: {source}, dim {self.dims.get(modality, '-')}")
@@ -622,7 +666,11 @@ class FeatureTableBuilder:
             info = DatasetInfo(features=features)
             splits[split] = Dataset(table.cast(features.arrow_schema), info=info, split=NamedSplit(split))
         metadata["features"] = {
-            m: {"dim": self.dims[m], "extractor": {"source": self.sources[m], "table": str(self.table)}, "rows": rows_with[m]}
+            m: {
+                "dim": self.dims[m],
+                "extractor": {"source": self.sources[m], "table": str(self.table)},
+                "rows": rows_with[m],
+            }
             for m in modalities
         }
         metadata["summary"] = self.summary.to_dict()

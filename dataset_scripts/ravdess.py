@@ -66,4 +66,11 @@ def prepare_ravdess(parquet_path: str | os.PathLike, output_dir: str | os.PathLi
     return dataset
 
 
-__all__ = ["RAVDESS_COLUMNS", "RAVDESS_FEATURE_COLUMNS", "RAVDESS_FILE", "build_ravdess", "prepare_ravdess", "ravdess_split"]
+__all__ = [
+    "RAVDESS_COLUMNS",
+    "RAVDESS_FEATURE_COLUMNS",
+    "RAVDESS_FILE",
+    "build_ravdess",
+    "prepare_ravdess",
+    "ravdess_split",
+]

@@ -52,8 +52,10 @@ def write_table(folder: Path, rows: list[dict], fmt: str = "parquet") -> Path:
     elif fmt == "jsonl":
         path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     else:  # CSV: arrays as JSON lists in their cells
-        cells = [{k: json.dumps(v) if isinstance(v, list) else ("" if v is None else v) for k, v in r.items()} for r in rows]
-        pd.DataFrame(cells).to_csv(path, index=False)
+        def cell(value):
+            return json.dumps(value) if isinstance(value, list) else ("" if value is None else value)
+
+        pd.DataFrame([{key: cell(value) for key, value in row.items()} for row in rows]).to_csv(path, index=False)
     return path
 
 
@@ -267,7 +269,8 @@ BAD_CASES = ["dims", "nan", "inf", "ragged", "duplicate", "featureless", "dialog
 def test_bad_input_names_table_row_and_column(tmp_path, case):
     rows, row, pattern = _bad_rows(case)
     path = write_table(tmp_path, rows, "jsonl")
-    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: row {row} \(dialogue '\w+', utterance '\d'\).*{pattern}"):
+    where = rf"^{re.escape(str(path))}: row {row} \(dialogue '\w+', utterance '\d'\)"
+    with pytest.raises(ValueError, match=rf"{where}.*{pattern}"):
         build_feature_table(path)
 
 
@@ -294,7 +297,8 @@ def test_missing_array_file_is_an_error_unless_allowed(tmp_path):
     dirs = write_arrays(tmp_path, rows)
     path = write_table(tmp_path, [{k: v for k, v in r.items() if k not in ("audio", "face")} for r in rows], "csv")
     expected = re.escape(str(dirs["face"] / "d1_0.npy"))
-    with pytest.raises(ValueError, match=rf"row 2 \(dialogue 'd1', utterance '0'\), face array: missing file {expected}"):
+    where = r"row 2 \(dialogue 'd1', utterance '0'\)"
+    with pytest.raises(ValueError, match=rf"{where}, face array: missing file {expected}"):
         build_feature_table(path, array_dirs=dirs)
     builder = FeatureTableBuilder(path, array_dirs=dirs, allow_missing_arrays=True)
     builder.build()

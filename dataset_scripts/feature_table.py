@@ -209,15 +209,19 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def _is_missing(value: Any) -> bool:
-    if value is None:
+    """An empty cell: None, NaN (JSON null in a list column), or pandas' NA / NaT."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return False
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
 
 
 def as_text(value: Any) -> str:
-    """A cell as text: `None`/NaN -> `""`, `3.0` -> `"3"`, numpy scalars as Python values."""
+    """A cell as text: `None`/NaN/NA -> `""`, `3.0` -> `"3"`, numpy scalars as Python values.
+
+    Example:
+        >>> as_text(3.0), as_text(None), as_text(" a ")
+        ('3', '', 'a')
+    """
     if _is_missing(value):
         return ""
     if isinstance(value, np.generic):
@@ -265,12 +269,14 @@ class _FrameChecker:
         if array.size == 0:
             return None
         array = array.reshape(1, -1) if array.ndim == 1 else array
-        frames = array.astype(np.float32)
+        with np.errstate(over="ignore"):  # values beyond float32 become inf and are reported below
+            frames = array.astype(np.float32)
         bad = ~np.isfinite(frames)
         if bad.any():
             frame, dim = (int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
-                f"{where}: non-finite value {array[frame, dim]} at frame {frame}, dim {dim} ({int(bad.sum())} in all)"
+                f"{where}: non-finite value {array[frame, dim]} (as float32) at frame {frame}, dim {dim} "
+                f"({int(bad.sum())} in all)"
             )
         first = self.dims.setdefault(modality, (frames.shape[1], where))
         if first[0] != frames.shape[1]:

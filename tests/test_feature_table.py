@@ -189,6 +189,17 @@ def test_split_rule_by_column_with_integer_ranges(tmp_path):
     get_protocol("ravdess").check_leakage(dataset)  # speakers and dialogues stay apart
 
 
+def test_split_rule_may_leave_validation_empty(tmp_path):
+    rows = [{"dialogue_id": f"c{i}", "actor": i, "label": "ab"[i % 2], "face": [float(i), 2.0]} for i in range(1, 7)]
+    path = write_table(tmp_path, rows)
+    rule = ColumnSplit.parse("actor", "1-4", test="5-6")
+    builder = FeatureTableBuilder(path, columns=TableColumns(speaker="actor"), split=rule)
+    dataset = builder.build()  # whether an empty split may be saved is `save_prepared`'s decision
+    assert [dataset[s].num_rows for s in ("train", "validation", "test")] == [4, 0, 2]
+    assert dataset["validation"].features == dataset["train"].features
+    assert "split(s) ['validation'] hold no utterance" in builder.summary.notes
+
+
 def test_parse_values_and_overlapping_rules():
     assert parse_values("1-3, 7,x") == {"1", "2", "3", "7", "x"}
     assert parse_values([5, "06"]) == {"5", "6"}
@@ -239,10 +250,10 @@ def _bad_rows(case: str) -> tuple[list[dict], str, str]:
         return rows, "4", r"column 'audio': audio has dim 2 here but dim 3 at .*row 1"
     if case == "nan":
         rows[2]["face"] = [[1.0, float("nan")]]
-        return rows, "3", r"column 'face': non-finite value nan at frame 0, dim 1"
+        return rows, "3", r"column 'face': non-finite value nan \(as float32\) at frame 0, dim 1"
     if case == "inf":
-        rows[1]["audio"] = [1.0, float("inf"), 0.0]
-        return rows, "2", r"column 'audio': non-finite value inf at frame 0, dim 1"
+        rows[1]["audio"] = [1.0, 1e39, 0.0]  # finite in the table, inf as float32
+        return rows, "2", r"column 'audio': non-finite value 1e\+39 \(as float32\) at frame 0, dim 1"
     if case == "ragged":
         rows[0]["face"] = [[1.0, 2.0], [3.0]]
         return rows, "1", r"column 'face': not a numeric array"

@@ -3,13 +3,12 @@
     emoje-prepare {meld,iemocap,msp-improv,conversations} --data-dir DIR --output OUT
         [--protocol P] [--fold K] [--features text,audio,face,body] [--text-encoder NAME_OR_PATH] [--labels a,b,c]
         [--cache-dir DIR] [--batch-size N] [--privacy] [--seed N] [--validation-fraction F] [--no-progress]
+    emoje-prepare features --table TABLE --output OUT ...   (pre-extracted features: see feature_table_cli.py)
 
 OUT is written with `DatasetDict.save_to_disk` (splits train/validation/test) plus `emoje_meta.json` (corpus,
 protocol, fold, label names, build and extraction summary); read it back with `dataset_scripts.load_prepared(OUT)`
 and `dataset_scripts.read_prepared_metadata(OUT)`. `--features none` only builds. Re-running the same command
 reuses the feature cache (and resumes an interrupted extraction).
-
-    emoje-prepare features --table TABLE --output OUT ...   (pre-extracted features: `emoje-prepare features -h`)
 """
 
 from __future__ import annotations

@@ -587,8 +587,7 @@ class FeatureTableBuilder:
             frames = checker.frames(row[column], modality, f"{where}, column {column!r}")
             if frames is not None:
                 arrays[modality] = frames
-        if self.array_dirs:
-            stem = self.file_pattern.format(dialogue=dialogue, utterance=utterance)
+        stem = self.file_pattern.format(dialogue=dialogue, utterance=utterance)
         for modality, folder in self.array_dirs.items():
             try:
                 value, path = load_array_file(folder, stem, modality)
@@ -642,11 +641,12 @@ class FeatureTableBuilder:
             speaker_pairs = tuple(("speaker", pair) for pair in itertools.combinations(SPLITS, 2))
             protocol = replace(protocol, separates=tuple(dict.fromkeys(protocol.separates + speaker_pairs)))
         for modality, source in self.sources.items():
-            self.summary.notes.append(f"{modality}: {source}, dim {self.dims.get(modality, '-')}")
-        base = build_dataset_dict(
-            [row.record for row in rows], protocol, None, self.summary, str(self.table)
-        )
+            found = f"dim {self.dims[modality]}" if modality in self.dims else "no row has features, no column"
+            self.summary.notes.append(f"{modality}: {source}, {found}")
         arrays = {row.record.source_id: row.arrays for row in rows}
+        if len(arrays) != len(rows):  # `d/e` + `f` and `d` + `e/f` would share the source id `d/e/f`
+            raise ValueError(f"{self.table}: dialogue and utterance ids combine into the same `dialogue/utterance`")
+        base = build_dataset_dict([row.record for row in rows], protocol, None, self.summary, str(self.table))
         return self._with_features(base, arrays)
 
     def _with_features(self, base: DatasetDict, arrays: Mapping[str, Mapping[str, np.ndarray]]) -> DatasetDict:

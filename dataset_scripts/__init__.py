@@ -1,4 +1,4 @@
-"""emoje dataset builders: MELD, IEMOCAP, MSP-IMPROV and user conversations -> one `DatasetDict` schema.
+"""emoje dataset builders: MELD, IEMOCAP, MSP-IMPROV, user conversations and feature tables -> one `DatasetDict` schema.
 
 Builders read a local copy of a corpus in its official layout (DATA.md) and return splits `train`, `validation`,
 `test` split by a named protocol ([`get_protocol`]); [`extract_features`] adds cached per-utterance features; the
@@ -12,6 +12,7 @@ Example:
 
 from .cli import build_corpus
 from .conversations import ConversationsBuilder, build_conversations
+from .feature_table import ColumnSplit, FeatureTableBuilder, TableColumns, build_feature_table
 from .features import FeatureCache, default_cache_dir, extract_features
 from .iemocap import IemocapBuilder, build_iemocap
 from .meld import MeldBuilder, build_meld, fix_mojibake
@@ -25,6 +26,7 @@ from .protocols import (
     get_protocol,
     list_protocols,
 )
+from .ravdess import build_ravdess, prepare_ravdess
 from .schema import (
     LABEL_SETS,
     METADATA_FILE,
@@ -46,20 +48,25 @@ __all__ = [
     "PROTOCOLS",
     "SPLITS",
     "BuildSummary",
+    "ColumnSplit",
     "ConversationsBuilder",
     "CorpusBuilder",
     "FeatureCache",
+    "FeatureTableBuilder",
     "IemocapBuilder",
     "LeakageError",
     "MeldBuilder",
     "MspImprovBuilder",
     "Protocol",
+    "TableColumns",
     "assert_no_leakage",
     "build_conversations",
     "build_corpus",
+    "build_feature_table",
     "build_iemocap",
     "build_meld",
     "build_msp_improv",
+    "build_ravdess",
     "build_summary",
     "dataset_metadata",
     "default_cache_dir",
@@ -69,6 +76,7 @@ __all__ = [
     "get_protocol",
     "list_protocols",
     "load_prepared",
+    "prepare_ravdess",
     "read_prepared_metadata",
     "save_prepared",
 ]

@@ -3,6 +3,7 @@
     emoje-prepare {meld,iemocap,msp-improv,conversations} --data-dir DIR --output OUT
         [--protocol P] [--fold K] [--features text,audio,face,body] [--text-encoder NAME_OR_PATH] [--labels a,b,c]
         [--cache-dir DIR] [--batch-size N] [--privacy] [--seed N] [--validation-fraction F] [--no-progress]
+    emoje-prepare features --table TABLE --output OUT ...   (pre-extracted features: see feature_table_cli.py)
 
 OUT is written with `DatasetDict.save_to_disk` (splits train/validation/test) plus `emoje_meta.json` (corpus,
 protocol, fold, label names, build and extraction summary); read it back with `dataset_scripts.load_prepared(OUT)`
@@ -62,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser = argparse.ArgumentParser(
         prog="emoje-prepare",
-        description="Build an emotion-recognition corpus into a train/validation/test DatasetDict with features.",
+        description="Build an emotion-recognition corpus into a train/validation/test DatasetDict with features. "
+        "For pre-extracted features in a table, run `emoje-prepare features -h`.",
         epilog=f"protocols - {protocols}",
     )
     parser.add_argument("corpus", choices=CORPORA)
@@ -95,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["features"]:  # `emoje-prepare features`: bring your own features (feature_table_cli.py)
+        from .feature_table_cli import main as features_main
+
+        return features_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     features = [] if args.features.strip().lower() in ("", "none") else _parse_list(args.features)

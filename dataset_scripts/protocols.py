@@ -14,6 +14,8 @@ yields [`UtteranceRecord`]s, the protocol maps raw labels to its label set, spli
 | msp-improv | `loso` (default) | angry happy sad neutral | test = session K; validation = 10 % of the other sessions' dialogues | 6 |
 | msp-improv | `loso-speaker` | as loso | test = speaker K; validation = the other speaker of that session | 12 |
 | conversations | `given` | user list or sorted labels found | the file's `split` column | - |
+| features | `given` (or the split rule's column) | user list or sorted train labels | the table's `split` column or a value rule | - |
+| ravdess | `actor` | neutral calm happy sad angry fearful disgust surprised | actors 1-16 train, 17-20 validation, 21-24 test | - |
 
 Validation dialogues are drawn with `random.Random(seed)` (seed 0 by default) from the sorted dialogue ids, so a
 split is the same on every machine. Speaker folds are numbered in sorted speaker order (`Ses01_F`=1, `Ses01_M`=2, ...).
@@ -293,6 +295,7 @@ _SPEAKER_SEPARATION = (
     + tuple(("dialogue", pair) for pair in _TRAIN_PAIRS)
 )
 _DIALOGUE_SEPARATION = tuple(("dialogue", pair) for pair in _ALL_PAIRS)
+_SPEAKER_AND_DIALOGUE_SEPARATION = tuple(("speaker", pair) for pair in _ALL_PAIRS) + _DIALOGUE_SEPARATION
 
 _MER4_MAP = {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "sad": "sad"}
 _MSP_MAP = {"A": "angry", "H": "happy", "S": "sad", "N": "neutral"}
@@ -382,10 +385,38 @@ PROTOCOLS: dict[str, Protocol] = {
             _DIALOGUE_SEPARATION,
             description="user corpus, split column of the files",
         ),
+        Protocol(
+            "features",
+            "given",
+            (),
+            {},
+            0,
+            split_official,
+            _DIALOGUE_SEPARATION,
+            description="feature table (bring your own features), the table's split column or a split rule",
+        ),
+        Protocol(
+            "ravdess",
+            "actor",
+            LABEL_SETS["ravdess/actor"],
+            _identity(LABEL_SETS["ravdess/actor"]),
+            0,
+            split_official,  # the feature-table reader assigns splits from `extra["split"]`
+            _SPEAKER_AND_DIALOGUE_SEPARATION,
+            description="RAVDESS speech clips, 8 emotions, by actor: 1-16 train, 17-20 validation, 21-24 test",
+            extra={"split": {"train": "1-16", "validation": "17-20", "test": "21-24"}},
+        ),
     )
 }
 
-DEFAULT_PROTOCOLS = {"meld": "emotion", "iemocap": "erc6", "msp-improv": "loso", "conversations": "given"}
+DEFAULT_PROTOCOLS = {
+    "meld": "emotion",
+    "iemocap": "erc6",
+    "msp-improv": "loso",
+    "conversations": "given",
+    "features": "given",
+    "ravdess": "actor",
+}
 
 
 def get_protocol(corpus: str, name: str | None = None) -> Protocol:

@@ -57,6 +57,8 @@ LABEL_SETS: dict[str, tuple[str, ...]] = {
     "iemocap/erc6": ("hap", "sad", "neu", "ang", "exc", "fru"),
     "iemocap/mer4": ("neutral", "happy", "angry", "sad"),
     "msp-improv/loso": ("angry", "happy", "sad", "neutral"),
+    # RAVDESS' emotion codes 01-08 in order (../shared/data/ravdess/README.md)
+    "ravdess/actor": ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"),
 }
 
 BASE_COLUMNS: tuple[str, ...] = (

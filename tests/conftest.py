@@ -32,6 +32,12 @@ def meld_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def ravdess_dir() -> Path:
+    """RAVDESS pooled face/voice features: ravdess_features.parquet (1,440 clips) and its README."""
+    return _shared_path("data", "ravdess")
+
+
+@pytest.fixture(scope="session")
 def media_dir() -> Path:
     """Real media: conversation/sample.{wav,stm,rttm} and video/*.mp4."""
     return _shared_path("media")

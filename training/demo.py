@@ -332,17 +332,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _executable(name: str) -> str:
-    """How to call ``name`` (``python`` or a console script) from the current directory: the one of this
-    interpreter's environment (relative when it is under the current directory), else the bare name."""
-    folder = Path(sys.executable).parent
-    candidate = Path(sys.executable) if name == "python" else folder / name
-    if not candidate.exists():
-        return name
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the current directory when it is under it, else absolute."""
     try:
-        return str(candidate.absolute().relative_to(Path.cwd()))
+        return str(path.absolute().relative_to(Path.cwd()))
     except ValueError:
-        return str(candidate.absolute())
+        return str(path.absolute())
+
+
+def _console_command(script: str, module: str) -> list[str]:
+    """How to run console script ``script`` from here: the one beside this interpreter, else ``python -m module``."""
+    candidate = Path(sys.executable).parent / script
+    if candidate.exists():
+        return [_shown_path(candidate)]
+    return [_shown_path(Path(sys.executable)), "-m", module]
 
 
 def next_steps(model_dir: Path, data_dir: Path) -> str:
@@ -352,9 +355,9 @@ def next_steps(model_dir: Path, data_dir: Path) -> str:
     turns = ",\n    ".join(repr(turn) for turn in EXAMPLE_CONVERSATION)
     return "\n".join([
         "# evaluate the exported model again (every scenario, test split)",
-        shlex.join([_executable("emoje-evaluate"), "--model", model, "--data", str(data_dir)]),
+        shlex.join([*_console_command("emoje-evaluate", "training.evaluation"), "--model", model, "--data", str(data_dir)]),
         "# load it, and run the pipeline on a conversation of your own (raw text per turn)",
-        f"{shlex.quote(_executable('python'))} - <<'EOF'",
+        f"{shlex.quote(_shown_path(Path(sys.executable)))} - <<'EOF'",
         "import modeling_emoje  # registers the models and the pipeline task",
         "from transformers import AutoModelForSequenceClassification, pipeline",
         f"model = AutoModelForSequenceClassification.from_pretrained({model!r})",

@@ -61,6 +61,14 @@ def has_meld_csvs(folder: str | os.PathLike) -> bool:
     return all((Path(folder) / name).is_file() for name in MELD_FILES.values())
 
 
+def has_valid_meld_csvs(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` holds the three official CSV files and each passes `check_meld_csv`."""
+    try:
+        return has_meld_csvs(folder) and all(check_meld_csv(Path(folder) / name) for name in MELD_FILES.values())
+    except ValueError:
+        return False
+
+
 def check_meld_csv(path: Path) -> int:
     """Raise ValueError unless ``path`` is a MELD annotation CSV (MELD header columns, at least one row); returns
     the number of data rows."""
@@ -123,5 +131,6 @@ __all__ = [
     "download_allowed",
     "download_meld_csvs",
     "has_meld_csvs",
+    "has_valid_meld_csvs",
     "meld_csv_urls",
 ]

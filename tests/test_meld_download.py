@@ -13,6 +13,7 @@ from dataset_scripts.meld_download import (
     download_allowed,
     download_meld_csvs,
     has_meld_csvs,
+    has_valid_meld_csvs,
     meld_csv_urls,
 )
 from tests.dataset_fixtures import make_meld_tree
@@ -77,7 +78,9 @@ def test_an_unreachable_url_names_the_url(tmp_path):
 def test_valid_files_are_kept_and_a_damaged_one_is_fetched_again(mirror, tmp_path, monkeypatch):
     source, url = mirror
     target = download_meld_csvs(tmp_path / "cache", base_url=url, timeout=5)
+    assert has_valid_meld_csvs(target)
     (target / "train_sent_emo.csv").write_bytes(b"truncated")
+    assert has_meld_csvs(target) and not has_valid_meld_csvs(target)
     fetched = []
     real_urlopen = urllib.request.urlopen
 

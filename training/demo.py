@@ -43,11 +43,11 @@ from dataset_scripts.meld_download import (
     MELD_LICENSE,
     MELD_REPOSITORY,
     MeldDownloadError,
-    check_meld_csv,
     default_meld_cache_dir,
     download_allowed,
     download_meld_csvs,
     has_meld_csvs,
+    has_valid_meld_csvs,
 )
 
 CONFIG_PATH = Path(__file__).with_name("configs") / "demo.yaml"
@@ -79,19 +79,13 @@ def find_meld_dir(explicit: str | os.PathLike | None = None) -> Path | None:
 
 @dataclass(frozen=True)
 class CorpusChoice:
-    """What the demo trains on: ``kind`` ("meld" or "synthetic"), the MELD folder, and where it came from or why
-    MELD could not be used (``note``, printed)."""
+    """What the demo trains on: ``kind`` ("meld" or "synthetic"), the MELD folder, where it came from or why MELD
+    could not be used (``note``, printed), and whether synthetic is a ``fallback`` (not asked for)."""
 
     kind: str
     meld_dir: Path | None
     note: str
-
-
-def _valid_meld_dir(folder: Path) -> bool:
-    try:
-        return has_meld_csvs(folder) and all(check_meld_csv(folder / name) for name in MELD_FILES.values())
-    except ValueError:
-        return False
+    fallback: bool = False
 
 
 def locate_meld(
@@ -115,7 +109,7 @@ def locate_meld(
         return folder, f"MELD CSVs from {folder}"
     cache = Path(cache_dir) if cache_dir is not None else default_meld_cache_dir()
     licence = f"MELD text annotations, {MELD_LICENSE}, {MELD_REPOSITORY}"
-    if _valid_meld_dir(cache):
+    if has_valid_meld_csvs(cache):
         return cache, f"MELD CSVs from the download cache {cache} ({licence})"
     if not download:
         return None, "no MELD CSVs on this machine and downloading is off (--no-download, HF_DATASETS_OFFLINE or EMOJE_OFFLINE)"
@@ -141,7 +135,7 @@ def choose_corpus(requested: str, meld_dir: str | None = None, *, download: bool
         return CorpusChoice("meld", folder, note)
     if requested == "meld":
         raise SystemExit(f"emoje-demo: --corpus meld is not possible: {note}")
-    return CorpusChoice("synthetic", None, f"fallback: {note}")
+    return CorpusChoice("synthetic", None, note, fallback=True)
 
 
 def synthetic_warning(reason: str) -> str:
@@ -385,11 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("[1/5] preparing the demo corpus ...", flush=True)
     choice = choose_corpus(args.corpus, args.meld_dir, download=not args.no_download and download_allowed())
     kind = choice.kind
-    if kind == "synthetic" and choice.note.startswith("fallback"):
-        print(synthetic_warning(choice.note.removeprefix("fallback: ")), file=sys.stderr, flush=True)
+    if choice.fallback:
+        print(synthetic_warning(choice.note), file=sys.stderr, flush=True)
+    source = f"fallback to synthetic, {choice.note}" if choice.fallback else choice.note
     data_dir, description = prepare_corpus(kind, output_dir, choice.meld_dir, args.seed, sizes)
     prepared = time.perf_counter()
-    print(f"      corpus: {description}\n      source: {choice.note}\n      prepared data: {data_dir} ({prepared - started:.0f} s)", flush=True)
+    print(f"      corpus: {description}\n      source: {source}\n      prepared data: {data_dir} ({prepared - started:.0f} s)", flush=True)
 
     print("[2/5] training, [3/5] evaluating every scenario on test, [4/5] exporting ...", flush=True)
     from .train import run
@@ -422,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     headline = ", ".join(f"{name} {100 * scores[name]['weighted_f1']:.1f}" for name in (full_name, "privacy") if name in scores)
     print("\nArtefacts")
     print(f"  corpus             {description}")
-    print(f"  corpus source      {choice.note}")
+    print(f"  corpus source      {source}")
     print(f"  prepared data      {data_dir}  (datasets.load_from_disk / dataset_scripts.load_prepared)")
     print(f"  checkpoints        {model_dir}/checkpoint-*  (best: {summary['best_checkpoint']}; re-running resumes)")
     print(f"  exported model     {model_dir}  (model.safetensors, config.json with labels + protocol + trained_on, processor, modeling code)")
@@ -435,8 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{trained - prepared:.0f} s, predict {finished - trained:.0f} s); {summary['global_step']} optimiser steps; "
         f"trained on {'MELD text' if kind == 'meld' else 'SYNTHETIC features (not for real input)'}; test weighted-F1: {headline}."
     )
-    if kind == "synthetic" and choice.note.startswith("fallback"):
-        print(synthetic_warning(choice.note.removeprefix("fallback: ")), file=sys.stderr, flush=True)
+    if choice.fallback:  # again, after the long output
+        print(synthetic_warning(choice.note), file=sys.stderr, flush=True)
     return 0
 
 

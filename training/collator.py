@@ -253,7 +253,7 @@ class DialogueDataset(torch.utils.data.Dataset):
                     f"{self.name}: label id {int(used.max())} has no name and lies outside {source}'s labels {label_names}"
                 )
             return self
-        mapping = label_order_mapping(self.label_names, label_names, data_source=f"split {self.name!r}", model_source=source)
+        mapping = label_order_mapping(self.label_names, label_names, data_source=f"split {self.name}", model_source=source)
         if mapping is None:
             return self
         view = object.__new__(DialogueDataset)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -372,7 +373,7 @@ def run_cli(argv: Sequence[str] | None = None) -> dict:
         from .text_backbone import load_saved_tokenizer
 
         tokenizer, max_text_length = load_saved_tokenizer(args.model)
-    dataset = DialogueDataset(data[args.split], name=args.split, raw_text=tokenizer is not None)
+    dataset = DialogueDataset(data[args.split], name=f"{args.split!r} of {args.data}", raw_text=tokenizer is not None)
     available = [m for m in dataset.available_modalities if m in (_model_modalities(model) or MODALITIES)]
     if args.three_mode == "auto":
         protocol = getattr(model.config, "protocol", None) or data_protocol(data)
@@ -396,6 +397,7 @@ def run_cli(argv: Sequence[str] | None = None) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``emoje-evaluate`` (also runs under ``accelerate launch -m training.evaluation``)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         run_cli(argv)
     except ValueError as error:

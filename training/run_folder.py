@@ -112,9 +112,16 @@ def _new_record(identity: Mapping[str, Any]) -> dict[str, Any]:
     return {"written_by": WRITTEN_BY, "run_id": run_id(identity), "run": dict(identity), "checkpoints": []}
 
 
-def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    keys = sorted(set(old) | set(new))
-    return "; ".join(f"{key}: {old.get(key)!r} there, {new.get(key)!r} now" for key in keys if old.get(key) != new.get(key))
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``"field: X there, Y now"`` for every field (nested ones as ``model_options.dropout``) that differs."""
+    found = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            found += _differences(before, after, f"{prefix}{key}.")
+        elif before != after:
+            found.append(f"{prefix}{key}: {before!r} there, {after!r} now")
+    return found
 
 
 def _remove_recorded_checkpoints(output_dir: Path, record: Mapping[str, Any]) -> None:
@@ -148,7 +155,7 @@ def claim_output_dir(
         )
     if record is not None and not this_run and not overwrite:
         raise OutputDirError(
-            f"--output-dir {output_dir} holds another emoje-train run ({_differences(record.get('run', {}), identity)}); "
+            f"--output-dir {output_dir} holds another emoje-train run ({'; '.join(_differences(record.get('run', {}), identity))}); "
             f"its checkpoints are not resumed. Choose another --output-dir, or pass --overwrite_output_dir to start "
             "this run there (the other run's checkpoints are deleted)"
         )

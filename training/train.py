@@ -11,8 +11,11 @@ TrainingArguments field, and the same for any model-config field.
 
 The model config is built from the data: ``modality_dims`` from the feature sizes, the label maps from the
 ``label`` ClassLabel, ``protocol`` from the data's metadata. Re-running the same command after an
-interruption resumes from the last checkpoint in the output directory; a damaged checkpoint there is an
-error naming it (never a silent fresh start).
+interruption resumes from the last complete checkpoint in the output directory; a damaged or partial one is
+skipped with a warning and kept as ``damaged-checkpoint-N``. The output directory carries a run record
+(`training.run_folder`): a folder holding other files, or another run, is refused unless ``--overwrite_output_dir``.
+Resuming checks the checkpoint against the data's labels (same names in another order: remapped to the
+checkpoint's order; other names: refused) and its weights against the model the options build.
 
 Fine-tuning a text encoder inside the model (AM^2-EmoJE's ``text_config``): ``text_backbone`` (a local path, a
 Hub id, or ``default`` for the offline all-MiniLM-L6-v2; in the ``model:`` section or ``--text_backbone``)
@@ -347,7 +350,7 @@ def find_resume_checkpoint(
                 moved = set_aside(checkpoint)
                 logger.warning("skipping a damaged checkpoint: %s; it is kept as %s (delete it when done)", reason, moved)
             else:
-                logger.warning("skipping a damaged checkpoint: %s (left in place)", reason)
+                logger.warning("skipping a damaged checkpoint: %s (not resumed)", reason)
             continue
         return checkpoint
     return None

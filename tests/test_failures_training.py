@@ -298,3 +298,15 @@ def test_pipeline_and_auto_loading_refuse_weights_that_do_not_fit(trained, tmp_p
         AutoModelForSequenceClassification.from_pretrained(model_dir)
     with pytest.raises(ValueError, match=expected):
         pipeline("emotion-recognition-in-conversation", model=str(model_dir))
+
+
+def test_overwriting_a_folder_keeps_the_checkpoint_it_resumes(trained, corpus, tmp_path):
+    """--overwrite_output_dir deletes the other run's recorded checkpoints, but never the one named to resume from."""
+    folder = copy_run(trained, tmp_path / "other_run")
+    start = folder / "checkpoint-6"
+    summary = run(train_args(
+        corpus, folder, "--dropout", "0.3", "--overwrite_output_dir", "true", "--resume_from_checkpoint", str(start),
+        "--save_total_limit", "5", max_steps=8,
+    ))
+    assert summary["resumed_from"] == str(start) and summary["global_step"] == 8
+    assert start.is_dir() and read_run_record(folder)["checkpoints"] == ["checkpoint-8"]

@@ -124,27 +124,36 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "
     return found
 
 
-def _remove_recorded_checkpoints(output_dir: Path, record: Mapping[str, Any]) -> None:
+def _remove_recorded_checkpoints(output_dir: Path, record: Mapping[str, Any], keep: Path | None) -> None:
     for name in record.get("checkpoints", []):
         path = output_dir / name
-        if checkpoint_step(name) is not None and path.is_dir():
+        if checkpoint_step(name) is not None and path.is_dir() and not (keep is not None and path.resolve() == keep.resolve()):
             logger.warning("--overwrite_output_dir: deleting %s, a checkpoint of the run this folder held", path)
             shutil.rmtree(path)
 
 
+def _contents(output_dir: Path) -> list[str]:
+    """What the folder holds, without a run record being written at this moment (another process's temporary file)."""
+    if not output_dir.is_dir():
+        return []
+    return sorted(child.name for child in output_dir.iterdir() if not child.name.startswith(f".{RUN_RECORD}."))
+
+
 def claim_output_dir(
-    output_dir: str | os.PathLike, identity: Mapping[str, Any], *, overwrite: bool, resume: bool, write: bool
+    output_dir: str | os.PathLike, identity: Mapping[str, Any], *, overwrite: bool, resume: bool, write: bool,
+    resume_from: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Check that this run may use ``output_dir`` (see the module docstring) and return its run record.
 
     ``write`` (the main process): create the folder, write the record and, with ``overwrite``, delete the
-    previous run's recorded checkpoints. Other processes only check.
+    previous run's recorded checkpoints (except ``resume_from``, the checkpoint this run starts from). Other
+    processes only check.
     """
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise OutputDirError(f"--output-dir {output_dir} is a file, not a folder")
     record = read_run_record(output_dir) if output_dir.is_dir() else None
-    contents = sorted(child.name for child in output_dir.iterdir()) if output_dir.is_dir() else []
+    contents = _contents(output_dir)
     this_run = record is not None and record["run_id"] == run_id(identity)
     if record is None and contents and not overwrite:
         shown = contents[:5] + (["..."] if len(contents) > 5 else [])
@@ -176,7 +185,7 @@ def claim_output_dir(
     new_record = _new_record(identity)
     if write:
         if record is not None:
-            _remove_recorded_checkpoints(output_dir, record)
+            _remove_recorded_checkpoints(output_dir, record, Path(resume_from) if resume_from else None)
         write_run_record(output_dir, new_record)
     return new_record
 

@@ -120,7 +120,7 @@ class ScriptArguments:
         default=False,
         metadata={
             "help": "start this run in an output_dir that holds other files or another run (same-named files are "
-            "overwritten, the other run's checkpoints deleted, nothing else touched); never resumes"
+            "overwritten, the other run's checkpoints deleted, nothing else touched); its checkpoints are not resumed"
         },
     )
     text_backbone: str | None = field(
@@ -280,7 +280,10 @@ def _type_error(key: str, value: Any, default: Any) -> str | None:
 def check_model_option_types(model_type: str, overrides: dict[str, Any]) -> None:
     """A ValueError naming the option when a model-config value has the wrong type or sign (``--hidden_size abc``)."""
     config_class, _ = get_model_classes(model_type)
-    defaults = config_class()
+    try:
+        defaults = config_class()
+    except (TypeError, ValueError):  # a registered config without defaults: the model build reports bad values
+        return
     for key, value in overrides.items():
         problem = _type_error(key, value, getattr(defaults, key, None))
         if problem:
@@ -296,40 +299,47 @@ def _check_torch_file(path: Path) -> None:
         raise CheckpointError(f"{path} is truncated or damaged (not a complete torch.save archive)")
 
 
-def validate_checkpoint(path: str | os.PathLike, require_optimizer: bool = True) -> None:
-    """Raise `CheckpointError` naming ``path`` unless it holds a complete Trainer checkpoint."""
+def checkpoint_problem(path: str | os.PathLike, require_optimizer: bool = True) -> str | None:
+    """What makes ``path`` an incomplete or damaged Trainer checkpoint (a sentence naming it), or None if it is complete."""
     path = Path(path)
-    hint = (
-        "Pass --resume_from_checkpoint with a complete checkpoint, or leave it out to resume from the last complete "
-        "checkpoint of --output-dir."
-    )
     if not path.is_dir():
-        raise CheckpointError(f"checkpoint {path} does not exist. {hint}")
+        return f"checkpoint {path} does not exist"
     state_file = path / "trainer_state.json"
     if not state_file.is_file():
-        raise CheckpointError(f"checkpoint {path} is incomplete: trainer_state.json is missing. {hint}")
+        return f"checkpoint {path} is incomplete: trainer_state.json is missing"
     try:
         state = json.loads(state_file.read_text())
         int(state["global_step"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"checkpoint {path} has a damaged trainer_state.json ({error}). {hint}") from error
+        return f"checkpoint {path} has a damaged trainer_state.json ({error})"
     if not (path / "config.json").is_file():
-        raise CheckpointError(f"checkpoint {path} is incomplete: config.json is missing. {hint}")
+        return f"checkpoint {path} is incomplete: config.json is missing"
     deepspeed = (path / "latest").is_file()
     fsdp = any(child.name.startswith("pytorch_model_fsdp") for child in path.iterdir())
     has_weights = any(path.glob("model*.safetensors"))
+    if not has_weights and not (deepspeed or fsdp):
+        return f"checkpoint {path} is incomplete: no model.safetensors"
     try:
-        if not has_weights and not (deepspeed or fsdp):
-            raise CheckpointError(f"checkpoint {path} is incomplete: no model.safetensors")
         if has_weights:
             saved_weight_shapes(path)  # every weight file complete, every listed shard present
         if require_optimizer and not (deepspeed or fsdp):
             for name in ("optimizer.pt", "scheduler.pt"):
                 if not (path / name).is_file():
-                    raise CheckpointError(f"checkpoint {path} is incomplete: {name} is missing")
+                    return f"checkpoint {path} is incomplete: {name} is missing"
                 _check_torch_file(path / name)
     except (CheckpointError, WeightsError) as error:
-        raise CheckpointError(f"{error}. {hint}") from None
+        return str(error)
+    return None
+
+
+def validate_checkpoint(path: str | os.PathLike, require_optimizer: bool = True) -> None:
+    """Raise `CheckpointError` naming ``path`` unless it holds a complete Trainer checkpoint."""
+    problem = checkpoint_problem(path, require_optimizer)
+    if problem:
+        raise CheckpointError(
+            f"{problem}. Pass --resume_from_checkpoint with a complete checkpoint, or leave it out to resume from the "
+            "last complete checkpoint of --output-dir."
+        )
 
 
 def find_resume_checkpoint(
@@ -342,17 +352,14 @@ def find_resume_checkpoint(
     rotated), otherwise left in place.
     """
     for checkpoint in reversed(checkpoint_dirs(output_dir)):
-        try:
-            validate_checkpoint(checkpoint, require_optimizer=require_optimizer)
-        except CheckpointError as error:
-            reason = str(error).split(". Pass --resume_from_checkpoint")[0]
-            if set_aside_damaged and checkpoint.exists():
-                moved = set_aside(checkpoint)
-                logger.warning("skipping a damaged checkpoint: %s; it is kept as %s (delete it when done)", reason, moved)
-            else:
-                logger.warning("skipping a damaged checkpoint: %s (not resumed)", reason)
-            continue
-        return checkpoint
+        problem = checkpoint_problem(checkpoint, require_optimizer=require_optimizer)
+        if problem is None:
+            return checkpoint
+        if set_aside_damaged and checkpoint.exists():
+            moved = set_aside(checkpoint)
+            logger.warning("skipping a damaged checkpoint: %s; it is kept as %s (delete it when done)", problem, moved)
+        else:
+            logger.warning("skipping a damaged checkpoint: %s (not resumed)", problem)
     return None
 
 
@@ -526,6 +533,7 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
     claim_output_dir(
         training_args.output_dir, identity, overwrite=script.overwrite_output_dir,
         resume=script.resume or bool(training_args.resume_from_checkpoint), write=training_args.should_save,
+        resume_from=training_args.resume_from_checkpoint,
     )
     resume_from = None
     if training_args.resume_from_checkpoint:
@@ -684,6 +692,7 @@ __all__ = [
     "MODEL_SECTION_OPTIONS",
     "ScriptArguments",
     "build_model",
+    "checkpoint_problem",
     "find_resume_checkpoint",
     "main",
     "parse_arguments",

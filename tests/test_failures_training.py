@@ -234,6 +234,13 @@ def test_bad_model_option_values(corpus, tmp_path, capsys, value, problem):
     assert not (tmp_path / "out").exists()
 
 
+def test_float_options_written_without_a_dot_are_numbers(corpus):
+    from training.train import parse_arguments
+
+    _, _, options = parse_arguments(["--data", str(corpus), "--output-dir", "unused", "--dropout", "1e-1"])
+    assert options == {"dropout": 0.1}
+
+
 def test_yaml_syntax_error_names_the_file_and_line(corpus, tmp_path, capsys):
     config = tmp_path / "bad.yaml"
     config.write_text("model:\n  hidden_size: 16\n training: [oops\n")

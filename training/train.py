@@ -262,7 +262,17 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ScriptArguments,
     return script, training_args, overrides
 
 
-def _type_error(key: str, value: Any, default: Any) -> str | None:
+def _as_number(value: Any) -> Any:
+    """``"1e-3"`` (a string to YAML 1.1, which needs a dot in floats) as the float it means; anything else unchanged."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _type_error(value: Any, default: Any) -> str | None:
     """Why ``value`` cannot replace a config field whose default is ``default`` (None if it can)."""
     if isinstance(default, bool):
         return None if isinstance(value, bool) else "expects true or false"
@@ -278,14 +288,21 @@ def _type_error(key: str, value: Any, default: Any) -> str | None:
 
 
 def check_model_option_types(model_type: str, overrides: dict[str, Any]) -> None:
-    """A ValueError naming the option when a model-config value has the wrong type or sign (``--hidden_size abc``)."""
+    """Check (in place) the model-config values against the types of the config's defaults.
+
+    A ValueError names the option when a value has the wrong type or sign (``--hidden_size abc``, ``-4``); a number
+    that YAML read as a string (``1e-3``) becomes a float for a float field.
+    """
     config_class, _ = get_model_classes(model_type)
     try:
         defaults = config_class()
     except (TypeError, ValueError):  # a registered config without defaults: the model build reports bad values
         return
     for key, value in overrides.items():
-        problem = _type_error(key, value, getattr(defaults, key, None))
+        default = getattr(defaults, key, None)
+        if isinstance(default, float) and not isinstance(default, bool):
+            value = overrides[key] = _as_number(value)
+        problem = _type_error(value, default)
         if problem:
             raise ValueError(f"--{key} (model option, also `model: {key}:` in --config) {problem}, got {value!r}")
 

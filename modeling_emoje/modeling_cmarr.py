@@ -42,6 +42,7 @@ from .modeling_layers import (
     collect_modality_inputs,
     encode_present_modalities,
     focal_loss,
+    load_pretrained_strictly,
     masked_mean,
     sample_missing_condition,
     similarity_info_nce,
@@ -297,6 +298,11 @@ class CMARRPreTrainedModel(PreTrainedModel):
     # forward takes **inputs, but the loss is a per-utterance mean: Trainer must not rescale it.
     accepts_loss_kwargs = False
     _no_split_modules = ["ModalityEncoder", "NormalizingFlow", "CrossModalFusion"]
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`; weights that do not fit the config are an error, never random weights."""
+        return load_pretrained_strictly(super().from_pretrained, pretrained_model_name_or_path, *model_args, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

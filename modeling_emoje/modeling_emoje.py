@@ -43,6 +43,7 @@ from .modeling_layers import (
     focal_loss,
     info_nce,
     jensen_shannon,
+    load_pretrained_strictly,
     masked_mean,
     sample_training_modalities,
 )
@@ -288,6 +289,11 @@ class EmoJEPreTrainedModel(PreTrainedModel):
     # forward takes **inputs, but the loss is a per-utterance mean: Trainer must not rescale it.
     accepts_loss_kwargs = False
     _no_split_modules = ["CrossAttendedLayer", "ModalityEncoder"]
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`; weights that do not fit the config are an error, never random weights."""
+        return load_pretrained_strictly(super().from_pretrained, pretrained_model_name_or_path, *model_args, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

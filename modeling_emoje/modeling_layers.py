@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -524,6 +525,41 @@ def encode_present_modalities(
     return encoded
 
 
+def load_pretrained_strictly(load, pretrained_model_name_or_path, *model_args, **kwargs):
+    """``PreTrainedModel.from_pretrained`` (``load``) that refuses weights which would leave parameters random.
+
+    Missing keys or shape mismatches (a ``config.json`` that does not fit ``model.safetensors``) raise a ValueError
+    naming the folder and the keys, instead of a warning and randomly initialised weights; an unreadable weight
+    file raises one naming the folder. ``ignore_mismatched_sizes=True`` or ``output_loading_info=True`` (the caller
+    handles the report) keep transformers' behaviour.
+    """
+    caller_handles = kwargs.get("output_loading_info", False)
+    ignore_sizes = kwargs.pop("ignore_mismatched_sizes", False)
+    kwargs["output_loading_info"] = True
+    try:
+        model, info = load(pretrained_model_name_or_path, *model_args, ignore_mismatched_sizes=True, **kwargs)
+    except Exception as error:
+        if type(error).__name__ != "SafetensorError":
+            raise
+        folder = Path(pretrained_model_name_or_path)
+        files = [str(path) for path in sorted(folder.glob("model*.safetensors"))] if folder.is_dir() else []
+        named = ", ".join(files) or f"a model*.safetensors file of {pretrained_model_name_or_path}"
+        raise ValueError(f"{named}: truncated or damaged ({error})") from None
+    problems = []
+    if info.get("missing_keys"):
+        problems.append(f"missing keys {sorted(info['missing_keys'])[:5]} ({len(info['missing_keys'])} in all)")
+    mismatched = sorted(info.get("mismatched_keys") or [], key=lambda entry: entry[0])
+    if mismatched and not ignore_sizes:
+        shown = ", ".join(f"{key}: file {tuple(saved)} vs model {tuple(built)}" for key, saved, built in mismatched[:5])
+        problems.append(f"shape mismatches {shown} ({len(mismatched)} in all)")
+    if problems and not caller_handles:
+        raise ValueError(
+            f"{pretrained_model_name_or_path}: the weights do not fit config.json ({'; '.join(problems)}); "
+            "they would be left randomly initialised"
+        )
+    return (model, info) if caller_handles else model
+
+
 __all__ = [
     "MODALITIES",
     "MODALITY_INDEX",
@@ -539,6 +575,7 @@ __all__ = [
     "focal_loss",
     "info_nce",
     "jensen_shannon",
+    "load_pretrained_strictly",
     "masked_mean",
     "MODALITY_MASKINGS",
     "sample_missing_condition",

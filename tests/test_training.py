@@ -125,14 +125,24 @@ def _damaged_copy(reference_dir: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def test_truncated_weights_are_an_error_naming_the_checkpoint(corpus, reference, tmp_path, capsys):
+def test_truncated_weights_are_skipped_for_the_previous_checkpoint_and_kept(corpus, reference, tmp_path, capsys, caplog):
+    """A damaged last checkpoint is set aside (renamed, bytes untouched) and the previous complete one resumed;
+    the same checkpoint named with --resume_from_checkpoint is an error naming it."""
     output = _damaged_copy(reference[0], tmp_path)
     weights = output / "checkpoint-6" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-100])
+    damaged = weights.read_bytes()
+    explicit = train_args(corpus, tmp_path / "elsewhere", "--resume_from_checkpoint", str(output / "checkpoint-6"))
     with pytest.raises(CheckpointError, match=r"checkpoint-6/model.safetensors is truncated"):
-        run(train_args(corpus, output))
-    assert main(train_args(corpus, output)) == 2
+        run(explicit)
+    assert main(explicit) == 2
     assert "checkpoint-6" in capsys.readouterr().err
+
+    previous = max((c for c in output.glob("checkpoint-*") if c.name != "checkpoint-6"), key=lambda c: int(c.name[11:]))
+    summary = run(train_args(corpus, output))
+    assert summary["resumed_from"] == str(previous) and summary["global_step"] == 6
+    assert (output / "damaged-checkpoint-6" / "model.safetensors").read_bytes() == damaged
+    assert "damaged-checkpoint-6" in caplog.text and "is truncated" in caplog.text
 
 
 def test_partial_checkpoints_are_errors(reference, tmp_path):

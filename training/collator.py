@@ -253,6 +253,33 @@ class DialogueDataset(torch.utils.data.Dataset):
         view._apply_scenario(keep_modalities)
         return view
 
+    def with_label_order(self, label_names: Sequence[str], source: str = "the model") -> DialogueDataset:
+        """A view whose label ids index ``label_names`` (a model's ``id2label`` order); no data is copied.
+
+        The same names in another order are remapped (with a log line); other names raise a
+        `training.labels.LabelMapError` naming both lists. A split without label names must have as many
+        label ids as ``label_names``.
+        """
+        from .labels import LabelMapError, label_order_mapping
+
+        label_names = [str(name) for name in label_names]
+        if self.label_names is None:
+            used = self.labels[self.labels != IGNORE_INDEX]
+            if used.size and int(used.max()) >= len(label_names):
+                raise LabelMapError(
+                    f"{self.name}: label id {int(used.max())} has no name and lies outside {source}'s labels {label_names}"
+                )
+            return self
+        mapping = label_order_mapping(self.label_names, label_names, data_source=f"split {self.name}", model_source=source)
+        if mapping is None:
+            return self
+        view = object.__new__(DialogueDataset)
+        view.__dict__.update(self.__dict__)
+        labelled = self.labels != IGNORE_INDEX
+        view.labels = np.where(labelled, mapping[np.where(labelled, self.labels, 0)], IGNORE_INDEX)
+        view.label_names = label_names
+        return view
+
     def __len__(self) -> int:
         return len(self._rows)
 

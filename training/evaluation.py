@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ import numpy as np
 import torch
 
 from .collator import MODALITIES, DialogueCollator, DialogueDataset, normalize_modalities
+from .files import write_text_atomic
+from .labels import model_label_names
 from .metrics import IGNORE_INDEX, METRIC_NAMES, compute_erc_metrics
 
 PRIVACY = "privacy"
@@ -167,6 +170,12 @@ def build_scenarios(
     return scenarios
 
 
+def _model_source(model) -> str:
+    """How messages name a model: its folder when it was loaded from one."""
+    path = getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None), "_name_or_path", None)
+    return f"the model {path}" if path else "the model"
+
+
 def _model_modalities(model) -> list[str] | None:
     dims = getattr(getattr(model, "config", None), "modality_dims", None)
     return [m for m in MODALITIES if m in dims] if dims else None
@@ -244,6 +253,9 @@ def evaluate_model(
         dataset = DialogueDataset(dataset, raw_text=tokenizer is not None)
     elif tokenizer is not None and not dataset.raw_text:
         raise ValueError(f"{dataset.name}: a tokenizer was given but the dataset carries no text; build it with raw_text=True")
+    model_labels = model_label_names(getattr(model, "config", None))
+    if model_labels is not None:
+        dataset = dataset.with_label_order(model_labels, source=_model_source(model))
     available = dataset.available_modalities
     model_modalities = _model_modalities(model)
     if model_modalities is not None:
@@ -331,9 +343,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_output_file(path: str) -> Path:
+    """``--output`` must name a file (checked before the evaluation runs, not after)."""
+    output = Path(path)
+    if output.is_dir():
+        raise ValueError(f"--output {output} is a folder; give a file name such as {output / 'results.json'}")
+    blocking = next((parent for parent in output.parents if parent.exists() and not parent.is_dir()), None)
+    if blocking is not None:
+        raise ValueError(f"--output {output}: {blocking} is a file, not a folder")
+    return output
+
+
 def run_cli(argv: Sequence[str] | None = None) -> dict:
     """``emoje-evaluate`` without the exit code: returns the results dict (on every process)."""
     args = _parser().parse_args(argv)
+    output = check_output_file(args.output) if args.output else None
     from accelerate import Accelerator
 
     from .data import data_protocol, load_prepared_data
@@ -349,7 +373,7 @@ def run_cli(argv: Sequence[str] | None = None) -> dict:
         from .text_backbone import load_saved_tokenizer
 
         tokenizer, max_text_length = load_saved_tokenizer(args.model)
-    dataset = DialogueDataset(data[args.split], name=args.split, raw_text=tokenizer is not None)
+    dataset = DialogueDataset(data[args.split], name=f"{args.split!r} of {args.data}", raw_text=tokenizer is not None)
     available = [m for m in dataset.available_modalities if m in (_model_modalities(model) or MODALITIES)]
     if args.three_mode == "auto":
         protocol = getattr(model.config, "protocol", None) or data_protocol(data)
@@ -364,16 +388,16 @@ def run_cli(argv: Sequence[str] | None = None) -> dict:
     if accelerator.is_main_process:
         print(f"{args.model} on {args.data} [{args.split}]")
         print(format_table(results))
-        if args.output:
-            output = Path(args.output)
+        if output is not None:
             output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(json.dumps(results, indent=2) + "\n")
+            write_text_atomic(output, json.dumps(results, indent=2) + "\n")
             print(f"results written to {output}")
     return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``emoje-evaluate`` (also runs under ``accelerate launch -m training.evaluation``)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         run_cli(argv)
     except ValueError as error:

@@ -23,7 +23,11 @@ from model_cards import build_model_card
 EVALUATION_FILE = "evaluation.json"
 CARD_FILE = "README.md"
 # Training leftovers in an output directory that must not be published with the model.
-EXPORT_IGNORE_PATTERNS: list[str] = ["checkpoint-*", "checkpoint-*/**", "runs/**", "*.lock", "tmp-*", ".cache/**"]
+# emoje_run.json records the local data path of the run (training.run_folder); damaged-checkpoint-N are set aside.
+EXPORT_IGNORE_PATTERNS: list[str] = [
+    "checkpoint-*", "checkpoint-*/**", "damaged-checkpoint-*", "damaged-checkpoint-*/**", "emoje_run.json",
+    "runs/**", "*.lock", "tmp-*", ".cache/**",
+]
 # Which Auto class the model class answers to in `auto_map` (the config is registered with AutoConfig).
 AUTO_CLASS = "AutoModelForSequenceClassification"
 

@@ -13,10 +13,13 @@ Example:
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from pathlib import Path
 
-from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedConfig, PreTrainedModel
+
+from .weights import check_weights_match, config_weight_shapes
 
 # model_type -> (modules to look in, config class name, model class name)
 _BUILTIN: dict[str, tuple[tuple[str, ...], str, str]] = {
@@ -61,15 +64,34 @@ def get_model_classes(model_type: str) -> tuple[type[PreTrainedConfig], type[Pre
     return found[config_name], found[model_name]
 
 
+def saved_model_type(config_file: str | os.PathLike) -> str:
+    """The ``model_type`` field of a saved ``config.json``; a ValueError naming the file unless it is a known one."""
+    config_file = Path(config_file)
+    try:
+        model_type = json.loads(config_file.read_text()).get("model_type")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as error:
+        raise ValueError(f"{config_file} is not a readable model config ({error})") from None
+    if model_type not in known_model_types():
+        raise ValueError(f"{config_file}: model_type {model_type!r} is not one of this package's models {known_model_types()}")
+    return model_type
+
+
 def load_model(path: str | os.PathLike, **kwargs) -> PreTrainedModel:
-    """Load a saved emotion-recognition model directory (config.json + weights) with the class its model_type names."""
+    """Load a saved emotion-recognition model directory (config.json + weights) with the class its model_type names.
+
+    The weights are checked first (`training.weights`): a truncated file or keys/shapes that do not fit the config
+    raise a ValueError naming the file, instead of loading random weights.
+    """
     path = Path(path)
-    if not (path / "config.json").is_file():
+    config_file = path / "config.json"
+    if not config_file.is_file():
         raise ValueError(f"{path} is not a saved model directory: it has no config.json")
+    model_type = saved_model_type(config_file)
     importlib.import_module("modeling_emoje")  # registers the package's configs with AutoConfig
-    config = AutoConfig.from_pretrained(path)
-    _, model_class = get_model_classes(config.model_type)
+    config_class, model_class = get_model_classes(model_type)
+    config = config_class.from_pretrained(path)
+    check_weights_match(config_weight_shapes(model_class, config), path, what=str(config_file))
     return model_class.from_pretrained(path, config=config, **kwargs)
 
 
-__all__ = ["get_model_classes", "known_model_types", "load_model", "register_model"]
+__all__ = ["get_model_classes", "known_model_types", "load_model", "register_model", "saved_model_type"]

@@ -11,8 +11,11 @@ TrainingArguments field, and the same for any model-config field.
 
 The model config is built from the data: ``modality_dims`` from the feature sizes, the label maps from the
 ``label`` ClassLabel, ``protocol`` from the data's metadata. Re-running the same command after an
-interruption resumes from the last checkpoint in the output directory; a damaged checkpoint there is an
-error naming it (never a silent fresh start).
+interruption resumes from the last complete checkpoint in the output directory; a damaged or partial one is
+skipped with a warning and kept as ``damaged-checkpoint-N``. The output directory carries a run record
+(`training.run_folder`): a folder holding other files, or another run, is refused unless ``--overwrite_output_dir``.
+Resuming checks the checkpoint against the data's labels (same names in another order: remapped to the
+checkpoint's order; other names: refused) and its weights against the model the options build.
 
 Fine-tuning a text encoder inside the model (AM^2-EmoJE's ``text_config``): ``text_backbone`` (a local path, a
 Hub id, or ``default`` for the offline all-MiniLM-L6-v2; in the ``model:`` section or ``--text_backbone``)
@@ -48,12 +51,13 @@ from typing import Any
 
 import yaml
 from transformers import HfArgumentParser, TrainingArguments, set_seed
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .collator import DialogueCollator, DialogueDataset, normalize_modalities
 from .data import data_metadata, data_protocol, label_names, load_prepared_data, text_encoder_name
 from .evaluation import build_scenarios, evaluate_model, format_table, uses_three_mode_protocol
+from .labels import label_list
 from .registry import get_model_classes
+from .run_folder import RecordedCheckpointRotation, checkpoint_dirs, claim_output_dir, run_identity, set_aside
 from .text_backbone import (
     DEFAULT_BACKBONE,
     build_text_processor,
@@ -63,6 +67,7 @@ from .text_backbone import (
     text_backbone_config,
 )
 from .trainer import ERCTrainer, ERCTrainingArguments, default_training_arguments, describe_feature_normalization, early_stopping
+from .weights import WeightsError, check_weights_match, model_weight_shapes, saved_weight_shapes, weight_files
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +114,14 @@ class ScriptArguments:
     hub_private: bool = field(default=False, metadata={"help": "create the Hub repo as private"})
     dataset_name: str | None = field(default=None, metadata={"help": "dataset name for the model card"})
     resume: bool = field(
-        default=True, metadata={"help": "continue from the last checkpoint in output_dir if there is one"}
+        default=True, metadata={"help": "continue from the last complete checkpoint in output_dir if there is one"}
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "start this run in an output_dir that holds other files or another run (same-named files are "
+            "overwritten, the other run's checkpoints deleted, nothing else touched); its checkpoints are not resumed"
+        },
     )
     text_backbone: str | None = field(
         default=None,
@@ -131,7 +143,13 @@ def _read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"config file {path} not found")
-    content = yaml.safe_load(path.read_text()) or {}
+    try:
+        content = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(f"config file {path} is not valid YAML{where}: {problem}") from None
     if not isinstance(content, dict):
         raise ValueError(f"{path}: a training config must be a mapping, got {type(content).__name__}")
     return content
@@ -235,6 +253,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ScriptArguments,
     derived = sorted(set(overrides) & set(DATA_DERIVED_FIELDS))
     if derived:
         raise ValueError(f"{derived} come from the data; choose modalities with --modalities instead")
+    check_model_option_types(script.model_type, overrides)
     # Publishing is done once at the end by `training.hub`, never from every checkpoint.
     training_args.push_to_hub = False
     if training_args.remove_unused_columns:
@@ -243,26 +262,52 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ScriptArguments,
     return script, training_args, overrides
 
 
-# ----------------------------------------------------------------------------------------------- checkpoints
-
-
-def _check_safetensors(path: Path) -> None:
-    """A safetensors file is complete: its header parses and the data section has the size the header says."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        prefix = handle.read(8)
-        if len(prefix) < 8:
-            raise CheckpointError(f"{path} is truncated ({size} bytes)")
-        header_size = int.from_bytes(prefix, "little")
-        if header_size <= 0 or 8 + header_size > size:
-            raise CheckpointError(f"{path} is truncated or not a safetensors file (header of {header_size} bytes, file {size})")
+def _as_number(value: Any) -> Any:
+    """``"1e-3"`` (a string to YAML 1.1, which needs a dot in floats) as the float it means; anything else unchanged."""
+    if isinstance(value, str):
         try:
-            header = json.loads(handle.read(header_size))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise CheckpointError(f"{path} has an unreadable safetensors header") from error
-    end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
-    if 8 + header_size + end != size:
-        raise CheckpointError(f"{path} is truncated: the header needs {8 + header_size + end} bytes, the file has {size}")
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _type_error(value: Any, default: Any) -> str | None:
+    """Why ``value`` cannot replace a config field whose default is ``default`` (None if it can)."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "expects true or false"
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "expects an integer"
+        return "must not be negative" if value < 0 <= default else None
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "expects a number"
+        return "must not be negative" if value < 0 <= default else None
+    return None
+
+
+def check_model_option_types(model_type: str, overrides: dict[str, Any]) -> None:
+    """Check (in place) the model-config values against the types of the config's defaults.
+
+    A ValueError names the option when a value has the wrong type or sign (``--hidden_size abc``, ``-4``); a number
+    that YAML read as a string (``1e-3``) becomes a float for a float field.
+    """
+    config_class, _ = get_model_classes(model_type)
+    try:
+        defaults = config_class()
+    except (TypeError, ValueError):  # a registered config without defaults: the model build reports bad values
+        return
+    for key, value in overrides.items():
+        default = getattr(defaults, key, None)
+        if isinstance(default, float) and not isinstance(default, bool):
+            value = overrides[key] = _as_number(value)
+        problem = _type_error(value, default)
+        if problem:
+            raise ValueError(f"--{key} (model option, also `model: {key}:` in --config) {problem}, got {value!r}")
+
+
+# ----------------------------------------------------------------------------------------------- checkpoints
 
 
 def _check_torch_file(path: Path) -> None:
@@ -271,60 +316,68 @@ def _check_torch_file(path: Path) -> None:
         raise CheckpointError(f"{path} is truncated or damaged (not a complete torch.save archive)")
 
 
-def validate_checkpoint(path: str | os.PathLike, require_optimizer: bool = True) -> None:
-    """Raise `CheckpointError` naming ``path`` unless it holds a complete Trainer checkpoint."""
+def checkpoint_problem(path: str | os.PathLike, require_optimizer: bool = True) -> str | None:
+    """What makes ``path`` an incomplete or damaged Trainer checkpoint (a sentence naming it), or None if it is complete."""
     path = Path(path)
-    hint = f"Delete {path} to resume from the previous checkpoint, or pass --resume false with a new --output-dir."
     if not path.is_dir():
-        raise CheckpointError(f"checkpoint {path} does not exist. {hint}")
+        return f"checkpoint {path} does not exist"
     state_file = path / "trainer_state.json"
     if not state_file.is_file():
-        raise CheckpointError(f"checkpoint {path} is incomplete: trainer_state.json is missing. {hint}")
+        return f"checkpoint {path} is incomplete: trainer_state.json is missing"
     try:
         state = json.loads(state_file.read_text())
         int(state["global_step"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"checkpoint {path} has a damaged trainer_state.json ({error}). {hint}") from error
+        return f"checkpoint {path} has a damaged trainer_state.json ({error})"
     if not (path / "config.json").is_file():
-        raise CheckpointError(f"checkpoint {path} is incomplete: config.json is missing. {hint}")
+        return f"checkpoint {path} is incomplete: config.json is missing"
     deepspeed = (path / "latest").is_file()
     fsdp = any(child.name.startswith("pytorch_model_fsdp") for child in path.iterdir())
-    weight_files = sorted(path.glob("model*.safetensors"))
+    has_weights = any(path.glob("model*.safetensors"))
+    if not has_weights and not (deepspeed or fsdp):
+        return f"checkpoint {path} is incomplete: no model.safetensors"
     try:
-        if not weight_files and not (deepspeed or fsdp):
-            raise CheckpointError(f"checkpoint {path} is incomplete: no model.safetensors")
-        index_file = path / "model.safetensors.index.json"
-        if index_file.is_file():
-            shards = set(json.loads(index_file.read_text())["weight_map"].values())
-            missing = sorted(shard for shard in shards if not (path / shard).is_file())
-            if missing:
-                raise CheckpointError(f"checkpoint {path} is incomplete: missing weight shards {missing}")
-        for weights in weight_files:
-            _check_safetensors(weights)
+        if has_weights:
+            saved_weight_shapes(path)  # every weight file complete, every listed shard present
         if require_optimizer and not (deepspeed or fsdp):
             for name in ("optimizer.pt", "scheduler.pt"):
                 if not (path / name).is_file():
-                    raise CheckpointError(f"checkpoint {path} is incomplete: {name} is missing")
+                    return f"checkpoint {path} is incomplete: {name} is missing"
                 _check_torch_file(path / name)
-    except CheckpointError as error:
-        raise CheckpointError(f"{error}. {hint}") from None
+    except (CheckpointError, WeightsError) as error:
+        return str(error)
+    return None
 
 
-def find_resume_checkpoint(output_dir: str | os.PathLike, require_optimizer: bool = True) -> Path | None:
-    """The last ``checkpoint-N`` of ``output_dir`` after checking it is complete; None if there is none."""
-    output_dir = Path(output_dir)
-    if not output_dir.is_dir():
-        return None
-    candidates = []
-    for child in output_dir.iterdir():
-        prefix, _, step = child.name.partition("-")
-        if child.is_dir() and prefix == PREFIX_CHECKPOINT_DIR and step.isdigit():
-            candidates.append((int(step), child))
-    if not candidates:
-        return None
-    last = max(candidates)[1]
-    validate_checkpoint(last, require_optimizer=require_optimizer)
-    return last
+def validate_checkpoint(path: str | os.PathLike, require_optimizer: bool = True) -> None:
+    """Raise `CheckpointError` naming ``path`` unless it holds a complete Trainer checkpoint."""
+    problem = checkpoint_problem(path, require_optimizer)
+    if problem:
+        raise CheckpointError(
+            f"{problem}. Pass --resume_from_checkpoint with a complete checkpoint, or leave it out to resume from the "
+            "last complete checkpoint of --output-dir."
+        )
+
+
+def find_resume_checkpoint(
+    output_dir: str | os.PathLike, require_optimizer: bool = True, set_aside_damaged: bool = False
+) -> Path | None:
+    """The last complete ``checkpoint-N`` of ``output_dir``; None if there is none.
+
+    A damaged or partial checkpoint (a kill while saving) is skipped with a warning in favour of the one before;
+    with ``set_aside_damaged`` (the main process) it is renamed ``damaged-checkpoint-N`` (kept, never resumed nor
+    rotated), otherwise left in place.
+    """
+    for checkpoint in reversed(checkpoint_dirs(output_dir)):
+        problem = checkpoint_problem(checkpoint, require_optimizer=require_optimizer)
+        if problem is None:
+            return checkpoint
+        if set_aside_damaged and checkpoint.exists():
+            moved = set_aside(checkpoint)
+            logger.warning("skipping a damaged checkpoint: %s; it is kept as %s (delete it when done)", problem, moved)
+        else:
+            logger.warning("skipping a damaged checkpoint: %s (not resumed)", problem)
+    return None
 
 
 # ----------------------------------------------------------------------------------------------- training
@@ -358,16 +411,23 @@ def build_model(
         text_config.name_or_path = _backbone_card_name(text_backbone)  # the Hub id, not a local path, in config.json
         dims["text"] = int(text_config.hidden_size)
         extra["text_config"] = text_config
-    config = config_class(
-        modality_dims=dims,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={name: index for index, name in enumerate(labels)},
-        protocol=protocol,
-        **extra,
-        **overrides,
-    )
-    model = model_class(config)
+    try:
+        config = config_class(
+            modality_dims=dims,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={name: index for index, name in enumerate(labels)},
+            protocol=protocol,
+            **extra,
+            **overrides,
+        )
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"the {model_type} config rejects the model options {overrides}: {error}") from None
+    try:
+        model = model_class(config)
+    except (TypeError, ValueError, RuntimeError, ZeroDivisionError, AssertionError) as error:
+        options = " ".join(f"--{key} {value}" for key, value in overrides.items())
+        raise ValueError(f"the {model_type} model cannot be built with the model options [{options}]: {error}") from None
     if text_backbone is not None and load_backbone_weights:
         load_text_backbone_weights(model, text_backbone)
     return model
@@ -393,6 +453,34 @@ def _check_backbone_checkpoint(checkpoint: Path) -> None:
             f"checkpoint {checkpoint} was trained without a text backbone (its config has no text_config); resume it "
             "without --text_backbone, or start a new run (--resume false with a new --output-dir)"
         )
+
+
+def checkpoint_labels(checkpoint: Path, data_labels: list[str]) -> list[str]:
+    """The label order to train with when resuming ``checkpoint``: its own (its weights are in that order).
+
+    The splits are then aligned to it with `DialogueDataset.with_label_order` (remapped, or refused naming both lists).
+    """
+    config_file = checkpoint / "config.json"
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"checkpoint {checkpoint} has an unreadable config.json ({error})") from None
+    id2label = config.get("id2label") or {}
+    return label_list(id2label, len(id2label)) or data_labels
+
+
+def check_checkpoint_weights(checkpoint: Path, model) -> None:
+    """A ValueError naming the checkpoint's weight file and the keys/shapes at fault unless they fit ``model``
+    (resuming with another architecture, e.g. another ``--hidden_size``). DeepSpeed/FSDP checkpoints are not read."""
+    try:
+        weight_files(checkpoint)
+    except WeightsError:
+        return  # no model.safetensors: a DeepSpeed/FSDP checkpoint (validate_checkpoint has accepted it)
+    check_weights_match(
+        model_weight_shapes(model), checkpoint,
+        what="the model this command builds (resume it with the options it was trained with, or start a new run "
+        "in another --output-dir)",
+    )
 
 
 def build_processor(spec: str, data, modalities: Sequence[str]):
@@ -458,16 +546,30 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
     if not train_set.available_modalities:
         raise ValueError(f"{script.data}: the train split has no {{modality}}_features column with data")
 
+    identity = run_identity(script.data, script.model_type, sorted(modalities) if modalities else None, backbone, overrides)
+    claim_output_dir(
+        training_args.output_dir, identity, overwrite=script.overwrite_output_dir,
+        resume=script.resume or bool(training_args.resume_from_checkpoint), write=training_args.should_save,
+        resume_from=training_args.resume_from_checkpoint,
+    )
     resume_from = None
     if training_args.resume_from_checkpoint:
         resume_from = Path(training_args.resume_from_checkpoint)
         validate_checkpoint(resume_from, require_optimizer=not training_args.save_only_model)
-    elif script.resume:
-        resume_from = find_resume_checkpoint(training_args.output_dir, require_optimizer=not training_args.save_only_model)
+    elif script.resume and not script.overwrite_output_dir:
+        resume_from = find_resume_checkpoint(
+            training_args.output_dir, require_optimizer=not training_args.save_only_model,
+            set_aside_damaged=training_args.should_save,
+        )
     if backbone is not None and resume_from is not None:
         _check_backbone_checkpoint(resume_from)
 
     labels = label_names(data)
+    label_source = "the model"
+    if resume_from is not None:
+        labels, label_source = checkpoint_labels(resume_from, labels), f"checkpoint {resume_from}"
+    datasets_ = {split: dataset.with_label_order(labels, source=label_source) for split, dataset in datasets_.items()}
+    train_set = datasets_["train"]
     protocol = script.protocol or data_protocol(data)
     # Resuming: the checkpoint's weights (fine-tuned encoder included) replace the model's, so the pretrained
     # encoder is not loaded first.
@@ -475,6 +577,8 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         script.model_type, train_set, labels, protocol, overrides,
         text_backbone=backbone, load_backbone_weights=resume_from is None,
     )
+    if resume_from is not None:
+        check_checkpoint_weights(resume_from, model)
     if script.freeze_text_backbone:
         model.freeze_text_backbone()
     used = list(model.config.modality_dims) if hasattr(model.config, "modality_dims") else train_set.available_modalities
@@ -485,6 +589,9 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         processor = _backbone_processor(script.processor, tokenizer, script.max_text_length, used)
     else:
         processor = build_processor(script.processor, data, used)
+    # Rotation of this run's recorded checkpoints only (the Trainer's own deletes any `checkpoint-*` folder).
+    rotation = RecordedCheckpointRotation(training_args.output_dir, training_args.save_total_limit)
+    training_args.save_total_limit = None
     trainer = ERCTrainer(
         model=model,
         args=training_args,
@@ -492,7 +599,7 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         eval_dataset=datasets_["validation"],
         data_collator=collator,
         processing_class=processor,
-        callbacks=early_stopping(script.early_stopping_patience) + list(callbacks or []),
+        callbacks=early_stopping(script.early_stopping_patience) + [rotation] + list(callbacks or []),
     )
     if resume_from is not None and trainer.is_world_process_zero():
         print(f"Resuming from {resume_from}")
@@ -603,6 +710,7 @@ __all__ = [
     "MODEL_SECTION_OPTIONS",
     "ScriptArguments",
     "build_model",
+    "checkpoint_problem",
     "find_resume_checkpoint",
     "main",
     "parse_arguments",

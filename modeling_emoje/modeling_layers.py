@@ -525,6 +525,16 @@ def encode_present_modalities(
     return encoded
 
 
+# Weights a checkpoint may lack: the input standardiser's statistics (checkpoints written before feature
+# normalisation existed); they then load as the identity transform, which is what those weights were trained with.
+OPTIONAL_WEIGHT_SUFFIXES: tuple[str, ...] = (".standardizer.shift", ".standardizer.scale", ".standardizer.num_frames")
+
+
+def is_optional_weight(key: str) -> bool:
+    """Whether a checkpoint may lack ``key`` (see `OPTIONAL_WEIGHT_SUFFIXES`)."""
+    return key.endswith(OPTIONAL_WEIGHT_SUFFIXES)
+
+
 def load_pretrained_strictly(load, pretrained_model_name_or_path, *model_args, **kwargs):
     """``PreTrainedModel.from_pretrained`` (``load``) that refuses weights which would leave parameters random.
 
@@ -546,8 +556,9 @@ def load_pretrained_strictly(load, pretrained_model_name_or_path, *model_args, *
         named = ", ".join(files) or f"a model*.safetensors file of {pretrained_model_name_or_path}"
         raise ValueError(f"{named}: truncated or damaged ({error})") from None
     problems = []
-    if info.get("missing_keys"):
-        problems.append(f"missing keys {sorted(info['missing_keys'])[:5]} ({len(info['missing_keys'])} in all)")
+    missing = sorted(key for key in info.get("missing_keys") or [] if not is_optional_weight(key))
+    if missing:
+        problems.append(f"missing keys {missing[:5]} ({len(missing)} in all)")
     mismatched = sorted(info.get("mismatched_keys") or [], key=lambda entry: entry[0])
     if mismatched and not ignore_sizes:
         shown = ", ".join(f"{key}: file {tuple(saved)} vs model {tuple(built)}" for key, saved, built in mismatched[:5])
@@ -575,6 +586,8 @@ __all__ = [
     "focal_loss",
     "info_nce",
     "jensen_shannon",
+    "OPTIONAL_WEIGHT_SUFFIXES",
+    "is_optional_weight",
     "load_pretrained_strictly",
     "masked_mean",
     "MODALITY_MASKINGS",

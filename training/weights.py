@@ -102,7 +102,9 @@ def _listed(keys: list[str]) -> str:
 
 def describe_mismatch(expected: Shapes, saved: Shapes) -> str | None:
     """What differs between the model's and the file's keys/shapes, in one line; None if nothing does."""
-    missing = sorted(set(expected) - set(saved))
+    from modeling_emoje.modeling_layers import is_optional_weight
+
+    missing = sorted(key for key in set(expected) - set(saved) if not is_optional_weight(key))
     unexpected = sorted(set(saved) - set(expected))
     mismatched = sorted(key for key in set(expected) & set(saved) if tuple(expected[key]) != tuple(saved[key]))
     parts = []

@@ -294,7 +294,7 @@ def empty_splits_error(dataset_dict: DatasetDict) -> str | None:
     protocol = metadata.get("protocol_id") or "/".join(
         str(metadata[key]) for key in ("corpus", "protocol") if metadata.get(key)
     )
-    which = " and ".join(empty)
+    which = empty[0] if len(empty) == 1 else ", ".join(empty[:-1]) + " and " + empty[-1]
     return (
         f"the {which} split{'s are' if len(empty) > 1 else ' is'} empty"
         + (f" under the protocol {protocol}" if protocol else "")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import numpy as np
 from transformers.audio_utils import mel_filter_bank, window_function
@@ -17,6 +18,7 @@ from .media_io import load_audio, resample
 logger = logging.get_logger(__name__)
 
 AUDIO_FEATURE_DIM = 80
+STFT_CHUNK_FRAMES = 4000  # STFT frames computed at once (40 s at the default hop): bounds the working memory
 
 
 class EmoJEFeatureExtractor(SequenceFeatureExtractor):
@@ -121,39 +123,77 @@ class EmoJEFeatureExtractor(SequenceFeatureExtractor):
         """Number of STFT frames averaged into one output frame (10 for the defaults)."""
         return max(1, int(round(self.sampling_rate / self.hop_length / self.frames_per_second)))
 
-    def log_mel(self, waveform: np.ndarray) -> np.ndarray:
-        """Full-rate log-mel spectrogram `(num_stft_frames, feature_size)` of a mono waveform at `sampling_rate`."""
+    def _check_waveform(self, waveform: np.ndarray) -> np.ndarray:
         wave = np.asarray(waveform, dtype=np.float32)
         if wave.ndim != 1 or wave.size == 0:
             raise ValueError(f"expected a non-empty mono waveform (1-D array), got shape {wave.shape}")
-        pad = self.n_fft // 2
-        mode = "reflect" if wave.size > pad else "constant"
-        padded = np.pad(wave, pad, mode=mode)
-        if padded.size < self.n_fft:
-            padded = np.pad(padded, (0, self.n_fft - padded.size))
-        frames = np.lib.stride_tricks.sliding_window_view(padded, self.n_fft)[:: self.hop_length]
-        spectrum = np.fft.rfft(frames * self.window, n=self.n_fft, axis=-1)
-        power = spectrum.real**2 + spectrum.imag**2
-        mel = power.astype(np.float32) @ self.mel_filters
-        return np.log(mel + self.log_floor, dtype=np.float32)
+        return wave
 
-    def _pool(self, frames: np.ndarray) -> np.ndarray:
-        size = self.pool_size
-        count = frames.shape[0]
-        if size > 1:
-            starts = np.arange(0, count, size)
-            frames = np.add.reduceat(frames, starts, axis=0) / np.diff(np.append(starts, count))[:, None]
+    def _num_stft_frames(self, num_samples: int) -> int:
+        padded = num_samples + 2 * (self.n_fft // 2)
+        return 1 + (max(padded, self.n_fft) - self.n_fft) // self.hop_length
+
+    def _centred_samples(self, wave: np.ndarray, begin: int, end: int) -> np.ndarray:
+        """Samples `[begin, end)` of the centred signal (`n_fft // 2` reflected samples on each side; zeros when the
+        waveform is too short to reflect), computed without padding the whole waveform."""
+        pad = self.n_fft // 2
+        if wave.size <= pad:
+            return np.pad(wave, (pad, max(pad, end - pad - wave.size)))[begin:end]
+        index = np.abs(np.arange(begin - pad, end - pad))
+        return wave[np.where(index >= wave.size, 2 * (wave.size - 1) - index, index)]
+
+    def _log_mel_chunks(self, wave: np.ndarray) -> Iterator[np.ndarray]:
+        """The full-rate log-mel frames of `wave`, `STFT_CHUNK_FRAMES` frames (a multiple of `pool_size`) at a time,
+        so that the STFT's working memory stays a few MB whatever the length of the audio."""
+        count = self._num_stft_frames(wave.size)
+        chunk = self.pool_size * max(1, STFT_CHUNK_FRAMES // self.pool_size)
+        for first in range(0, count, chunk):
+            last = min(first + chunk, count)
+            samples = self._centred_samples(wave, first * self.hop_length, (last - 1) * self.hop_length + self.n_fft)
+            frames = np.lib.stride_tricks.sliding_window_view(samples, self.n_fft)[:: self.hop_length]
+            spectrum = np.fft.rfft(frames * self.window, n=self.n_fft, axis=-1)
+            power = spectrum.real**2 + spectrum.imag**2
+            yield np.log(power.astype(np.float32) @ self.mel_filters + self.log_floor, dtype=np.float32)
+
+    def log_mel(self, waveform: np.ndarray) -> np.ndarray:
+        """Full-rate log-mel spectrogram `(num_stft_frames, feature_size)` of a mono waveform at `sampling_rate`."""
+        return np.concatenate(list(self._log_mel_chunks(self._check_waveform(waveform))))
+
+    def _pool_rate(self, frames: np.ndarray) -> np.ndarray:
+        """Average consecutive groups of `pool_size` frames (the last group may be shorter)."""
+        size, count = self.pool_size, frames.shape[0]
+        if size == 1:
+            return frames
+        starts = np.arange(0, count, size)
+        return np.add.reduceat(frames, starts, axis=0) / np.diff(np.append(starts, count))[:, None]
+
+    def _pool_to_max_frames(self, frames: np.ndarray) -> np.ndarray:
+        """More than `max_frames` frames: uniform average pooling into exactly `max_frames` segments."""
         if frames.shape[0] > self.max_frames:
             bounds = np.linspace(0, frames.shape[0], self.max_frames + 1).round().astype(np.int64)
             frames = np.add.reduceat(frames, bounds[:-1], axis=0) / np.diff(bounds)[:, None]
         return frames.astype(np.float32, copy=False)
 
     def extract(self, waveform: np.ndarray) -> np.ndarray:
-        """Features `(T, feature_size)` of one mono waveform already at `self.sampling_rate`."""
-        frames = self.log_mel(waveform)
+        """Features `(T, feature_size)` of one mono waveform already at `self.sampling_rate`.
+
+        Chunk by chunk: the full-rate frames are pooled as they come and only their per-bin sums are kept, so memory
+        beyond the waveform is a few MB plus the pooled frames. Normalising the pooled frames with the full-rate
+        mean and variance equals pooling normalised frames (pooling is an average).
+        """
+        pooled, total, squares, count = [], 0.0, 0.0, 0
+        for frames in self._log_mel_chunks(self._check_waveform(waveform)):
+            pooled.append(self._pool_rate(frames))
+            if self.do_normalize:
+                total = total + frames.sum(axis=0, dtype=np.float64)
+                squares = squares + np.square(frames, dtype=np.float64).sum(axis=0)
+                count += frames.shape[0]
+        features = np.concatenate(pooled)
         if self.do_normalize:
-            frames = (frames - frames.mean(axis=0)) / np.sqrt(frames.var(axis=0) + 1e-5)
-        return self._pool(frames)
+            mean = total / count
+            variance = np.maximum(squares / count - mean**2, 0.0)
+            features = ((features - mean) / np.sqrt(variance + 1e-5)).astype(np.float32)
+        return self._pool_to_max_frames(features)
 
     def num_frames(self, num_samples: int) -> int:
         """Number of output frames for a waveform of `num_samples` samples at `sampling_rate`."""

@@ -36,6 +36,8 @@ SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff")
 
 # A peak absolute amplitude at or below this (about -80 dBFS, 3 LSB of 16-bit PCM) counts as digital silence.
 DEFAULT_SILENCE_THRESHOLD = 1e-4
+# soundfile formats are decoded, mixed down and resampled this many seconds at a time (bounds the working memory)
+AUDIO_BLOCK_SECONDS = 20.0
 
 
 class MediaDecodeError(ValueError):
@@ -53,6 +55,20 @@ class MediaDecodeError(ValueError):
 
     def __reduce__(self):  # keep (path, reason) through pickling (multiprocessing, datasets.map)
         return (self.__class__, (self.path, self.reason))
+
+
+class SilentAudioError(MediaDecodeError):
+    """The audio decoded fine but is digital silence: a missing modality rather than a broken file."""
+
+
+def peak_amplitude(wave: np.ndarray) -> float:
+    """Largest absolute sample of a non-empty `wave` (NaN if it holds NaN), without a temporary copy of it."""
+    return max(abs(float(np.min(wave))), abs(float(np.max(wave))))
+
+
+def is_silent(wave: np.ndarray, threshold: float | None = DEFAULT_SILENCE_THRESHOLD) -> bool:
+    """True when the peak absolute amplitude of `wave` is `<= threshold` (never for `threshold=None`)."""
+    return threshold is not None and peak_amplitude(wave) <= threshold
 
 
 def _check_path(path: str | os.PathLike) -> str:
@@ -103,15 +119,43 @@ def resample(array: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def _read_soundfile(path: str, start: float, end: float | None) -> tuple[np.ndarray, int]:
+def _resampling_context(orig_sr: int, target_sr: int) -> int:
+    """Input samples a block needs on each side for [`resample`] to give the same samples as on the whole signal:
+    the reach of `resample_poly`'s default filter (10 * max(up, down) upsampled taps), as a multiple of `down`."""
+    ratio = Fraction(int(target_sr), int(orig_sr))
+    up, down = ratio.numerator, ratio.denominator
+    return down * math.ceil((10 * max(up, down) / up + 2) / down)
+
+
+def _read_soundfile(path: str, start: float, end: float | None, sampling_rate: int) -> np.ndarray:
+    """Mono float32 at `sampling_rate`, decoded, mixed down and resampled `AUDIO_BLOCK_SECONDS` at a time.
+
+    Memory is the output (4 bytes per output sample) plus one block, whatever the file's rate and channel count.
+    Blocks start at multiples of the resampling ratio's denominator and carry [`_resampling_context`] samples of
+    their neighbours, so the result equals resampling the whole cut at once.
+    """
     import soundfile as sf
 
-    info = sf.info(path)
-    sr = int(info.samplerate)
-    first = int(round(start * sr))
-    last = None if end is None else int(round(end * sr))
-    data, sr = sf.read(path, start=first, stop=last, dtype="float32", always_2d=True)
-    return data.T, sr  # (channels, samples)
+    with sf.SoundFile(path) as sound:
+        sr = int(sound.samplerate)
+        first = min(int(round(start * sr)), sound.frames)
+        last = sound.frames if end is None else min(max(first, int(round(end * sr))), sound.frames)
+        ratio = Fraction(int(sampling_rate), sr)
+        up, down = ratio.numerator, ratio.denominator
+        context = _resampling_context(sr, sampling_rate) if sr != sampling_rate else 0
+        block = down * max(1, int(AUDIO_BLOCK_SECONDS * sr) // down)
+        output = np.empty(-(-(last - first) * up // down), dtype=np.float32)
+        for begin in range(first, last, block):
+            stop = min(begin + block, last)
+            left, right = min(context, begin - first), min(context, last - stop)
+            sound.seek(begin - left)
+            samples = sound.read(left + stop - begin + right, dtype="float32", always_2d=True)
+            mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
+            resampled = resample(mono, sr, sampling_rate)
+            offset = (begin - first) * up // down
+            kept = resampled[left * up // down :][: (stop - begin) * up // down if stop < last else None]
+            output[offset : offset + kept.shape[0]] = kept
+    return output
 
 
 def _stream_offset(stream) -> float:
@@ -192,9 +236,10 @@ def load_audio(
 ) -> np.ndarray:
     """Decode an audio file (or the audio track of a video) to a mono float32 waveform.
 
-    wav/flac/ogg/aiff are read with soundfile (falling back to PyAV if libsndfile refuses them); any other container
-    (mp4, avi, mkv, mp3, m4a, ...) is decoded with PyAV. Channels are averaged, then the signal is resampled to
-    `sampling_rate` with [`resample`].
+    wav/flac/ogg/aiff are read with soundfile (falling back to PyAV if libsndfile refuses them), block by block, so
+    that memory is the 16 kHz output (about 230 MB per hour) plus one block, whatever the file's rate and channels;
+    any other container (mp4, avi, mkv, mp3, m4a, ...) is decoded whole with PyAV. Channels are averaged, then the
+    signal is resampled to `sampling_rate` with [`resample`].
 
     Args:
         path: the media file.
@@ -202,22 +247,23 @@ def load_audio(
         start, end: optional cut, in seconds from the beginning of the file. An `end` past the end of the file is
             clipped to it.
         silence_threshold: if the peak absolute amplitude of the (cut) signal is `<=` this, the audio is reported as
-            silent with a [`MediaDecodeError`] (video tracks muted with digital zeros are common). `None` disables it.
+            silent with a [`SilentAudioError`] (video tracks muted with digital zeros are common). `None` disables it.
 
     Raises:
-        MediaDecodeError: missing/corrupt file, no audio stream, no samples in `[start, end)`, or digital silence.
+        MediaDecodeError: missing/corrupt file, no audio stream, no samples in `[start, end)`, or digital silence
+            (a [`SilentAudioError`]).
         ValueError: a negative `start` or `end <= start`.
     """
     path = _check_path(path)
     start, end = _check_span(path, start, end)
     errors = []
-    data = sr = None
+    wav = None
     if path.lower().endswith(SOUNDFILE_EXTENSIONS):
         try:
-            data, sr = _read_soundfile(path, start, end)
+            wav = _read_soundfile(path, start, end, sampling_rate)
         except Exception as err:  # libsndfile refuses some codecs (e.g. some wav sub-formats): let FFmpeg try
             errors.append(f"soundfile: {err}")
-    if data is None:
+    if wav is None:
         try:
             data, sr = _read_av_audio(path, start, end)
         except MediaDecodeError:
@@ -225,15 +271,16 @@ def load_audio(
         except Exception as err:
             errors.append(f"PyAV: {err}")
             raise MediaDecodeError(path, "; ".join(errors)) from err
-    if data.shape[1] == 0:
+        mono = data.mean(axis=0, dtype=np.float32) if data.shape[0] > 1 else data[0].astype(np.float32, copy=False)
+        wav = resample(mono, sr, sampling_rate)
+    if wav.shape[0] == 0:
         span = f"between {start:g} s and {end:g} s" if end is not None else f"after {start:g} s"
         raise MediaDecodeError(path, f"no audio samples {span}")
-    wav = data.mean(axis=0, dtype=np.float32) if data.shape[0] > 1 else data[0].astype(np.float32, copy=False)
-    if not np.all(np.isfinite(wav)):
+    if not math.isfinite(peak_amplitude(wav)):
         raise MediaDecodeError(path, "audio holds NaN or infinite samples")
-    if silence_threshold is not None and float(np.max(np.abs(wav))) <= silence_threshold:
-        raise MediaDecodeError(path, f"audio is silent (peak amplitude <= {silence_threshold:g})")
-    return np.ascontiguousarray(resample(wav, sr, sampling_rate))
+    if is_silent(wav, silence_threshold):
+        raise SilentAudioError(path, f"audio is silent (peak amplitude <= {silence_threshold:g})")
+    return np.ascontiguousarray(wav)
 
 
 def _sample_times(start: float, end: float | None, fps: float, max_frames: int | None) -> tuple[float, float]:
@@ -347,4 +394,12 @@ def _video_frames(
         container.close()
 
 
-__all__ = ["MediaDecodeError", "load_audio", "resample", "iter_video_frames", "DEFAULT_SILENCE_THRESHOLD"]
+__all__ = [
+    "DEFAULT_SILENCE_THRESHOLD",
+    "MediaDecodeError",
+    "SilentAudioError",
+    "is_silent",
+    "iter_video_frames",
+    "load_audio",
+    "resample",
+]

@@ -18,7 +18,7 @@ from .media_io import load_audio, resample
 logger = logging.get_logger(__name__)
 
 AUDIO_FEATURE_DIM = 80
-STFT_CHUNK_FRAMES = 4000  # STFT frames computed at once (40 s at the default hop): bounds the working memory
+STFT_CHUNK_FRAMES = 1000  # STFT frames computed at once (10 s at the default hop): about 10 MB of working memory
 
 
 class EmoJEFeatureExtractor(SequenceFeatureExtractor):

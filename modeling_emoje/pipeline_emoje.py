@@ -18,7 +18,8 @@ Example:
 
 Output, one dict per turn, in order:
 
-- `label`, `score`: the most probable emotion and its probability.
+- `label`, `score`: the most probable emotion and its probability. Never for NaN/inf scores: inputs that make the
+  model's scores non-finite (finite but huge values, say 1e30) raise a `ValueError` naming the turn and modality.
 - `scores`: `{label: probability}` over every label (sums to 1).
 - `modality_weights`: `{mode: weight}` for the modes the model fused for that turn (used and imputed; the weights
   sum to 1). `None` for a model without per-modality weights (CM-ARR): the key is always there, and `None` says

@@ -14,8 +14,8 @@ A conversation is a list of turns, in order. Each turn is a dict with `speaker` 
 Any other key (a typo such as `audo`) is an error naming the turn and the key. Audio that is digital silence (a
 file or an array) counts as absent audio, as it does in prepared datasets. Pre-extracted arrays win over the raw
 field of the same modality. Extraction is per utterance (an audio slice is decoded on its own, never the whole
-recording), so memory grows with the number of turns' *features*; an uncut long audio file is decoded and
-featurised in blocks (about 4 bytes per 16 kHz sample for its waveform, nothing per STFT frame).
+recording), so memory grows with the number of turns' *features*; an uncut long wav/flac file is decoded and
+featurised block by block, in memory that does not grow with its length.
 
 **Text.** The models read pooled sentence features of a frozen encoder (`modality_dims["text"]`, 384 for MiniLM),
 so the processor needs the encoder's weights, not only its tokenizer. It keeps the `tokenizer` as its

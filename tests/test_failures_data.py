@@ -300,7 +300,7 @@ def test_chunked_log_mel_equals_the_one_pass_features(monkeypatch, media_dir):
     monkeypatch.setattr(fe, "STFT_CHUNK_FRAMES", 37)  # rounded to 40 frames (4 pooled frames) per chunk
     np.testing.assert_allclose(extractor.extract(wave), one_pass, atol=1e-4)
     full = extractor.log_mel(wave)  # the reference: normalise the full-rate frames, then pool
-    reference = extractor._pool_to_max_frames(extractor._pool_rate((full - full.mean(0)) / np.sqrt(full.var(0) + 1e-5)))
+    reference = extractor._pool_rate((full - full.mean(0)) / np.sqrt(full.var(0) + 1e-5))  # 12 s: under max_frames
     np.testing.assert_allclose(one_pass, reference, atol=1e-4)
 
 
@@ -319,6 +319,23 @@ def test_long_uncut_wav_is_featurised_in_bounded_memory(tmp_path, media_dir):
     finally:
         tracemalloc.stop()
     assert features.shape == (300, 80) and np.isfinite(features).all()
-    # the 16 kHz waveform plus a fixed working set (was about 14x the waveform: the whole STFT at once)
-    extra = peak - waveform_bytes
-    assert extra < 24 * 2**20, f"peak {peak / 2**20:.0f} MiB for a {waveform_bytes / 2**20:.0f} MiB waveform"
+    # streamed: a fixed working set (16 MiB), less than the 37 MiB waveform itself (was about 14x the waveform)
+    assert peak < 24 * 2**20, f"peak {peak / 2**20:.0f} MiB for a {waveform_bytes / 2**20:.0f} MiB waveform"
+
+
+def test_streamed_file_features_equal_the_in_memory_ones(tmp_path, monkeypatch, media_dir):
+    from modeling_emoje import feature_extraction_emoje as fe
+    from modeling_emoje import media_io
+
+    speech, rate = sf.read(media_dir / "conversation" / "sample.wav", dtype="float32")
+    path = tmp_path / "stereo_22k.wav"
+    sf.write(path, np.stack([speech, speech * 0.5], 1)[: rate * 12], rate)  # 12 s stereo at 16 kHz, read at 22.05 kHz
+    extractor = fe.EmoJEFeatureExtractor(sampling_rate=22050)
+    in_memory = extractor.extract(media_io.load_audio(path, sampling_rate=22050, start=0.5))
+    monkeypatch.setattr(media_io, "AUDIO_BLOCK_SECONDS", 0.7)  # blocks and STFT chunks that never line up
+    monkeypatch.setattr(fe, "STFT_CHUNK_FRAMES", 230)
+    np.testing.assert_allclose(extractor.extract_file(path, start=0.5), in_memory, atol=1e-4)
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(rate * 3, np.float32), rate)
+    with pytest.raises(media_io.SilentAudioError, match="silent.wav"):  # checked at the end of the stream
+        extractor.extract_file(silent)

@@ -82,19 +82,27 @@ def check_output_folder(path: str | os.PathLike) -> None:
         )
 
 
+def _remove(entry: Path) -> None:
+    """Delete a leftover folder (a symlink is unlinked: the folder it points to is not ours to delete)."""
+    if entry.is_symlink() or entry.is_file():
+        entry.unlink()
+    else:
+        shutil.rmtree(entry, ignore_errors=True)
+
+
 def _recover_leftovers(path: Path) -> None:
     """Clean up after writers killed mid-save (only called with the lock held, so none of them is running)."""
     partial_prefix, previous_prefix = _sibling(path, "partial-"), _sibling(path, "previous-")
     for entry in sorted(path.parent.iterdir()):
         if entry.name.startswith(previous_prefix):
             if path.exists():  # the new dataset was renamed in: this is the superseded one
-                shutil.rmtree(entry, ignore_errors=True)
+                _remove(entry)
             else:  # killed between the two renames: the previous dataset goes back into place
                 os.rename(entry, path)
                 logger.warning("restored the previous dataset %s from %s (a save was interrupted)", path, entry)
         elif entry.name.startswith(partial_prefix):
             logger.warning("deleting %s: the unfinished output of an interrupted save into %s", entry, path)
-            shutil.rmtree(entry, ignore_errors=True)
+            _remove(entry)
 
 
 @contextmanager
@@ -104,7 +112,7 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
     On entry: takes the lock (a second writer gets an [`OutputFolderError`] naming the lock file and its holder's
     pid), cleans up interrupted saves, then checks the folder with [`check_output_folder`]. Yields the path.
     """
-    path = Path(path).expanduser().absolute()
+    path = Path(path).expanduser().resolve()  # through symlinks: the real folder is replaced and locked
     if path in _held_locks:
         _held_locks[path] += 1
         try:
@@ -150,7 +158,7 @@ def write_folder_atomically(path: str | os.PathLike, write: Callable[[Path], Non
 
     Call it inside [`output_lock`]`(path)`. If `write` fails, the sibling is removed and `path` is untouched.
     """
-    path = Path(path).expanduser().absolute()
+    path = Path(path).expanduser().resolve()  # through symlinks: the real folder is replaced and locked
     staging = _fresh_sibling(path, "partial-")
     staging.mkdir()  # the usual permissions (umask), unlike tempfile.mkdtemp's 0700
     try:
@@ -159,12 +167,12 @@ def write_folder_atomically(path: str | os.PathLike, write: Callable[[Path], Non
         shutil.rmtree(staging, ignore_errors=True)
         raise
     previous = None
-    if path.exists():
+    if path.exists() or path.is_symlink():
         previous = _fresh_sibling(path, "previous-")
         os.rename(path, previous)
     os.rename(staging, path)
     if previous is not None:
-        shutil.rmtree(previous, ignore_errors=True)
+        _remove(previous)
 
 
 __all__ = [

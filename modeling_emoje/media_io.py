@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 
 import numpy as np
@@ -158,7 +158,14 @@ class AudioBlocks:
     [`MediaDecodeError`] for NaN/infinite samples or [`SilentAudioError`] for digital silence.
     """
 
-    def __init__(self, path: str, num_samples: int, blocks, silence_threshold: float | None, on_close=None):
+    def __init__(
+        self,
+        path: str,
+        num_samples: int,
+        blocks: Callable[[], Iterator[np.ndarray]],
+        silence_threshold: float | None,
+        on_close: Callable[[], None] | None = None,
+    ):
         self.path, self.num_samples = path, num_samples
         self._blocks, self._silence_threshold, self._on_close = blocks, silence_threshold, on_close
 
@@ -464,11 +471,11 @@ def _video_frames(
 
 __all__ = [
     "DEFAULT_SILENCE_THRESHOLD",
+    "AudioBlocks",
     "MediaDecodeError",
     "SilentAudioError",
     "is_silent",
     "iter_video_frames",
-    "AudioBlocks",
     "load_audio",
     "open_audio",
     "resample",

@@ -5,6 +5,7 @@
 - **Locked**: the writer holds an exclusive `flock` on `.<name>.lock` beside the folder for the whole run, so a
   second writer into the same folder fails at once with a message naming the lock (it does not wait: its result
   would silently replace the first one's). The kernel releases the lock when the process ends, even on SIGKILL.
+  (`fcntl.flock`: POSIX systems; on a network file system it is only as good as that system's flock.)
 - **Atomic**: the new dataset is written to a hidden sibling (`.<name>.partial-*`); only when it is complete is
   the previous folder moved aside (`.<name>.previous-*`), the new one renamed into place and the previous one
   deleted. A run killed at any point leaves the previous dataset loadable; the next writer (under the lock)

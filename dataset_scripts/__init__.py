@@ -17,6 +17,7 @@ from .features import FeatureCache, default_cache_dir, extract_features
 from .iemocap import IemocapBuilder, build_iemocap
 from .meld import MeldBuilder, build_meld, fix_mojibake
 from .msp_improv import MspImprovBuilder, build_msp_improv
+from .output_folder import OutputFolderError
 from .protocols import (
     PROTOCOLS,
     CorpusBuilder,
@@ -57,6 +58,7 @@ __all__ = [
     "LeakageError",
     "MeldBuilder",
     "MspImprovBuilder",
+    "OutputFolderError",
     "Protocol",
     "TableColumns",
     "assert_no_leakage",

@@ -2,22 +2,32 @@
 
     emoje-prepare {meld,iemocap,msp-improv,conversations} --data-dir DIR --output OUT
         [--protocol P] [--fold K] [--features text,audio,face,body] [--text-encoder NAME_OR_PATH] [--labels a,b,c]
-        [--cache-dir DIR] [--batch-size N] [--privacy] [--seed N] [--validation-fraction F] [--no-progress]
+        [--cache-dir DIR] [--batch-size N] [--privacy] [--seed N] [--validation-fraction F] [--allow-empty-splits]
+        [--no-progress]
     emoje-prepare features --table TABLE --output OUT ...   (pre-extracted features: see feature_table_cli.py)
 
 OUT is written with `DatasetDict.save_to_disk` (splits train/validation/test) plus `emoje_meta.json` (corpus,
 protocol, fold, label names, build and extraction summary); read it back with `dataset_scripts.load_prepared(OUT)`
 and `dataset_scripts.read_prepared_metadata(OUT)`. `--features none` only builds. Re-running the same command
 reuses the feature cache (and resumes an interrupted extraction).
+
+OUT is locked for the whole run (a second `emoje-prepare` into it fails at once) and replaced atomically: the
+previous dataset stays in place until the new one is complete (`output_folder`). OUT must be new, empty or a
+dataset prepared earlier; an empty split is refused unless `--allow-empty-splits`. Bad options (`--output` a file,
+an unloadable `--text-encoder`) end with a one-line error and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
+from typing import Any
 
+from .output_folder import OutputFolderError, output_lock
 from .protocols import DEFAULT_PROTOCOLS, list_protocols
 from .schema import MODALITIES, SPLITS, build_summary, dataset_metadata, save_prepared
 
@@ -46,6 +56,21 @@ def build_corpus(
             f"--labels only applies to the conversations corpus (the {corpus} label set comes from its protocol)"
         )
     return builder(data_dir, protocol, fold, **kwargs).build()
+
+
+def load_text_encoder_option(value: str) -> Any:
+    """The encoder named by `--text-encoder`, or a ValueError naming the option and the value (no traceback)."""
+    from .features import resolve_text_encoder
+
+    looks_local = os.path.isabs(value) or value.startswith((".", "~")) or os.path.exists(value)
+    if looks_local and not os.path.isdir(os.path.expanduser(value)):
+        reason = "is a file, not a model folder" if os.path.exists(value) else "no such folder"
+        raise ValueError(f"--text-encoder {value}: {reason}")
+    try:
+        return resolve_text_encoder(os.path.expanduser(value) if looks_local else value)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"--text-encoder {value}: cannot load a text encoder from it ({first_line})") from error
 
 
 def _parse_list(value: str) -> list[str]:
@@ -92,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--validation-fraction", type=float, default=0.1, help="share of training dialogues drawn for validation"
     )
+    parser.add_argument(
+        "--allow-empty-splits", action="store_true", help="save even if a split has no rows (default: an error)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
@@ -110,7 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--features: unknown modalities {unknown}; choose from {','.join(MODALITIES)}")
     labels = _parse_list(args.labels) if args.labels is not None else None
     started = time.perf_counter()
+    held = ExitStack()
     try:
+        held.enter_context(output_lock(args.output))  # held until saved: a second writer fails before any work
+        text_encoder = None
+        if args.text_encoder and "text" in features:  # loaded first: a bad path fails before the build
+            text_encoder = load_text_encoder_option(args.text_encoder)
         dataset = build_corpus(
             args.corpus,
             args.data_dir,
@@ -127,15 +160,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             dataset = extract_features(
                 dataset,
                 features,
-                text_encoder=args.text_encoder,
+                text_encoder=text_encoder,
                 cache_dir=args.cache_dir,
                 batch_size=args.batch_size,
                 privacy=args.privacy,
                 progress=not args.no_progress,
             )
-        save_prepared(dataset, args.output)
+        save_prepared(dataset, args.output, allow_empty_splits=args.allow_empty_splits)
+    except OutputFolderError as error:
+        parser.exit(2, f"emoje-prepare: error: --output: {error}\n")
     except (ValueError, FileNotFoundError, ImportError) as error:
         parser.exit(2, f"emoje-prepare: error: {error}\n")
+    finally:
+        held.close()
     finished = time.perf_counter()
     print(build_summary(dataset).format())
     metadata = dataset_metadata(dataset)
@@ -146,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["CORPORA", "build_corpus", "main"]
+__all__ = ["CORPORA", "build_corpus", "load_text_encoder_option", "main"]
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ second run does no work, all folds of one corpus share the cache, and identical 
 Finished rows are written in shards (every `shard_rows` rows or `shard_seconds` seconds, and when the run stops on
 an exception or Ctrl-C) by an atomic rename: an interrupted run resumes with only the rows it had not finished.
 Failures are cached too (with their reason), so an undecodable clip is reported, not retried, on the next run.
+A shard that cannot be read (truncated, bad CRC, not a shard) is named in a warning and renamed
+`shard-*.npz.damaged` (kept, no longer read); only its rows are extracted again.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import logging
 import os
 import tempfile
 import time
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 64
 _ABSENT = "absent: "  # prefix of cached reasons that mean "nothing to extract" (no face found), not a decode failure
 _CHUNK_ROWS = 2048  # rows per Arrow chunk of a feature column (keeps int32 list offsets small)
+DAMAGED_SUFFIX = ".damaged"  # a shard that cannot be read is renamed `shard-*.npz.damaged`
+# what reading a truncated, corrupted or foreign .npz raises (zip structure, CRC, deflate stream, npy header, keys)
+_DAMAGED_SHARD_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def default_cache_dir() -> Path:
@@ -84,18 +91,48 @@ class FeatureCache:
         return sorted(self.root.glob("shard-*.npz")) if self.root.is_dir() else []
 
     def load(self) -> dict[str, np.ndarray | str]:
+        """All entries of all shards; a damaged shard is set aside ([`set_aside`]) and costs only its rows."""
         entries: dict[str, np.ndarray | str] = {}
         for shard in self.shards():
             try:
-                with np.load(shard, allow_pickle=False) as data:
-                    keys, offsets, values = data["keys"], data["offsets"], data["values"]
-                    for index, key in enumerate(keys.tolist()):
-                        entries[key] = values[offsets[index] : offsets[index + 1]]
-                    for key, reason in zip(data["failed_keys"].tolist(), data["failed_reasons"].tolist(), strict=True):
-                        entries[key] = str(reason)
-            except (OSError, ValueError, KeyError) as error:  # a damaged shard costs its rows, not the run
-                logger.warning("ignoring unreadable feature cache shard %s (%s)", shard, error)
+                entries.update(self.read_shard(shard))
+            except _DAMAGED_SHARD_ERRORS as error:
+                self.set_aside(shard, error)
         return entries
+
+    @staticmethod
+    def read_shard(shard: Path) -> dict[str, np.ndarray | str]:
+        """The entries of one shard, read whole (a shard that fails anywhere contributes nothing)."""
+        entries: dict[str, np.ndarray | str] = {}
+        with np.load(shard, allow_pickle=False) as data:
+            keys, offsets, values = data["keys"], data["offsets"], data["values"]
+            if values.ndim != 2 or offsets.shape != (len(keys) + 1,) or offsets[-1] != values.shape[0]:
+                raise ValueError(f"inconsistent arrays: {len(keys)} keys, offsets {offsets.shape}, values {values.shape}")
+            for index, key in enumerate(keys.tolist()):
+                entries[key] = values[offsets[index] : offsets[index + 1]]
+            for key, reason in zip(data["failed_keys"].tolist(), data["failed_reasons"].tolist(), strict=True):
+                entries[key] = str(reason)
+        return entries
+
+    @staticmethod
+    def set_aside(shard: Path, error: BaseException) -> Path:
+        """Rename a damaged shard to `<name>.damaged` (kept for inspection, no longer read) and warn, naming it."""
+        target = shard.with_name(shard.name + DAMAGED_SUFFIX)
+        if target.exists():  # never replace an earlier damaged copy
+            target = shard.with_name(f"{shard.name}{DAMAGED_SUFFIX}-{time.time_ns()}")
+        try:
+            os.replace(shard, target)
+        except OSError as rename_error:
+            target = shard
+            logger.warning("could not set aside the damaged shard %s (%s)", shard, rename_error)
+        logger.warning(
+            "damaged feature cache shard %s (%s: %s): set aside as %s; its rows will be extracted again",
+            shard,
+            type(error).__name__,
+            error,
+            target.name,
+        )
+        return target
 
     def write(self, entries: dict[str, np.ndarray | str]) -> Path | None:
         """Write `entries` as one new shard (atomic: temp file + rename). Returns the shard path."""
@@ -645,6 +682,7 @@ def extract_features(
 
 
 __all__ = [
+    "DAMAGED_SUFFIX",
     "DEFAULT_BATCH_SIZE",
     "FeatureCache",
     "default_cache_dir",

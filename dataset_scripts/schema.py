@@ -287,14 +287,51 @@ def build_summary(dataset_dict: DatasetDict) -> BuildSummary:
     return BuildSummary.from_dict(metadata["summary"])
 
 
-def save_prepared(dataset_dict: DatasetDict, path: str | os.PathLike, **kwargs) -> None:
-    """`save_to_disk(path)` plus `emoje_meta.json` beside it."""
+def empty_splits_error(dataset_dict: DatasetDict) -> str | None:
+    """Why `dataset_dict` cannot be used as a prepared dataset because of empty splits (None if all have rows)."""
+    empty = [split for split in SPLITS if dataset_dict[split].num_rows == 0]
+    if not empty:
+        return None
+    metadata = dataset_metadata(dataset_dict)
+    protocol = metadata.get("protocol_id") or "/".join(
+        str(metadata[key]) for key in ("corpus", "protocol") if metadata.get(key)
+    )
+    which = empty[0] if len(empty) == 1 else ", ".join(empty[:-1]) + " and " + empty[-1]
+    return (
+        f"the {which} split{'s are' if len(empty) > 1 else ' is'} empty"
+        + (f" under the protocol {protocol}" if protocol else "")
+        + " (training and evaluation need rows in train, validation and test); to save it anyway, pass "
+        "allow_empty_splits=True (emoje-prepare --allow-empty-splits)"
+    )
+
+
+def save_prepared(
+    dataset_dict: DatasetDict, path: str | os.PathLike, allow_empty_splits: bool = False, **kwargs
+) -> None:
+    """`save_to_disk` plus `emoje_meta.json`, written atomically under an exclusive lock (`output_folder`).
+
+    `path` must be absent, an empty folder or a prepared dataset (which is replaced only once the new one is
+    complete); a second writer into the same `path` fails with an `OutputFolderError`. Empty splits are refused
+    unless `allow_empty_splits` (they are then saved loadable, with zero rows). `kwargs` go to `save_to_disk`.
+    """
+    from .output_folder import output_lock, write_folder_atomically
+
     missing = [split for split in SPLITS if split not in dataset_dict]
     if missing:
         raise ValueError(f"a prepared dataset needs the splits {SPLITS}; missing {missing}")
-    dataset_dict.save_to_disk(os.fspath(path), **kwargs)
-    meta_path = Path(path) / METADATA_FILE
-    meta_path.write_text(json.dumps(dataset_metadata(dataset_dict), indent=2, sort_keys=True) + "\n")
+    problem = empty_splits_error(dataset_dict)
+    if problem and not allow_empty_splits:
+        raise ValueError(problem)
+    if problem and "num_shards" not in kwargs:  # `save_to_disk` writes no data file for 0 rows, unless told 1 shard
+        kwargs["num_shards"] = {split: 1 for split in dataset_dict if dataset_dict[split].num_rows == 0}
+    metadata = json.dumps(dataset_metadata(dataset_dict), indent=2, sort_keys=True) + "\n"
+
+    def write(folder: Path) -> None:
+        dataset_dict.save_to_disk(os.fspath(folder), **kwargs)
+        (folder / METADATA_FILE).write_text(metadata)
+
+    with output_lock(path) as locked:
+        write_folder_atomically(locked, write)
 
 
 def read_prepared_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -329,7 +366,15 @@ def load_prepared(path: str | os.PathLike) -> DatasetDict:
         >>> dataset["train"].features["label"].names[:3]  # doctest: +SKIP
         ['neutral', 'surprise', 'fear']
     """
-    loaded = datasets.load_from_disk(os.fspath(path))
+    try:
+        loaded = datasets.load_from_disk(os.fspath(path))
+    except IndexError as error:  # datasets cannot load a split saved with no data file (0 rows, older emoje-prepare)
+        folders = [Path(path) / split for split in SPLITS]
+        empty = [folder.name for folder in folders if folder.is_dir() and not any(folder.glob("*.arrow"))]
+        raise ValueError(
+            f"{path}: the split(s) {empty or 'of this dataset'} hold no data file (empty splits saved by an older "
+            "emoje-prepare); prepare it again"
+        ) from error
     if not isinstance(loaded, DatasetDict):
         raise ValueError(f"{path} holds a single Dataset, not the DatasetDict emoje-prepare writes")
     missing = [split for split in SPLITS if split not in loaded]
@@ -369,6 +414,7 @@ __all__ = [
     "builder_fingerprint",
     "dataset_metadata",
     "emoje_features",
+    "empty_splits_error",
     "feature_column",
     "file_available",
     "load_prepared",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import numpy as np
 from transformers.audio_utils import mel_filter_bank, window_function
@@ -11,12 +12,67 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.utils import TensorType, logging
 
-from .media_io import load_audio, resample
+from .media_io import AudioBlocks, MediaDecodeError, open_audio, resample
 
 
 logger = logging.get_logger(__name__)
 
 AUDIO_FEATURE_DIM = 80
+STFT_CHUNK_FRAMES = 1000  # STFT frames computed at once (10 s at the default hop): about 10 MB of working memory
+
+
+def _reflected(begin: int, end: int, pad: int, num_samples: int) -> np.ndarray:
+    """Waveform indices of samples `[begin, end)` of the signal centred with `pad` reflected samples on each side."""
+    index = np.abs(np.arange(begin - pad, end - pad))
+    return np.where(index >= num_samples, 2 * (num_samples - 1) - index, index)
+
+
+class _CentredWave:
+    """An in-memory waveform as the STFT sees it: `n_fft // 2` reflected samples on each side (zeros when it is too
+    short to reflect), read by range without padding the whole waveform."""
+
+    def __init__(self, wave: np.ndarray, n_fft: int):
+        self.wave, self.pad, self.num_samples = wave, n_fft // 2, wave.size
+
+    def samples(self, begin: int, end: int) -> np.ndarray:
+        if self.num_samples <= self.pad:
+            return np.pad(self.wave, (self.pad, max(self.pad, end - self.pad - self.num_samples)))[begin:end]
+        return self.wave[_reflected(begin, end, self.pad, self.num_samples)]
+
+
+class _CentredStream:
+    """The same view of an [`AudioBlocks`] stream (longer than `n_fft // 2` samples), read forward: it keeps only the
+    samples from the current STFT chunk on (one chunk plus one decoded block), so memory does not grow with the
+    length of the audio."""
+
+    def __init__(self, audio: AudioBlocks, n_fft: int):
+        self.path, self.pad, self.num_samples = audio.path, n_fft // 2, audio.num_samples
+        self._blocks = iter(audio)
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._offset = 0  # waveform index of self._buffer[0]
+
+    def samples(self, begin: int, end: int) -> np.ndarray:
+        index = _reflected(begin, end, self.pad, self.num_samples)
+        low, high = int(index.min()), int(index.max()) + 1
+        if low < self._offset:
+            raise RuntimeError(f"STFT chunks must move forward: sample {low} was already dropped")
+        keep_from = max(self._offset, low - 2 * self.pad)  # earlier samples are never asked for again
+        self._buffer, self._offset = self._buffer[keep_from - self._offset :], keep_from
+        pieces = [self._buffer]
+        available = self._offset + self._buffer.size
+        while available < high:
+            block = next(self._blocks, None)
+            if block is None:
+                raise MediaDecodeError(self.path, f"the audio ended after {available} of {self.num_samples} samples")
+            pieces.append(block)
+            available += block.size
+        self._buffer = np.concatenate(pieces) if len(pieces) > 1 else self._buffer
+        return self._buffer[index - self._offset]
+
+    def finish(self) -> None:
+        """Read the stream to its end, where it checks for NaN samples and digital silence."""
+        for _ in self._blocks:
+            pass
 
 
 class EmoJEFeatureExtractor(SequenceFeatureExtractor):
@@ -121,39 +177,69 @@ class EmoJEFeatureExtractor(SequenceFeatureExtractor):
         """Number of STFT frames averaged into one output frame (10 for the defaults)."""
         return max(1, int(round(self.sampling_rate / self.hop_length / self.frames_per_second)))
 
-    def log_mel(self, waveform: np.ndarray) -> np.ndarray:
-        """Full-rate log-mel spectrogram `(num_stft_frames, feature_size)` of a mono waveform at `sampling_rate`."""
+    def _check_waveform(self, waveform: np.ndarray) -> np.ndarray:
         wave = np.asarray(waveform, dtype=np.float32)
         if wave.ndim != 1 or wave.size == 0:
             raise ValueError(f"expected a non-empty mono waveform (1-D array), got shape {wave.shape}")
-        pad = self.n_fft // 2
-        mode = "reflect" if wave.size > pad else "constant"
-        padded = np.pad(wave, pad, mode=mode)
-        if padded.size < self.n_fft:
-            padded = np.pad(padded, (0, self.n_fft - padded.size))
-        frames = np.lib.stride_tricks.sliding_window_view(padded, self.n_fft)[:: self.hop_length]
-        spectrum = np.fft.rfft(frames * self.window, n=self.n_fft, axis=-1)
-        power = spectrum.real**2 + spectrum.imag**2
-        mel = power.astype(np.float32) @ self.mel_filters
-        return np.log(mel + self.log_floor, dtype=np.float32)
+        return wave
 
-    def _pool(self, frames: np.ndarray) -> np.ndarray:
-        size = self.pool_size
-        count = frames.shape[0]
-        if size > 1:
-            starts = np.arange(0, count, size)
-            frames = np.add.reduceat(frames, starts, axis=0) / np.diff(np.append(starts, count))[:, None]
-        if frames.shape[0] > self.max_frames:
-            bounds = np.linspace(0, frames.shape[0], self.max_frames + 1).round().astype(np.int64)
-            frames = np.add.reduceat(frames, bounds[:-1], axis=0) / np.diff(bounds)[:, None]
-        return frames.astype(np.float32, copy=False)
+    def _num_stft_frames(self, num_samples: int) -> int:
+        padded = num_samples + 2 * (self.n_fft // 2)
+        return 1 + (max(padded, self.n_fft) - self.n_fft) // self.hop_length
+
+    def _log_mel_chunks(self, source: _CentredWave | _CentredStream) -> Iterator[np.ndarray]:
+        """The full-rate log-mel frames of `source`, `STFT_CHUNK_FRAMES` frames (a multiple of `pool_size`) at a
+        time, so that the STFT's working memory stays a few MB whatever the length of the audio."""
+        count = self._num_stft_frames(source.num_samples)
+        chunk = self.pool_size * max(1, STFT_CHUNK_FRAMES // self.pool_size)
+        for first in range(0, count, chunk):
+            last = min(first + chunk, count)
+            samples = source.samples(first * self.hop_length, (last - 1) * self.hop_length + self.n_fft)
+            frames = np.lib.stride_tricks.sliding_window_view(samples, self.n_fft)[:: self.hop_length]
+            spectrum = np.fft.rfft(frames * self.window, n=self.n_fft, axis=-1)
+            power = spectrum.real**2 + spectrum.imag**2
+            yield np.log(power.astype(np.float32) @ self.mel_filters + self.log_floor, dtype=np.float32)
+
+    def log_mel(self, waveform: np.ndarray) -> np.ndarray:
+        """Full-rate log-mel spectrogram `(num_stft_frames, feature_size)` of a mono waveform at `sampling_rate`."""
+        return np.concatenate(list(self._log_mel_chunks(_CentredWave(self._check_waveform(waveform), self.n_fft))))
+
+    def _pool_rate(self, frames: np.ndarray) -> np.ndarray:
+        """Average consecutive groups of `pool_size` frames (the last group may be shorter)."""
+        size, count = self.pool_size, frames.shape[0]
+        if size == 1:
+            return frames
+        starts = np.arange(0, count, size)
+        return np.add.reduceat(frames, starts, axis=0) / np.diff(np.append(starts, count))[:, None]
 
     def extract(self, waveform: np.ndarray) -> np.ndarray:
         """Features `(T, feature_size)` of one mono waveform already at `self.sampling_rate`."""
-        frames = self.log_mel(waveform)
+        return self._features(_CentredWave(self._check_waveform(waveform), self.n_fft))
+
+    def _features(self, source: _CentredWave | _CentredStream) -> np.ndarray:
+        """Chunk by chunk, in memory that does not grow with the audio: each chunk's frames are pooled to
+        `frames_per_second` and added into their output frame (`max_frames` uniform segments when there are more),
+        and only per-bin sums are kept for the normalisation. Normalising at the end equals normalising the
+        full-rate frames first, as every pooling step is an average."""
+        pooled_count = -(-self._num_stft_frames(source.num_samples) // self.pool_size)
+        outputs = min(pooled_count, self.max_frames)
+        bounds = np.linspace(0, pooled_count, outputs + 1).round().astype(np.int64)  # pooled frames per output frame
+        sums = np.zeros((outputs, self.feature_size), dtype=np.float64)
+        total, squares, count, done = 0.0, 0.0, 0, 0
+        for frames in self._log_mel_chunks(source):
+            pooled = self._pool_rate(frames)
+            owners = np.searchsorted(bounds, np.arange(done, done + pooled.shape[0]), side="right") - 1
+            np.add.at(sums, owners, pooled)
+            done += pooled.shape[0]
+            if self.do_normalize:
+                total = total + frames.sum(axis=0, dtype=np.float64)
+                squares = squares + np.square(frames, dtype=np.float64).sum(axis=0)
+                count += frames.shape[0]
+        features = sums / np.diff(bounds)[:, None]
         if self.do_normalize:
-            frames = (frames - frames.mean(axis=0)) / np.sqrt(frames.var(axis=0) + 1e-5)
-        return self._pool(frames)
+            mean = total / count
+            features = (features - mean) / np.sqrt(np.maximum(squares / count - mean**2, 0.0) + 1e-5)
+        return features.astype(np.float32)
 
     def num_frames(self, num_samples: int) -> int:
         """Number of output frames for a waveform of `num_samples` samples at `sampling_rate`."""
@@ -220,9 +306,17 @@ class EmoJEFeatureExtractor(SequenceFeatureExtractor):
     ) -> np.ndarray:
         """Decode `path` (wav/flac or a video's audio track) between `start` and `end` seconds and featurise it.
 
-        Raises [`~media_io.MediaDecodeError`] for missing, corrupt, empty or digitally silent audio.
+        The file is decoded block by block as the STFT advances ([`~media_io.open_audio`]), so memory does not grow
+        with its length (a 1-hour wav included). Raises [`~media_io.MediaDecodeError`] for missing, corrupt, empty or
+        digitally silent audio ([`~media_io.SilentAudioError`]).
         """
-        return self.extract(load_audio(path, sampling_rate=self.sampling_rate, start=start, end=end))
+        audio = open_audio(path, sampling_rate=self.sampling_rate, start=start, end=end)
+        if audio.num_samples <= self.n_fft:  # too short to stream (and to reflect-pad): one block
+            return self.extract(np.concatenate(list(audio)))
+        source = _CentredStream(audio, self.n_fft)
+        features = self._features(source)
+        source.finish()  # the silence and NaN checks run at the end of the file
+        return features
 
 
 __all__ = ["AUDIO_FEATURE_DIM", "EmoJEFeatureExtractor"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 
 import numpy as np
@@ -36,6 +36,8 @@ SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff")
 
 # A peak absolute amplitude at or below this (about -80 dBFS, 3 LSB of 16-bit PCM) counts as digital silence.
 DEFAULT_SILENCE_THRESHOLD = 1e-4
+# soundfile formats are decoded, mixed down and resampled this many seconds at a time (bounds the working memory)
+AUDIO_BLOCK_SECONDS = 20.0
 
 
 class MediaDecodeError(ValueError):
@@ -53,6 +55,24 @@ class MediaDecodeError(ValueError):
 
     def __reduce__(self):  # keep (path, reason) through pickling (multiprocessing, datasets.map)
         return (self.__class__, (self.path, self.reason))
+
+
+class SilentAudioError(MediaDecodeError):
+    """The audio decoded fine but is digital silence: a missing modality rather than a broken file."""
+
+
+def peak_amplitude(wave: np.ndarray) -> float:
+    """Largest absolute sample of a non-empty `wave` (NaN if it holds NaN), without a temporary copy of it."""
+    return max(abs(float(np.min(wave))), abs(float(np.max(wave))))
+
+
+def _below_threshold(peak: float, threshold: float | None) -> bool:
+    return threshold is not None and peak <= threshold
+
+
+def is_silent(wave: np.ndarray, threshold: float | None = DEFAULT_SILENCE_THRESHOLD) -> bool:
+    """True when the peak absolute amplitude of `wave` is `<= threshold` (never for `threshold=None`)."""
+    return _below_threshold(peak_amplitude(wave), threshold)
 
 
 def _check_path(path: str | os.PathLike) -> str:
@@ -103,15 +123,90 @@ def resample(array: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
-def _read_soundfile(path: str, start: float, end: float | None) -> tuple[np.ndarray, int]:
+def _resampling_context(orig_sr: int, target_sr: int) -> int:
+    """Input samples a block needs on each side for [`resample`] to give the same samples as on the whole signal:
+    the reach of `resample_poly`'s default filter (10 * max(up, down) upsampled taps), as a multiple of `down`."""
+    ratio = Fraction(int(target_sr), int(orig_sr))
+    up, down = ratio.numerator, ratio.denominator
+    return down * math.ceil((10 * max(up, down) / up + 2) / down)
+
+
+def _soundfile_blocks(sound, first: int, last: int, sampling_rate: int) -> Iterator[np.ndarray]:
+    """Frames `[first, last)` of an open `soundfile.SoundFile`, mixed down and resampled, `AUDIO_BLOCK_SECONDS` at a
+    time. Blocks start at multiples of the resampling ratio's denominator and carry [`_resampling_context`] samples
+    of their neighbours, so their concatenation equals resampling the whole cut at once."""
+    sr = int(sound.samplerate)
+    ratio = Fraction(int(sampling_rate), sr)
+    up, down = ratio.numerator, ratio.denominator
+    context = _resampling_context(sr, sampling_rate) if sr != sampling_rate else 0
+    block = down * max(1, int(AUDIO_BLOCK_SECONDS * sr) // down)
+    for begin in range(first, last, block):
+        stop = min(begin + block, last)
+        left, right = min(context, begin - first), min(context, last - stop)
+        sound.seek(begin - left)
+        samples = sound.read(left + stop - begin + right, dtype="float32", always_2d=True)
+        mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
+        resampled = resample(mono, sr, sampling_rate)
+        yield resampled[left * up // down :][: (stop - begin) * up // down if stop < last else None]
+
+
+class AudioBlocks:
+    """One audio cut as consecutive mono float32 blocks at `sampling_rate` (see [`open_audio`]).
+
+    `num_samples` is known before decoding. Iterating decodes (soundfile formats: one block at a time, so memory
+    stays one block whatever the length, rate and channels) and, after the last block, raises
+    [`MediaDecodeError`] for NaN/infinite samples or [`SilentAudioError`] for digital silence.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        num_samples: int,
+        blocks: Callable[[], Iterator[np.ndarray]],
+        silence_threshold: float | None,
+        on_close: Callable[[], None] | None = None,
+    ):
+        self.path, self.num_samples = path, num_samples
+        self._blocks, self._silence_threshold, self._on_close = blocks, silence_threshold, on_close
+
+    def close(self) -> None:
+        """Release the open file (iterating to the end does it too)."""
+        if self._on_close is not None:
+            self._on_close()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        peak, finite = 0.0, True
+        try:
+            for block in self._blocks():
+                if block.size:
+                    block_peak = peak_amplitude(block)
+                    finite = finite and math.isfinite(block_peak)
+                    peak = max(peak, block_peak) if finite else peak
+                    yield block
+        except MediaDecodeError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a decoder failing mid-file: name the file
+            raise MediaDecodeError(self.path, f"decoding failed ({err})") from err
+        finally:
+            self.close()
+        if not finite:
+            raise MediaDecodeError(self.path, "audio holds NaN or infinite samples")
+        if _below_threshold(peak, self._silence_threshold):
+            raise SilentAudioError(self.path, f"audio is silent (peak amplitude <= {self._silence_threshold:g})")
+
+
+def _open_soundfile(path: str, start: float, end: float | None, sampling_rate: int, silence_threshold) -> AudioBlocks:
     import soundfile as sf
 
-    info = sf.info(path)
-    sr = int(info.samplerate)
-    first = int(round(start * sr))
-    last = None if end is None else int(round(end * sr))
-    data, sr = sf.read(path, start=first, stop=last, dtype="float32", always_2d=True)
-    return data.T, sr  # (channels, samples)
+    sound = sf.SoundFile(path)
+    sr = int(sound.samplerate)
+    first = min(int(round(start * sr)), sound.frames)
+    last = sound.frames if end is None else min(max(first, int(round(end * sr))), sound.frames)
+    ratio = Fraction(int(sampling_rate), sr)
+    num_samples = -(-(last - first) * ratio.numerator // ratio.denominator)
+    return AudioBlocks(
+        path, num_samples, lambda: _soundfile_blocks(sound, first, last, sampling_rate), silence_threshold, sound.close
+    )
 
 
 def _stream_offset(stream) -> float:
@@ -183,41 +278,43 @@ def _read_av_audio(path: str, start: float, end: float | None) -> tuple[np.ndarr
     return data[:, first:last], sr
 
 
-def load_audio(
+def open_audio(
     path: str | os.PathLike,
     sampling_rate: int = 16000,
     start: float | None = None,
     end: float | None = None,
     silence_threshold: float | None = DEFAULT_SILENCE_THRESHOLD,
-) -> np.ndarray:
-    """Decode an audio file (or the audio track of a video) to a mono float32 waveform.
+) -> AudioBlocks:
+    """Open an audio file (or the audio track of a video) as mono float32 blocks at `sampling_rate` ([`AudioBlocks`]).
 
-    wav/flac/ogg/aiff are read with soundfile (falling back to PyAV if libsndfile refuses them); any other container
-    (mp4, avi, mkv, mp3, m4a, ...) is decoded with PyAV. Channels are averaged, then the signal is resampled to
-    `sampling_rate` with [`resample`].
+    wav/flac/ogg/aiff are read with soundfile (falling back to PyAV if libsndfile refuses them), one block of
+    `AUDIO_BLOCK_SECONDS` at a time when iterated, so memory does not grow with the file's length, rate or channels;
+    any other container (mp4, avi, mkv, mp3, m4a, ...) is decoded whole with PyAV (one block). Channels are
+    averaged, then the signal is resampled to `sampling_rate` with [`resample`].
 
     Args:
         path: the media file.
         sampling_rate: output rate in Hz.
         start, end: optional cut, in seconds from the beginning of the file. An `end` past the end of the file is
             clipped to it.
-        silence_threshold: if the peak absolute amplitude of the (cut) signal is `<=` this, the audio is reported as
-            silent with a [`MediaDecodeError`] (video tracks muted with digital zeros are common). `None` disables it.
+        silence_threshold: if the peak absolute amplitude of the (cut) signal is `<=` this, iterating ends with a
+            [`SilentAudioError`] (video tracks muted with digital zeros are common). `None` disables it.
 
     Raises:
-        MediaDecodeError: missing/corrupt file, no audio stream, no samples in `[start, end)`, or digital silence.
+        MediaDecodeError: missing/corrupt file, no audio stream, no samples in `[start, end)` (here); NaN samples or
+            digital silence (a [`SilentAudioError`]) at the end of the iteration.
         ValueError: a negative `start` or `end <= start`.
     """
     path = _check_path(path)
     start, end = _check_span(path, start, end)
     errors = []
-    data = sr = None
+    audio = None
     if path.lower().endswith(SOUNDFILE_EXTENSIONS):
         try:
-            data, sr = _read_soundfile(path, start, end)
+            audio = _open_soundfile(path, start, end, sampling_rate, silence_threshold)
         except Exception as err:  # libsndfile refuses some codecs (e.g. some wav sub-formats): let FFmpeg try
             errors.append(f"soundfile: {err}")
-    if data is None:
+    if audio is None:
         try:
             data, sr = _read_av_audio(path, start, end)
         except MediaDecodeError:
@@ -225,15 +322,40 @@ def load_audio(
         except Exception as err:
             errors.append(f"PyAV: {err}")
             raise MediaDecodeError(path, "; ".join(errors)) from err
-    if data.shape[1] == 0:
+        mono = data.mean(axis=0, dtype=np.float32) if data.shape[0] > 1 else data[0].astype(np.float32, copy=False)
+        wav = resample(mono, sr, sampling_rate)
+        audio = AudioBlocks(path, wav.shape[0], lambda: iter([wav]), silence_threshold)
+    if audio.num_samples == 0:
+        audio.close()
         span = f"between {start:g} s and {end:g} s" if end is not None else f"after {start:g} s"
         raise MediaDecodeError(path, f"no audio samples {span}")
-    wav = data.mean(axis=0, dtype=np.float32) if data.shape[0] > 1 else data[0].astype(np.float32, copy=False)
-    if not np.all(np.isfinite(wav)):
-        raise MediaDecodeError(path, "audio holds NaN or infinite samples")
-    if silence_threshold is not None and float(np.max(np.abs(wav))) <= silence_threshold:
-        raise MediaDecodeError(path, f"audio is silent (peak amplitude <= {silence_threshold:g})")
-    return np.ascontiguousarray(resample(wav, sr, sampling_rate))
+    return audio
+
+
+def load_audio(
+    path: str | os.PathLike,
+    sampling_rate: int = 16000,
+    start: float | None = None,
+    end: float | None = None,
+    silence_threshold: float | None = DEFAULT_SILENCE_THRESHOLD,
+) -> np.ndarray:
+    """Decode an audio file (or the audio track of a video) to one mono float32 waveform at `sampling_rate`.
+
+    The concatenated blocks of [`open_audio`] (same arguments, same errors): memory is the output (4 bytes per
+    sample) plus one block.
+
+    Raises:
+        MediaDecodeError: missing/corrupt file, no audio stream, no samples in `[start, end)`, NaN samples, or digital
+            silence (a [`SilentAudioError`]).
+        ValueError: a negative `start` or `end <= start`.
+    """
+    audio = open_audio(path, sampling_rate, start, end, silence_threshold)
+    output = np.empty(audio.num_samples, dtype=np.float32)
+    filled = 0
+    for block in audio:
+        output[filled : filled + block.shape[0]] = block
+        filled += block.shape[0]
+    return output[:filled]
 
 
 def _sample_times(start: float, end: float | None, fps: float, max_frames: int | None) -> tuple[float, float]:
@@ -347,4 +469,14 @@ def _video_frames(
         container.close()
 
 
-__all__ = ["MediaDecodeError", "load_audio", "resample", "iter_video_frames", "DEFAULT_SILENCE_THRESHOLD"]
+__all__ = [
+    "DEFAULT_SILENCE_THRESHOLD",
+    "AudioBlocks",
+    "MediaDecodeError",
+    "SilentAudioError",
+    "is_silent",
+    "iter_video_frames",
+    "load_audio",
+    "open_audio",
+    "resample",
+]

@@ -18,7 +18,8 @@ Example:
 
 Output, one dict per turn, in order:
 
-- `label`, `score`: the most probable emotion and its probability.
+- `label`, `score`: the most probable emotion and its probability. Never for NaN/inf scores: inputs that make the
+  model's scores non-finite (finite but huge values, say 1e30) raise a `ValueError` naming the turn and modality.
 - `scores`: `{label: probability}` over every label (sums to 1).
 - `modality_weights`: `{mode: weight}` for the modes the model fused for that turn (used and imputed; the weights
   sum to 1). `None` for a model without per-modality weights (CM-ARR): the key is always there, and `None` says
@@ -236,6 +237,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
             logits, weights, imputed = self._forward_context_prefixes(model_inputs)
         else:
             logits, weights, imputed = self._forward_prefixes(model_inputs)
+        self._check_finite(logits, model_inputs)
         return {
             "logits": logits,
             "modality_weights": weights,
@@ -284,18 +286,47 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         for end in range(1, length + 1):
             prefix = {key: value[:, :end] for key, value in model_inputs.items()}
             present = prefix["modality_mask"].flatten(0, 1).any(0)
-            for position, name in enumerate(MODALITIES):  # a mode no turn of the prefix has is left out entirely
-                if not present[position]:
-                    keys = (f"{name}_features", f"{name}_attention_mask")
-                    keys += ("input_ids", "attention_mask") if name == "text" else ()
-                    for key in keys:
-                        prefix.pop(key, None)
+            # a mode no turn of the prefix has is left out entirely
+            prefix = _without_modalities(prefix, [name for i, name in enumerate(MODALITIES) if not present[i]])
             outputs = self.model(**prefix)
             logits.append(outputs.logits[:, -1])
             weights.append(None if outputs.modality_weights is None else outputs.modality_weights[:, -1])
             imputed.append(None if outputs.imputed_mask is None else outputs.imputed_mask[:, -1])
         stack = lambda items: None if items[0] is None else torch.stack(items, dim=1)  # noqa: E731
         return stack(logits), stack(weights), stack(imputed)
+
+    def _check_finite(self, logits: torch.Tensor, model_inputs: dict[str, Any]) -> None:
+        """Never return a label for NaN/inf scores: a ValueError naming the turn(s) and the input modality at fault.
+
+        Finite but huge inputs (say 1e30) overflow inside the model. Only on that failure path, each affected turn
+        is run alone and then with one modality at a time, to name the input that produces non-finite scores.
+        """
+        real = model_inputs["utterance_mask"][0].bool()
+        bad_turns = [int(u) for u in torch.nonzero(real & ~torch.isfinite(logits[0]).all(-1)).flatten()]
+        if not bad_turns:
+            return
+        culprits = []  # "turn i: its <modality> input (largest |value| v)"
+        for turn in range(len(real)):
+            alone = {key: value[:, turn : turn + 1] for key, value in model_inputs.items()}
+            if not real[turn] or self._finite_output(alone):
+                continue
+            present = [name for i, name in enumerate(MODALITIES) if alone["modality_mask"][0, 0, i]]
+            for name in present:
+                if not self._finite_output(_without_modalities(alone, [m for m in present if m != name])):
+                    culprits.append(f"turn {turn}: its {name} input{_largest_value(alone, name)}")
+        if culprits:
+            raise ValueError(
+                "; ".join(culprit.replace(": ", ": the model's scores are not finite (NaN or inf) because of ", 1)
+                          for culprit in culprits)
+                + "; check the scale of these values (features are expected to be of order 1)"
+            )
+        raise ValueError(
+            f"turn {bad_turns[0]}: the model's scores are not finite (NaN or inf) for turns {bad_turns}, although "
+            "each turn alone gives finite scores: check the scale of the conversation's input values"
+        )
+
+    def _finite_output(self, model_inputs: dict[str, Any]) -> bool:
+        return bool(torch.isfinite(self.model(**model_inputs).logits).all())
 
     def postprocess(self, model_outputs: dict[str, torch.Tensor | None], top_k: int | None = 1) -> list[dict]:
         probabilities = model_outputs["logits"][0].float().softmax(-1)
@@ -327,6 +358,26 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
                 result["top_k"] = [{"label": labels[index], "score": row[index]} for index in order]
             results.append(result)
         return results
+
+
+def _without_modalities(model_inputs: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """A copy of `model_inputs` in which the modalities `names` are absent (no tensors, off in `modality_mask`)."""
+    inputs = dict(model_inputs)
+    mask = inputs["modality_mask"].clone()
+    for name in names:
+        keys = (f"{name}_features", f"{name}_attention_mask")
+        keys += ("input_ids", "attention_mask") if name == "text" else ()
+        for key in keys:
+            inputs.pop(key, None)
+        mask[..., MODALITIES.index(name)] = False
+    inputs["modality_mask"] = mask
+    return inputs
+
+
+def _largest_value(model_inputs: dict[str, Any], name: str) -> str:
+    """`" (largest |value| 1e+30)"` for a modality given as features, `""` otherwise (token ids)."""
+    features = model_inputs.get(f"{name}_features")
+    return "" if features is None else f" (largest |value| {float(features.abs().max()):.3g})"
 
 
 def register_pipeline() -> None:

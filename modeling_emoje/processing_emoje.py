@@ -11,9 +11,11 @@ A conversation is a list of turns, in order. Each turn is a dict with `speaker` 
 | `face`, `body` | pre-extracted arrays (T, D) or (D,) | used as given |
 | `text_features`, `audio_features` | pre-extracted arrays (T, D) or (D,) | used as given |
 
-Pre-extracted arrays win over the raw field of the same modality. Extraction is per utterance (an audio slice is
-decoded on its own, never the whole recording), so memory grows with the number of turns' *features*, not with
-the length of the media.
+Any other key (a typo such as `audo`) is an error naming the turn and the key. Audio that is digital silence (a
+file or an array) counts as absent audio, as it does in prepared datasets. Pre-extracted arrays win over the raw
+field of the same modality. Extraction is per utterance (an audio slice is decoded on its own, never the whole
+recording), so memory grows with the number of turns' *features*; an uncut long wav/flac file is decoded and
+featurised block by block, in memory that does not grow with its length.
 
 **Text.** The models read pooled sentence features of a frozen encoder (`modality_dims["text"]`, 384 for MiniLM),
 so the processor needs the encoder's weights, not only its tokenizer. It keeps the `tokenizer` as its
@@ -40,6 +42,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -51,7 +54,7 @@ from transformers.processing_utils import ProcessorMixin
 from transformers.utils import logging
 
 from .feature_extraction_emoje import EmoJEFeatureExtractor
-from .media_io import MediaDecodeError, load_audio
+from .media_io import MediaDecodeError, SilentAudioError, is_silent, load_audio
 from .modeling_layers import MODALITIES
 from .text_encoding_emoje import TextFeatureEncoder
 from .video_processing_emoje import EmoJEVideoProcessor
@@ -76,6 +79,18 @@ def speaker_index(conversation: Sequence[Mapping]) -> dict[Any, int]:
     for turn in conversation:
         index.setdefault(turn["speaker"], len(index))
     return index
+
+
+def check_turn_keys(turn: Mapping, where: str) -> None:
+    """A ValueError naming the first key of `turn` that is not one of `TURN_KEYS` (with a close match, if any)."""
+    for key in turn:
+        if key in TURN_KEYS:
+            continue
+        name = str(key)
+        stem = name.removesuffix("_features")  # `face_features` -> `face`, which is how a turn gives face arrays
+        matches = [stem] if stem != name and stem in TURN_KEYS else difflib.get_close_matches(name, TURN_KEYS, n=1)
+        hint = f" (did you mean {matches[0]!r}?)" if matches else ""
+        raise ValueError(f"{where}: unknown key {key!r}{hint}; a turn's keys are {', '.join(TURN_KEYS)}")
 
 
 def _span(value: Any, where: str, field: str) -> tuple[str, float | None, float | None]:
@@ -371,8 +386,10 @@ class EmoJEProcessor(ProcessorMixin):
     ) -> dict[str, Any]:
         """One turn -> {modality: (T, D) float32 array}; a text stays a str until its encoder batch runs.
 
-        Fields of modalities the model does not read are ignored (their files are not even opened).
+        Fields of modalities the model does not read are ignored (their files are not even opened); a key that is
+        not a turn key at all (a typo such as `audo`) is an error. Silent audio counts as absent audio.
         """
+        check_turn_keys(turn, where)
         speaker = turn.get("speaker")
         if speaker is None:
             raise ValueError(f"{where} has no 'speaker' (every turn needs one; turn keys: {sorted(turn)})")
@@ -382,10 +399,11 @@ class EmoJEProcessor(ProcessorMixin):
             raise ValueError(f"{where}: 'speaker' must be a name or an id, got {type(speaker).__name__}") from None
         dims = dims or {}
         features: dict[str, Any] = {}
+        absent: dict[str, str] = {}  # modality -> why a field that was given gave nothing
         if "text" in wanted:
             self._text_of(turn, where, dims.get("text"), text_input, features)
         if "audio" in wanted:
-            self._audio_of(turn, where, dims.get("audio"), audio_from_video, features)
+            self._audio_of(turn, where, dims.get("audio"), audio_from_video, features, absent)
         visual = [name for name in ("face", "body") if name in wanted]
         for name in visual:
             if turn.get(name) is not None:
@@ -402,6 +420,7 @@ class EmoJEProcessor(ProcessorMixin):
             if privacy and turn.get("face") is not None:
                 given.append("face (dropped: privacy)")
             detail = " and its video had no detectable face or body" if turn.get("video") is not None and missing else ""
+            detail += "".join(f"; its {name} is {reason}" for name, reason in absent.items())
             raise ValueError(
                 f"{where} has nothing usable: it gives {given or 'no field'} (turn keys: {sorted(turn)}), but the model "
                 f"reads {wanted}{detail}"
@@ -417,12 +436,18 @@ class EmoJEProcessor(ProcessorMixin):
             if turn["text"].strip():  # a blank text is an absent one
                 features["text"] = turn["text"]
 
-    def _audio_of(self, turn: Mapping, where: str, dim: int | None, audio_from_video: bool, features: dict) -> None:
+    def _audio_of(
+        self, turn: Mapping, where: str, dim: int | None, audio_from_video: bool, features: dict, absent: dict
+    ) -> None:
         if turn.get("audio_features") is not None:
             features["audio"] = _as_frames(turn["audio_features"], where, "audio_features", dim)
             return
         if turn.get("audio") is not None:
-            features["audio"] = self._extract_audio(turn["audio"], where)
+            audio = self._extract_audio(turn["audio"], where)
+            if audio is None:
+                absent["audio"] = "silent"
+            else:
+                features["audio"] = audio
         elif audio_from_video and turn.get("video") is not None:
             path, start, end = _span(turn["video"], where, "video")
             try:
@@ -434,7 +459,8 @@ class EmoJEProcessor(ProcessorMixin):
                 f"{where}: the audio extractor gives {features['audio'].shape[1]} features per frame, the model expects {dim}"
             )
 
-    def _extract_audio(self, value: Any, where: str) -> np.ndarray:
+    def _extract_audio(self, value: Any, where: str) -> np.ndarray | None:
+        """Log-mel frames of a turn's `audio` (array or file); None for digital silence (an absent modality)."""
         if isinstance(value, Mapping) and "array" in value:
             rate = value.get("sampling_rate")
             if rate is None:
@@ -444,6 +470,9 @@ class EmoJEProcessor(ProcessorMixin):
                 wave = wave.mean(axis=0 if wave.shape[0] < wave.shape[1] else 1)
             if wave.ndim != 1 or wave.size == 0:
                 raise ValueError(f"{where}: the audio array must be a non-empty waveform, got shape {wave.shape}")
+            if is_silent(wave):
+                logger.info(f"{where}: the audio array is silent; the turn has no audio")
+                return None
             try:
                 return self.feature_extractor(wave, sampling_rate=int(rate))["input_features"][0]
             except ValueError as err:
@@ -453,6 +482,9 @@ class EmoJEProcessor(ProcessorMixin):
         path, start, end = _span(value, where, "audio")
         try:
             return self.feature_extractor.extract_file(path, start, end)
+        except SilentAudioError as err:
+            logger.info(f"{where}: audio file {err.path!r} is silent; the turn has no audio")
+            return None
         except MediaDecodeError as err:
             raise ValueError(f"{where}: audio file {err.path!r} is unusable: {err.reason}") from err
         except ValueError as err:
@@ -594,4 +626,4 @@ class EmoJEProcessor(ProcessorMixin):
         return names + ["input_ids", "attention_mask", "modality_mask", "utterance_mask", "speaker_ids"]
 
 
-__all__ = ["EmoJEProcessor", "is_conversation", "speaker_index"]
+__all__ = ["TURN_KEYS", "EmoJEProcessor", "check_turn_keys", "is_conversation", "speaker_index"]

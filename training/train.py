@@ -643,7 +643,7 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
     scenarios = build_scenarios(available, script.eval_scenarios, three_mode=three_mode)
     evaluation = evaluate_model(
         trainer.model, test_set, scenarios, batch_size=training_args.per_device_eval_batch_size, accelerator=trainer.accelerator,
-        tokenizer=tokenizer, max_text_length=script.max_text_length,
+        tokenizer=tokenizer, max_text_length=script.max_text_length, progress=False if training_args.disable_tqdm else None,
     )
     stopped_by_budget = bool(trainer.time_budget is not None and trainer.time_budget.stopped)
     summary: dict[str, Any] = {

@@ -426,7 +426,8 @@ def run_cli(argv: Sequence[str] | None = None) -> dict:
         if plot is not None:
             from .plots import plot_scenario_scores
 
-            plot_scenario_scores(results, plot, title=f"{Path(args.model).name} on {args.split}: weighted-F1 per scenario")
+            shown = "/".join(Path(args.model).resolve().parts[-2:])
+            plot_scenario_scores(results, plot, title=f"{shown} on {args.split}: weighted-F1 per scenario")
             print(f"chart written to {plot}")
     return results
 

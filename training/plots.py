@@ -167,7 +167,8 @@ def plot_scenario_scores(
         axis.text((start + end) / 2, 1.01, group, transform=axis.get_xaxis_transform(), ha="center", va="bottom", fontsize=9)
         if start > 0:
             axis.axvline(start - (1.0 + gap) / 2, color="0.75", linewidth=0.8)
-    axis.set_xlim(positions[0] - 0.7, positions[-1] + 0.7)
+    padding = max(0.7, (4.0 - (positions[-1] - positions[0])) / 2)  # a few scenarios: slim bars, not wide blocks
+    axis.set_xlim(positions[0] - padding, positions[-1] + padding)
     axis.spines[["top", "right"]].set_visible(False)
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)  # outside: never over a bar
     axis.set_title(title or f"Test {shown} per missing-modality scenario", pad=30)

@@ -207,10 +207,12 @@ def model_type_from_argv(argv: Sequence[str], default: str = "emoje") -> str:
 
 def refused_option_error(training_args: Any) -> str | None:
     """The one-line error for a refused TrainingArguments option that is switched on, else None."""
-    for name, why in REFUSED_TRAINING_OPTIONS.items():
-        if getattr(training_args, name, False):
-            return f"--{name} is not supported: {why}"
-    return None
+    switched_on = [name for name in REFUSED_TRAINING_OPTIONS if getattr(training_args, name, False)]
+    if not switched_on:
+        return None
+    why = REFUSED_TRAINING_OPTIONS[switched_on[0]]
+    same = [name for name in switched_on if REFUSED_TRAINING_OPTIONS[name] == why]  # aliases of one another
+    return f"{' / '.join(f'--{name}' for name in same)} is not supported: {why}"
 
 
 __all__ = [

@@ -3,7 +3,7 @@
     emoje-prepare {meld,iemocap,msp-improv,conversations} --data-dir DIR --output OUT
         [--protocol P] [--fold K] [--features text,audio,face,body] [--text-encoder NAME_OR_PATH] [--labels a,b,c]
         [--cache-dir DIR] [--batch-size N] [--privacy] [--seed N] [--validation-fraction F] [--allow-empty-splits]
-        [--no-progress]
+        [--no-progress] [--quiet]
     emoje-prepare features --table TABLE --output OUT ...   (pre-extracted features: see feature_table_cli.py)
 
 OUT is written with `DatasetDict.save_to_disk` (splits train/validation/test) plus `emoje_meta.json` (corpus,
@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any
 
+from .cli_logging import add_quiet_option, configure_logging, take_quiet_flag
 from .output_folder import OutputFolderError, output_lock
 from .protocols import DEFAULT_PROTOCOLS, list_protocols
 from .schema import MODALITIES, SPLITS, build_summary, dataset_metadata, save_prepared
@@ -121,11 +122,12 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-empty-splits", action="store_true", help="save even if a split has no rows (default: an error)"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    return parser
+    return add_quiet_option(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv, quiet = take_quiet_flag(sys.argv[1:] if argv is None else list(argv))
+    configure_logging(quiet)
     if argv[:1] == ["features"]:  # `emoje-prepare features`: bring your own features (feature_table_cli.py)
         from .feature_table_cli import main as features_main
 

@@ -63,6 +63,10 @@ DATASET_CITATIONS: dict[str, str] = {
         "volume = {8},\n  number = {1},\n  pages = {67--80},\n  year = {2017}\n}"
     ),
 }
+# Corpus names for the card's `datasets` metadata (no official Hugging Face Hub copy of these corpora exists).
+DATASET_NAMES: dict[str, str] = {"meld": "MELD", "iemocap": "IEMOCAP", "msp": "MSP-IMPROV"}
+# The Hub has no emotion-recognition-in-conversation task: the closest classification task of the model's inputs.
+PIPELINE_TAGS: dict[str, str] = {"text": "text-classification", "audio": "audio-classification", "video": "video-classification"}
 SYNTHETIC_NOTICE = (
     "\n> **Demo model trained on synthetic data.** The corpus behind this checkpoint is generated noise around "
     "per-class prototypes (`dataset_scripts.synthetic`, preset \"prototype\"), not recordings of people. Its scores show "
@@ -77,6 +81,21 @@ def _dataset_key(*names: str | None) -> str | None:
         if key in text:
             return key
     return "synthetic" if "synthetic" in text else None
+
+
+def pipeline_tag_for(modalities: Sequence[str]) -> str:
+    """The Hub ``pipeline_tag`` of a model with these modalities: ``text-classification`` for text only,
+    ``audio-classification`` for audio (with or without text), ``video-classification`` as soon as face or body
+    (landmarks of a video) take part: each utterance is classified, and video is the input that carries them all.
+
+    Example:
+        >>> pipeline_tag_for(["text"]), pipeline_tag_for(["text", "audio"]), pipeline_tag_for(["text", "face"])
+        ('text-classification', 'audio-classification', 'video-classification')
+    """
+    present = set(modalities)
+    if present & {"face", "body"}:
+        return PIPELINE_TAGS["video"]
+    return PIPELINE_TAGS["audio"] if "audio" in present else PIPELINE_TAGS["text"]
 
 
 def eval_results_from_evaluation(
@@ -142,9 +161,15 @@ def build_model_card(
     limitations: Sequence[str] = (),
     license: str = "apache-2.0",
     trained_on: str | None = None,
+    base_model: str | None = None,
+    evaluation_image: str | None = None,
 ) -> ModelCard:
     """Build the README.md model card of an exported checkpoint (``trained_on``: the config's note on the training
-    data, shown in the card; one that says synthetic marks the card as a synthetic demo)."""
+    data, shown in the card; one that says synthetic marks the card as a synthetic demo).
+
+    The metadata carries ``pipeline_tag`` (`pipeline_tag_for`), ``base_model`` (the Hub id of the text encoder,
+    when known), ``datasets`` (the corpus, when it is MELD, IEMOCAP or MSP-IMPROV) and the ``model-index``;
+    ``evaluation_image`` (a file name in the folder, e.g. ``evaluation.png``) is shown above the evaluation table."""
     dataset_name = dataset_name or protocol or "unknown corpus"
     key = _dataset_key(dataset_name, protocol, trained_on)
     dataset_type = key or (protocol or "custom")
@@ -157,6 +182,9 @@ def build_model_card(
         tags=["emotion-recognition", "emotion-recognition-in-conversation", "multimodal", "missing-modality", "emoje", model_type],
         model_name=title,
         eval_results=eval_results,
+        pipeline_tag=pipeline_tag_for(modalities),
+        base_model=base_model,
+        datasets=[DATASET_NAMES[key]] if key in DATASET_NAMES else None,
     )
     three_mode = evaluation and any(name.startswith("three_mode") for name in evaluation.get("scenarios", {}))
     notes = list(limitations)
@@ -197,6 +225,11 @@ def build_model_card(
             else ""
         ),
         "evaluation_table": _evaluation_table(evaluation),
+        "evaluation_chart": (
+            f"![Weighted-F1 of every test scenario, grouped by the number of modalities kept]({evaluation_image})\n\n"
+            if evaluation_image
+            else ""
+        ),
         "limitations": "\n".join(f"- {note}" for note in notes),
         "training_summary": "\n".join(f"- {k}: `{v}`" for k, v in (training_summary or {}).items())
         or "_Not recorded._",
@@ -208,4 +241,4 @@ def build_model_card(
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
 
 
-__all__ = ["CARD_METRICS", "build_model_card", "eval_results_from_evaluation"]
+__all__ = ["CARD_METRICS", "DATASET_NAMES", "PIPELINE_TAGS", "build_model_card", "eval_results_from_evaluation", "pipeline_tag_for"]

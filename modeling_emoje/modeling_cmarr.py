@@ -42,6 +42,7 @@ from .modeling_layers import (
     collect_modality_inputs,
     encode_present_modalities,
     focal_loss,
+    add_base_model_auto_map,
     load_pretrained_strictly,
     masked_mean,
     sample_missing_condition,
@@ -295,6 +296,8 @@ class CMARRPreTrainedModel(PreTrainedModel):
     main_input_name = "text_features"
     input_modalities = ("text", "audio", "video")
     supports_gradient_checkpointing = False
+    # Every attention (nn.MultiheadAttention / TransformerEncoderLayer without weights) runs through SDPA already.
+    _supports_sdpa = True
     # forward takes **inputs, but the loss is a per-utterance mean: Trainer must not rescale it.
     accepts_loss_kwargs = False
     _no_split_modules = ["ModalityEncoder", "NormalizingFlow", "CrossModalFusion"]
@@ -303,6 +306,11 @@ class CMARRPreTrainedModel(PreTrainedModel):
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         """`PreTrainedModel.from_pretrained`; weights that do not fit the config are an error, never random weights."""
         return load_pretrained_strictly(super().from_pretrained, pretrained_model_name_or_path, *model_args, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`; with remote code, ``auto_map`` also maps ``AutoModel`` to `CMARRModel`."""
+        add_base_model_auto_map(self, CMARRModel)
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

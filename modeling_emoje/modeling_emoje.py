@@ -43,6 +43,7 @@ from .modeling_layers import (
     focal_loss,
     info_nce,
     jensen_shannon,
+    add_base_model_auto_map,
     load_pretrained_strictly,
     masked_mean,
     sample_training_modalities,
@@ -286,6 +287,8 @@ class EmoJEPreTrainedModel(PreTrainedModel):
     main_input_name = "text_features"
     input_modalities = ("text", "audio", "video")
     supports_gradient_checkpointing = False
+    # Every attention (nn.MultiheadAttention / TransformerEncoderLayer without weights) runs through SDPA already.
+    _supports_sdpa = True
     # forward takes **inputs, but the loss is a per-utterance mean: Trainer must not rescale it.
     accepts_loss_kwargs = False
     _no_split_modules = ["CrossAttendedLayer", "ModalityEncoder"]
@@ -294,6 +297,11 @@ class EmoJEPreTrainedModel(PreTrainedModel):
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         """`PreTrainedModel.from_pretrained`; weights that do not fit the config are an error, never random weights."""
         return load_pretrained_strictly(super().from_pretrained, pretrained_model_name_or_path, *model_args, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`; with remote code, ``auto_map`` also maps ``AutoModel`` to `EmoJEModel`."""
+        add_base_model_auto_map(self, EmoJEModel)
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

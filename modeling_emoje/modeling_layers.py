@@ -535,6 +535,24 @@ def is_optional_weight(key: str) -> bool:
     return key.endswith(OPTIONAL_WEIGHT_SUFFIXES)
 
 
+def add_base_model_auto_map(model, base_model_class: type) -> None:
+    """Give ``model.config.auto_map`` an ``AutoModel`` entry for ``base_model_class`` (the model without its head)
+    when ``model`` saves its code for ``trust_remote_code``, so a saved folder loads with ``AutoModel`` as well as
+    with the head's Auto class where this package is not installed.
+
+    Example:
+        >>> from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition, EmoJEModel
+        >>> model = EmoJEForEmotionRecognition(EmoJEConfig(modality_dims={"text": 4}, num_labels=2, hidden_size=8))
+        >>> add_base_model_auto_map(model, EmoJEModel)
+        >>> model.config.auto_map["AutoModel"]
+        'modeling_emoje.EmoJEModel'
+    """
+    if getattr(type(model), "_auto_class", None) is None:
+        return
+    entry = f"{base_model_class.__module__.rsplit('.', 1)[-1]}.{base_model_class.__name__}"
+    model.config.auto_map = {**(getattr(model.config, "auto_map", None) or {}), "AutoModel": entry}
+
+
 def load_pretrained_strictly(load, pretrained_model_name_or_path, *model_args, **kwargs):
     """``PreTrainedModel.from_pretrained`` (``load``) that refuses weights which would leave parameters random.
 
@@ -574,6 +592,7 @@ def load_pretrained_strictly(load, pretrained_model_name_or_path, *model_args, *
 __all__ = [
     "MODALITIES",
     "MODALITY_INDEX",
+    "add_base_model_auto_map",
     "AttentionPooling",
     "DialogueContext",
     "ModalityEncoder",

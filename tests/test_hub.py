@@ -8,12 +8,13 @@ import textwrap
 
 import pytest
 import torch
+import yaml
 from huggingface_hub import ModelCard
 
 from tests.synthetic_data import TINY_CONFIG, TINY_DIMS, isolated_python_command, subprocess_env, one_thread  # noqa: F401  (one_thread: autouse fixture)
 from training.collator import DialogueCollator, DialogueDataset
 from training.evaluation import evaluate_model
-from training.hub import CARD_FILE, EVALUATION_FILE, EXPORT_IGNORE_PATTERNS, export_model, push_to_hub
+from training.hub import CARD_FILE, EVALUATION_CHART_FILE, EVALUATION_FILE, EXPORT_IGNORE_PATTERNS, export_model, push_to_hub
 from dataset_scripts.synthetic import make_prototype_corpus as make_synthetic_corpus
 from training.train import build_model
 
@@ -28,6 +29,8 @@ def exported(tmp_path_factory):
     model = build_model("emoje", test, LABELS, "synthetic/synthetic", TINY_CONFIG).eval()
     evaluation = evaluate_model(model, test, "all", batch_size=2)
     folder = tmp_path_factory.mktemp("export") / "model"
+    cmarr = build_model("cmarr", test, LABELS, "synthetic/synthetic", {"hidden_size": 16, "latent_size": 8}).eval()
+    export_model(cmarr, folder.parent / "cmarr", protocol="synthetic/synthetic")
     export_model(
         model, folder, evaluation=evaluation, protocol="synthetic/synthetic", dataset_name="emoje synthetic conversations",
         splits={"train": {"dialogues": 2, "utterances": 9}, "test": {"dialogues": len(test), "utterances": test.num_utterances}},
@@ -48,7 +51,14 @@ def test_folder_contents(exported):
     assert config["label2id"] == {name: i for i, name in enumerate(LABELS)}
     assert config["protocol"] == "synthetic/synthetic"
     assert config["modality_dims"] == TINY_DIMS
-    assert set(config["auto_map"]) >= {"AutoConfig", "AutoModelForSequenceClassification"}
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_emoje.EmoJEConfig",
+        "AutoModel": "modeling_emoje.EmoJEModel",
+        "AutoModelForSequenceClassification": "modeling_emoje.EmoJEForEmotionRecognition",
+    }
+    cmarr_map = json.loads((folder.parent / "cmarr" / "config.json").read_text())["auto_map"]
+    assert cmarr_map["AutoModel"] == "modeling_cmarr.CMARRModel"
+    assert cmarr_map["AutoModelForSequenceClassification"] == "modeling_cmarr.CMARRForEmotionRecognition"
     for name in ("model.safetensors", "modeling_emoje.py", "configuration_emoje.py", "modeling_layers.py", CARD_FILE):
         assert (folder / name).is_file(), name
     assert json.loads((folder / EVALUATION_FILE).read_text()) == evaluation
@@ -79,6 +89,7 @@ def test_export_loads_with_remote_code_where_the_package_is_not_importable(expor
         for name in ("modeling_emoje", "training", "dataset_scripts", "model_cards"):
             assert importlib.util.find_spec(name) is None, name + " is importable: the check would prove nothing"
         from transformers import AutoModelForSequenceClassification
+        from transformers import AutoModel
         model = AutoModelForSequenceClassification.from_pretrained({str(folder)!r}, trust_remote_code=True).eval()
         assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
         probe = torch.load({str(folder.parent / "probe.pt")!r})
@@ -86,6 +97,13 @@ def test_export_loads_with_remote_code_where_the_package_is_not_importable(expor
             logits = model(**probe["batch"]).logits
         torch.testing.assert_close(logits, probe["logits"])
         print("OK", type(model).__name__, model.config.id2label[0])
+        base = AutoModel.from_pretrained({str(folder)!r}, trust_remote_code=True, attn_implementation="sdpa").eval()
+        with torch.no_grad():
+            base_out = base(**probe["batch"])
+            torch.testing.assert_close(base_out.last_hidden_state, model.emoje(**probe["batch"]).last_hidden_state)  # trained weights, not random
+        print("OK", type(base).__name__, base.config._attn_implementation)
+        for auto in (AutoModel, AutoModelForSequenceClassification):
+            print("OK", type(auto.from_pretrained({str(folder.parent / "cmarr")!r}, trust_remote_code=True)).__name__)
         """
     )
     env = subprocess_env(HF_MODULES_CACHE=str(tmp_path / "modules"))
@@ -93,6 +111,48 @@ def test_export_loads_with_remote_code_where_the_package_is_not_importable(expor
     completed = subprocess.run(isolated_python_command(code), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "OK EmoJEForEmotionRecognition neutral" in completed.stdout
+    assert "OK EmoJEModel sdpa" in completed.stdout
+    assert "OK CMARRModel" in completed.stdout and "OK CMARRForEmotionRecognition" in completed.stdout
+
+
+def test_card_metadata_has_pipeline_tag_and_the_evaluation_chart(exported):
+    folder, _ = exported
+    card = ModelCard.load(folder / CARD_FILE)
+    metadata = yaml.safe_load((folder / CARD_FILE).read_text().split("---")[1])
+    assert metadata["pipeline_tag"] == card.data.pipeline_tag == "video-classification"  # face and body: landmarks of video
+    assert "datasets" not in metadata and "base_model" not in metadata  # synthetic features: no corpus, no text encoder
+    assert (folder / EVALUATION_CHART_FILE).stat().st_size > 10_000
+    assert f"]({EVALUATION_CHART_FILE})" in card.text
+
+
+def test_card_names_the_text_encoder_and_the_corpus():
+    from model_cards import build_model_card
+    from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition, EmoJEProcessor
+    from modeling_emoje.text_encoding_emoje import DEFAULT_HUB_TEXT_ENCODER, default_text_encoder
+    from training.hub import text_encoder_hub_id
+
+    model = EmoJEForEmotionRecognition(EmoJEConfig(modality_dims={"text": 384}, num_labels=2, **TINY_CONFIG))
+    processor = EmoJEProcessor.from_text_encoder(default_text_encoder())
+    assert text_encoder_hub_id(model, processor) == DEFAULT_HUB_TEXT_ENCODER
+    assert text_encoder_hub_id(model, None) is None
+    card = build_model_card(
+        model_type="emoje", label_names=["neutral", "joy"], modalities=["text"], protocol="meld/emotion",
+        dataset_name="MELD", base_model=text_encoder_hub_id(model, processor),
+    )
+    metadata = yaml.safe_load(str(card).split("---")[1])
+    assert metadata["pipeline_tag"] == "text-classification"
+    assert metadata["base_model"] == DEFAULT_HUB_TEXT_ENCODER
+    assert metadata["datasets"] == ["MELD"]
+
+
+def test_attn_implementation_sdpa_is_accepted(exported):
+    from modeling_emoje import CMARRForEmotionRecognition, EmoJEForEmotionRecognition
+
+    folder, _ = exported
+    model = EmoJEForEmotionRecognition.from_pretrained(folder, attn_implementation="sdpa")
+    assert model.config._attn_implementation == "sdpa"
+    cmarr = CMARRForEmotionRecognition.from_pretrained(folder.parent / "cmarr", attn_implementation="sdpa")
+    assert cmarr.config._attn_implementation == "sdpa"
 
 
 def test_push_refuses_a_folder_that_is_not_an_export(tmp_path):

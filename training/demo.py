@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dataset_scripts.cli_logging import add_quiet_option, configure_logging
 from dataset_scripts.meld_download import (
     MELD_BASE_URL,
     MELD_LICENSE,
@@ -51,6 +52,8 @@ from dataset_scripts.meld_download import (
 )
 
 CONFIG_PATH = Path(__file__).with_name("configs") / "demo.yaml"
+# The pipeline's output on the first test conversation, drawn by `training.plots.plot_conversation`.
+CONVERSATION_PICTURE = "conversation.png"
 # Dialogues taken from the start of each official MELD split (train, dev, test).
 MELD_SUBSET = (100, 15, 30)
 SYNTHETIC_SIZES = (64, 12, 20)
@@ -254,8 +257,11 @@ def _conversation_turns(split, dialogue_id: str, kind: str) -> list[dict[str, An
     return turns
 
 
-def predict_conversation(export_dir: Path, data_dir: Path, kind: str) -> tuple[str, list[str]]:
-    """Run the exported model on the first test conversation; returns (how, printable lines)."""
+def predict_conversation(
+    export_dir: Path, data_dir: Path, kind: str, picture: Path | None = None
+) -> tuple[str, list[str]]:
+    """Run the exported model on the first test conversation; returns (how, printable lines). With ``picture``, the
+    pipeline's output is also drawn there (`training.plots.plot_conversation`) when matplotlib is installed."""
     from .collator import DialogueCollator, DialogueDataset
     from .data import load_prepared_data
     from .registry import load_model
@@ -278,6 +284,8 @@ def predict_conversation(export_dir: Path, data_dir: Path, kind: str) -> tuple[s
             weights = result.get("modality_weights") or {}
             weight_text = ", ".join(f"{m} {w:.2f}" for m, w in weights.items())
             lines.append(f"  {turn['speaker']:<10} {shown[:48]:<48} -> {result['label']:<9} ({result['score']:.2f})  gold {gold:<9} [{weight_text}]")
+        if picture is not None:
+            lines.append(_draw_conversation(results, turns, truth, picture))
         return f'transformers.pipeline("emotion-recognition-in-conversation", model="{export_dir}")', lines
     except Exception as error:  # noqa: BLE001 - the pipeline is optional here; fall back to the model itself
         reason = f"{type(error).__name__}: {error}"
@@ -303,6 +311,21 @@ def predict_conversation(export_dir: Path, data_dir: Path, kind: str) -> tuple[s
     return f"the exported model directly (pipeline unavailable: {reason[:160]})", lines
 
 
+def _draw_conversation(results: list[dict[str, Any]], turns: list[dict[str, Any]], truth: list[str], picture: Path) -> str:
+    """Draw the pipeline's output as a timeline at ``picture``; returns the line that says where (or why not)."""
+    from .plots import PlottingUnavailable, plot_conversation
+
+    shown = [
+        {"speaker": turn.get("speaker", ""), "text": turn.get("text") or "features: " + ", ".join(result.get("modalities", []))}
+        for turn, result in zip(turns, results)
+    ]
+    try:
+        plot_conversation(results, picture, turns=shown, gold=[None if gold == "?" else gold for gold in truth])
+    except PlottingUnavailable as error:
+        return f"      (no picture: {error})"
+    return f"      timeline picture: {picture}"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emoje-demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output-dir", default="runs/demo", help="where every artefact goes; the model goes to OUTPUT_DIR/model (default runs/demo)")
@@ -323,7 +346,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: 1 per process, fastest for this size)")
     parser.epilog = "Any other option goes to emoje-train (e.g. --max_steps 50 --hidden_size 32)."
-    return parser
+    return add_quiet_option(parser)
 
 
 def _shown_path(path: Path) -> str:
@@ -366,6 +389,7 @@ def next_steps(model_dir: Path, data_dir: Path) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``emoje-demo``."""
     args, train_overrides = _parser().parse_known_args(argv)
+    configure_logging(args.quiet)
     started = time.perf_counter()
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -387,6 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"      corpus: {description}\n      source: {source}\n      prepared data: {data_dir} ({prepared - started:.0f} s)", flush=True)
 
     print("[2/5] training, [3/5] evaluating every scenario on test, [4/5] exporting ...", flush=True)
+    from .hub import EVALUATION_CHART_FILE
     from .train import run
 
     model_dir = output_dir / "model"
@@ -407,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     trained = time.perf_counter()
 
     print("[5/5] predicting one test conversation ...", flush=True)
-    how, lines = predict_conversation(model_dir, data_dir, kind)
+    how, lines = predict_conversation(model_dir, data_dir, kind, picture=output_dir / CONVERSATION_PICTURE)
     print(f"      with {how}:")
     print("\n".join(lines))
     finished = time.perf_counter()
@@ -422,6 +447,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  checkpoints        {model_dir}/checkpoint-*  (best: {summary['best_checkpoint']}; re-running resumes)")
     print(f"  exported model     {model_dir}  (model.safetensors, config.json with labels + protocol + trained_on, processor, modeling code)")
     print(f"  evaluation         {model_dir / 'evaluation.json'}  ({len(summary['evaluation']['scenarios'])} scenarios)")
+    for label, picture in (("scenario chart", model_dir / EVALUATION_CHART_FILE), ("conversation", output_dir / CONVERSATION_PICTURE)):
+        if picture.is_file():
+            print(f"  {label:<18} {picture}")
     print(f"  model card         {model_dir / 'README.md'}")
     print(f"\nNext steps (shell commands, run as printed from {Path.cwd()}):")
     print(next_steps(model_dir, data_dir))

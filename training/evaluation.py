@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from dataset_scripts.cli_logging import add_quiet_option, configure_logging
 
 from .collator import MODALITIES, DialogueCollator, DialogueDataset, normalize_modalities
 from .files import write_text_atomic
@@ -231,6 +232,7 @@ def evaluate_model(
     accelerator=None,
     tokenizer=None,
     max_text_length: int | None = None,
+    progress: bool | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Score ``model`` on ``dataset`` under each scenario.
 
@@ -245,6 +247,8 @@ def evaluate_model(
         tokenizer: for a model with its own text encoder (``config.text_config``): tokenizes the ``text`` of
             a ``DialogueDataset(..., raw_text=True)`` (a `datasets.Dataset` is read that way) into ``input_ids``.
         max_text_length: tokens per utterance with ``tokenizer`` (default 128).
+        progress: a progress bar over the scenarios (tqdm, on stderr, main process only); None: when stderr is a
+            terminal.
 
     Returns:
         ``{"scenarios": {name: {"weighted_f1", "macro_f1", "accuracy", "uar", "n"[, "n_skipped"]}}}``.
@@ -275,11 +279,14 @@ def evaluate_model(
     model.eval()
     results: dict[str, dict[str, Any]] = {}
     predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    scored = [s for s in scenarios if not isinstance(s, ScenarioAggregate)]
+    bar = scenario_progress(len(scored), progress, accelerator)
     try:
-        for scenario in scenarios:
-            if isinstance(scenario, ScenarioAggregate):
-                continue
+        for scenario in scored:
+            bar.set_postfix_str(scenario.name, refresh=False)
+            bar.update(0)
             if scenario.name in predictions:
+                bar.update(1)
                 continue
             view = dataset.with_scenario(scenario.keep)
             y_true, y_pred = _predict(model, view, scenario.keep, batch_size, accelerator, tokenizer, max_text_length)
@@ -288,7 +295,9 @@ def evaluate_model(
             if view.num_skipped:
                 scores["n_skipped"] = view.num_skipped
             results[scenario.name] = scores
+            bar.update(1)
     finally:
+        bar.close()
         model.train(was_training)
     for aggregate in scenarios:
         if not isinstance(aggregate, ScenarioAggregate):
@@ -306,6 +315,16 @@ def evaluate_model(
             raise ValueError(f"unknown aggregate kind {aggregate.kind!r} in {aggregate.name}")
         results[aggregate.name] = scores
     return {"scenarios": results}
+
+
+def scenario_progress(total: int, progress: bool | None = None, accelerator=None):
+    """A tqdm bar over ``total`` scenarios on stderr, disabled when ``progress`` is False, when it is None and
+    stderr is not a terminal, and on every process but the main one."""
+    from tqdm.auto import tqdm
+
+    main_process = accelerator is None or accelerator.is_main_process
+    enabled = main_process and (progress if progress is not None else sys.stderr.isatty())
+    return tqdm(total=total, desc="scenarios", unit="scenario", disable=not enabled, leave=False, file=sys.stderr)
 
 
 def format_table(results: Mapping[str, Any]) -> str:
@@ -335,22 +354,28 @@ def _parser() -> argparse.ArgumentParser:
         help="all | full | privacy | kept modalities such as t,a or text+audio; several separated by ';'",
     )
     parser.add_argument("--output", help="write the results JSON here")
+    parser.add_argument(
+        "--plot", metavar="PATH",
+        help="draw the per-scenario chart here (.png, .svg or .pdf; needs matplotlib: pip install 'emoje[plots]')",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar over the scenarios")
     parser.add_argument("--batch-size", type=int, default=8, help="dialogues per forward pass and process")
     parser.add_argument(
         "--three-mode", choices=("auto", "yes", "no"), default="auto",
         help="add CM-ARR's three-mode conditions to 'all' (auto: for CM-ARR models and the mer4/MSP-IMPROV protocols)",
     )
-    return parser
+    return add_quiet_option(parser)
 
 
-def check_output_file(path: str) -> Path:
-    """``--output`` must name a file (checked before the evaluation runs, not after)."""
+def check_output_file(path: str, option: str = "--output") -> Path:
+    """``--output`` (or ``option``) must name a file (checked before the evaluation runs, not after)."""
     output = Path(path)
+    example = "scenarios.png" if option == "--plot" else "results.json"
     if output.is_dir():
-        raise ValueError(f"--output {output} is a folder; give a file name such as {output / 'results.json'}")
+        raise ValueError(f"{option} {output} is a folder; give a file name such as {output / example}")
     blocking = next((parent for parent in output.parents if parent.exists() and not parent.is_dir()), None)
     if blocking is not None:
-        raise ValueError(f"--output {output}: {blocking} is a file, not a folder")
+        raise ValueError(f"{option} {output}: {blocking} is a file, not a folder")
     return output
 
 
@@ -358,6 +383,12 @@ def run_cli(argv: Sequence[str] | None = None) -> dict:
     """``emoje-evaluate`` without the exit code: returns the results dict (on every process)."""
     args = _parser().parse_args(argv)
     output = check_output_file(args.output) if args.output else None
+    plot = check_output_file(args.plot, option="--plot") if args.plot else None
+    if plot is not None:
+        from .plots import INSTALL_HINT, matplotlib_available
+
+        if not matplotlib_available():
+            raise ValueError(f"--plot needs matplotlib, which is not installed: {INSTALL_HINT}")
     from accelerate import Accelerator
 
     from .data import data_protocol, load_prepared_data
@@ -383,7 +414,7 @@ def run_cli(argv: Sequence[str] | None = None) -> dict:
     scenarios = build_scenarios(available, args.scenarios, three_mode=three_mode)
     results = evaluate_model(
         model, dataset, scenarios, batch_size=args.batch_size, accelerator=accelerator,
-        tokenizer=tokenizer, max_text_length=max_text_length,
+        tokenizer=tokenizer, max_text_length=max_text_length, progress=False if (args.no_progress or args.quiet) else None,
     )
     if accelerator.is_main_process:
         print(f"{args.model} on {args.data} [{args.split}]")
@@ -392,12 +423,19 @@ def run_cli(argv: Sequence[str] | None = None) -> dict:
             output.parent.mkdir(parents=True, exist_ok=True)
             write_text_atomic(output, json.dumps(results, indent=2) + "\n")
             print(f"results written to {output}")
+        if plot is not None:
+            from .plots import plot_scenario_scores
+
+            shown = "/".join(Path(args.model).resolve().parts[-2:])
+            plot_scenario_scores(results, plot, title=f"{shown} on {args.split}: weighted-F1 per scenario")
+            print(f"chart written to {plot}")
     return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``emoje-evaluate`` (also runs under ``accelerate launch -m training.evaluation``)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    configure_logging("--quiet" in argv)
     try:
         run_cli(argv)
     except ValueError as error:
@@ -419,6 +457,7 @@ __all__ = [
     "main",
     "modality_scenarios",
     "run_cli",
+    "scenario_progress",
     "scenario_name",
     "three_mode_scenarios",
     "uses_three_mode_protocol",

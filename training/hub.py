@@ -1,8 +1,11 @@
 """Export a trained model as a self-contained folder and publish it on the Hugging Face Hub.
 
-The folder holds the weights (``model.safetensors``), ``config.json`` (label maps, protocol, ``auto_map``),
+The folder holds the weights (``model.safetensors``), ``config.json`` (label maps, protocol, ``auto_map`` with
+``AutoConfig``, ``AutoModel`` and ``AutoModelForSequenceClassification``),
 the modeling code (so ``trust_remote_code=True`` loads it where this package is not installed), the
-processor when there is one, ``evaluation.json`` and a ``README.md`` model card.
+processor when there is one (with its frozen text encoder: training checkpoints refer to it instead),
+``evaluation.json``, ``evaluation.png`` (the per-scenario chart, when matplotlib is installed) and a ``README.md``
+model card whose metadata has ``pipeline_tag``, ``base_model`` (the text encoder) and ``datasets``.
 
 Example:
     >>> from training.hub import EXPORT_IGNORE_PATTERNS
@@ -13,14 +16,19 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from model_cards import build_model_card
 
+logger = logging.getLogger(__name__)
+
 EVALUATION_FILE = "evaluation.json"
+EVALUATION_CHART_FILE = "evaluation.png"
 CARD_FILE = "README.md"
 # Training leftovers in an output directory that must not be published with the model.
 # emoje_run.json records the local data path of the run (training.run_folder); damaged-checkpoint-N are set aside.
@@ -45,6 +53,46 @@ def _register_remote_code(model, processor=None) -> None:
     if processor is not None and hasattr(processor, "register_for_auto_class"):
         if getattr(type(processor), "_auto_class", None) is None and not type(processor).__module__.startswith("transformers."):
             type(processor).register_for_auto_class("AutoProcessor")
+
+
+def text_encoder_hub_id(model, processor=None) -> str | None:
+    """The Hub id of the model's text encoder, for the card's ``base_model``: the fine-tuned ``text_config``
+    backbone, else the frozen encoder of ``processor``; the offline all-MiniLM-L6-v2 counts as its Hub id. None
+    when there is no text encoder or it is a local folder of unknown origin.
+
+    Example:
+        >>> from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
+        >>> text_encoder_hub_id(EmoJEForEmotionRecognition(EmoJEConfig(modality_dims={"audio": 4}, num_labels=2))) is None
+        True
+    """
+    from modeling_emoje.text_encoding_emoje import DEFAULT_HUB_TEXT_ENCODER, default_text_encoder
+
+    text_config = getattr(model.config, "text_config", None)
+    candidates = [getattr(text_config, "name_or_path", None) if text_config is not None else None]
+    if processor is not None and getattr(processor, "text_encoder_name_or_path", None):
+        try:
+            candidates.append(processor.resolve_text_encoder_path())
+        except (AttributeError, ValueError):
+            candidates.append(processor.text_encoder_name_or_path)
+    for candidate in filter(None, candidates):
+        candidate = str(candidate)
+        if candidate in (default_text_encoder(), DEFAULT_HUB_TEXT_ENCODER):
+            return DEFAULT_HUB_TEXT_ENCODER
+        if not os.path.exists(candidate) and re.fullmatch(r"[\w.-]+/[\w.-]+", candidate):
+            return candidate
+    return None
+
+
+def write_evaluation_chart(evaluation: Mapping[str, Any], path: str | os.PathLike) -> Path | None:
+    """`training.plots.plot_scenario_scores` of ``evaluation`` at ``path``; None (and a log line saying why)
+    when matplotlib is not installed."""
+    from .plots import PlottingUnavailable, plot_scenario_scores
+
+    try:
+        return plot_scenario_scores(evaluation, path)
+    except PlottingUnavailable as error:
+        logger.info("no %s: %s", Path(path).name, error)
+        return None
 
 
 def export_model(
@@ -75,8 +123,11 @@ def export_model(
     model.save_pretrained(output_dir)
     if processor is not None:
         processor.save_pretrained(output_dir)
+    chart = None
     if evaluation is not None:
         (output_dir / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n")
+        if evaluation.get("scenarios"):
+            chart = write_evaluation_chart(evaluation, output_dir / EVALUATION_CHART_FILE)
     modalities = list(getattr(config, "modality_dims", {}) or [])
     card = build_model_card(
         model_type=config.model_type,
@@ -90,6 +141,8 @@ def export_model(
         repo_id=repo_id,
         training_summary=training_summary,
         trained_on=getattr(config, "trained_on", None),
+        base_model=text_encoder_hub_id(model, processor),
+        evaluation_image=chart.name if chart is not None else None,
     )
     card.save(output_dir / CARD_FILE)
     return output_dir
@@ -118,4 +171,13 @@ def push_to_hub(
     return str(getattr(commit, "commit_url", commit))
 
 
-__all__ = ["CARD_FILE", "EVALUATION_FILE", "EXPORT_IGNORE_PATTERNS", "export_model", "push_to_hub"]
+__all__ = [
+    "CARD_FILE",
+    "EVALUATION_CHART_FILE",
+    "EVALUATION_FILE",
+    "EXPORT_IGNORE_PATTERNS",
+    "export_model",
+    "push_to_hub",
+    "text_encoder_hub_id",
+    "write_evaluation_chart",
+]

@@ -43,6 +43,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from dataset_scripts.cli_logging import configure_logging, take_quiet_flag
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
 from .collator import DialogueCollator, DialogueDataset, normalize_modalities
@@ -67,6 +69,7 @@ from .text_backbone import (
     text_backbone_config,
 )
 from .trainer import ERCTrainer, ERCTrainingArguments, default_training_arguments, describe_feature_normalization, early_stopping
+from .train_help import format_train_help, model_type_from_argv, refused_option_error, requested_help
 from .weights import WeightsError, check_weights_match, model_weight_shapes, saved_weight_shapes, weight_files
 
 logger = logging.getLogger(__name__)
@@ -198,8 +201,11 @@ def _parse_override_value(text: str) -> Any:
 def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ScriptArguments, TrainingArguments, dict[str, Any]]:
     """Merge package defaults < YAML config < command line into (script options, TrainingArguments, model fields)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    help_request = requested_help(argv)
     config_path, repo, argv = _split_argv(argv)
     content = _read_yaml(config_path) if config_path else {}
+    if help_request:
+        _print_help(help_request, argv, content)
     script_fields = {f.name for f in dataclasses.fields(ScriptArguments)}
     unknown = sorted(set(content) - script_fields - set(CONFIG_SECTIONS))
     if unknown:
@@ -222,7 +228,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ScriptArguments,
         raise ValueError(f"{config_path}: 'training' has keys that are not TrainingArguments fields: {bad}")
     defaults = {**default_training_arguments(), **training_section, **script_section}
     parser.set_defaults(**defaults)
-    script, training_args, leftovers = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    with warnings.catch_warnings():  # refused below with one line; transformers' rename warning would only add noise
+        warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated", category=FutureWarning)
+        script, training_args, leftovers = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     if repo == _HUB_MODEL_ID:
         if not training_args.hub_model_id:
             raise ValueError("--push_to_hub true needs --hub_model_id USER/REPO (or pass --push-to-hub USER/REPO)")
@@ -254,12 +262,32 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ScriptArguments,
     if derived:
         raise ValueError(f"{derived} come from the data; choose modalities with --modalities instead")
     check_model_option_types(script.model_type, overrides)
+    refused = refused_option_error(training_args)
+    if refused:
+        raise ValueError(refused)
     # Publishing is done once at the end by `training.hub`, never from every checkpoint.
     training_args.push_to_hub = False
     if training_args.remove_unused_columns:
         logger.warning("remove_unused_columns=True would drop the dialogue inputs; using False")
         training_args.remove_unused_columns = False
     return script, training_args, overrides
+
+
+def _print_help(kind: str, argv: list[str], content: dict[str, Any]) -> None:
+    """Print ``--help`` (the model fields of ``--model_type``, or of the config's ``model_type``) or ``--help-all``
+    (every TrainingArguments field too), then exit 0."""
+    if kind == "help-all":
+        parser = HfArgumentParser((ScriptArguments, ERCTrainingArguments))
+        parser.prog = "emoje-train"
+        parser.print_help()
+        print("\nModel options: emoje-train [--model_type emoje|cmarr] --help")
+    else:
+        model_type = model_type_from_argv(argv, default=str(content.get("model_type", "emoje")))
+        description = "Train " + __doc__.split("\n\n")[0].split(": train ", 1)[-1] + " " + __doc__.split("\n\n")[2]
+        print(format_train_help(
+            model_type, ScriptArguments, ERCTrainingArguments, default_training_arguments(), DATA_DERIVED_FIELDS, description,
+        ), end="")
+    raise SystemExit(0)
 
 
 def _as_number(value: Any) -> Any:
@@ -615,7 +643,7 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
     scenarios = build_scenarios(available, script.eval_scenarios, three_mode=three_mode)
     evaluation = evaluate_model(
         trainer.model, test_set, scenarios, batch_size=training_args.per_device_eval_batch_size, accelerator=trainer.accelerator,
-        tokenizer=tokenizer, max_text_length=script.max_text_length,
+        tokenizer=tokenizer, max_text_length=script.max_text_length, progress=False if training_args.disable_tqdm else None,
     )
     stopped_by_budget = bool(trainer.time_budget is not None and trainer.time_budget.stopped)
     summary: dict[str, Any] = {
@@ -695,8 +723,8 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``emoje-train``."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logger.setLevel(logging.INFO)
+    argv, quiet = take_quiet_flag(list(sys.argv[1:] if argv is None else argv))
+    configure_logging(quiet)
     try:
         run(argv)
     except ValueError as error:  # bad arguments, data or checkpoints: the message names the culprit

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -247,6 +248,19 @@ class ERCTrainer(Trainer):
             fit_feature_normalization(self.model, self.train_dataset)
         return super().train(*args, **kwargs)
 
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """`Trainer._save` for checkpoints: the processor is saved lean (`save_lean_processor`), so a checkpoint
+        holds what resuming and evaluating need (weights, config, tokenizer, processor settings) but not a copy of
+        the frozen text encoder; `training.hub.export_model` writes the full processor."""
+        processor = self.processing_class
+        self.processing_class = None
+        try:
+            super()._save(output_dir, state_dict)
+        finally:
+            self.processing_class = processor
+        if processor is not None and self.args.should_save:
+            save_lean_processor(processor, output_dir if output_dir is not None else self.args.output_dir)
+
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
         """The Trainer's optimizer, with the text encoder in its own parameter groups when the args ask for it."""
         backbone_lr = getattr(self.args, "backbone_learning_rate", None)
@@ -331,6 +345,25 @@ class ERCTrainer(Trainer):
         return loss, outputs["logits"].detach(), labels
 
 
+def save_lean_processor(processor, output_dir: str) -> None:
+    """Save ``processor`` into a checkpoint without its frozen text encoder's weights (an `EmoJEProcessor` then
+    refers to the encoder by its resolved path or Hub id); other processors and tokenizers are saved as they are.
+
+    Example:
+        >>> import tempfile
+        >>> from modeling_emoje.text_encoding_emoje import default_text_encoder
+        >>> from modeling_emoje import EmoJEProcessor
+        >>> folder = tempfile.mkdtemp()
+        >>> save_lean_processor(EmoJEProcessor.from_text_encoder(default_text_encoder()), folder)
+        >>> import os; "text_encoder" in os.listdir(folder)
+        False
+    """
+    if "save_text_encoder" in inspect.signature(processor.save_pretrained).parameters:
+        processor.save_pretrained(output_dir, save_text_encoder=False)
+    else:
+        processor.save_pretrained(output_dir)
+
+
 def early_stopping(patience: int | None, threshold: float = 0.0) -> list[EarlyStoppingCallback]:
     """An early-stopping callback list (empty when ``patience`` is None or 0)."""
     if not patience:
@@ -346,4 +379,5 @@ __all__ = [
     "describe_feature_normalization",
     "early_stopping",
     "fit_feature_normalization",
+    "save_lean_processor",
 ]

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import yaml
 
+from benchmarks.charts import write_chart
 from benchmarks.environment import command_line, load_average, machine_info, write_result
 from benchmarks.robustness import SIZES, build_model, linear_probe_reference, train_model
 from training.collator import DialogueDataset
@@ -49,6 +50,8 @@ DEFAULT_PARQUET = REPO_ROOT.parent / "shared" / "data" / "ravdess" / "ravdess_fe
 DEFAULT_CONFIG = REPO_ROOT / "training" / "configs" / "features_small.yaml"
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "real_features.json"
 DEFAULT_WORK_DIR = REPO_ROOT / "benchmarks" / "work" / "real_features"
+# Models drawn in the chart written next to the JSON (in this order).
+CHART_MODELS = ("linear_probe", "concat_zeros", "emoje", "emoje_no_joint", "emoje_unnormalized", "cmarr")
 MODEL_NAMES: tuple[str, ...] = ("concat_zeros", "emoje", "emoje_no_joint", "emoje_unnormalized", "cmarr")
 PROBE = "linear_probe"
 # CM-ARR takes these fields from the recipe's model section; the rest of its settings are the robustness sizes'.
@@ -228,6 +231,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     path = write_result(args.output, result)
     print(format_summary(result))
     print(f"[real_features] results written to {path}")
+    write_chart(result, Path(args.output).with_suffix(".png"), CHART_MODELS)
     return result
 
 

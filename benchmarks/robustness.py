@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.charts import write_chart
 from benchmarks.environment import command_line, load_average, machine_info, write_result
 from dataset_scripts.synthetic import make_controlled_corpus
 from dataset_scripts.schema import dataset_metadata
@@ -52,6 +53,8 @@ from training.metrics import IGNORE_INDEX, compute_erc_metrics
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "robustness.json"
 DEFAULT_WORK_DIR = REPO_ROOT / "benchmarks" / "work" / "robustness"
+# Models drawn in the chart written next to the JSON (in this order).
+CHART_MODELS = ("concat_zeros", "emoje", "emoje_no_joint", "cmarr", "linear_probe")
 MODEL_NAMES: tuple[str, ...] = ("concat_zeros_no_dropout", "concat_zeros", "emoje", "emoje_no_joint", "cmarr")
 TEST_TIME_OFF = "emoje/imputation_off_at_test"
 TARGET_POINTS = 0.02
@@ -538,6 +541,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     path = write_result(args.output, result)
     print(format_summary(result))
     print(f"[robustness] results written to {path}")
+    write_chart(result, Path(args.output).with_suffix(".png"), CHART_MODELS)
     return result
 
 

@@ -135,6 +135,8 @@ def test_real_features_tiny_run_scores_every_model_against_the_linear_probe(tmp_
          str(ravdess_dir / "ravdess_features.parquet"), "--output", str(output), "--work-dir", str(tmp_path / "work")]
     )
     assert json.loads(output.read_text())["benchmark"] == "real_features"
+    chart = output.with_suffix(".png")
+    assert chart.is_file() and chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # drawn beside the JSON
     assert result["corpus"]["utterances"] == {"train": 960, "validation": 240, "test": 240}
     assert result["scenarios"] == ["audio", "face", "audio+face"]
     probe = result["models"]["linear_probe"]["summary"]["weighted_f1_mean"]

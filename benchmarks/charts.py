@@ -21,6 +21,10 @@ from pathlib import Path
 from typing import Any
 
 # Shown names of the benchmark's model keys (the JSON keeps its own).
+TITLES: dict[str, str] = {
+    "robustness": "Controlled synthetic conversations (missing-modality robustness)",
+    "real_features": "RAVDESS, real face and voice features (actor split)",
+}
 DISPLAY_NAMES: dict[str, str] = {
     "concat_zeros_no_dropout": "concat, feed zeros",
     "concat_zeros": "concat + modality dropout",
@@ -55,7 +59,8 @@ def plot_result(result: Mapping[str, Any], path: str | os.PathLike, models: Sequ
         table = {name: table[name] for name in models if name in table}
     shown = {DISPLAY_NAMES.get(name, name): scores for name, scores in table.items()}
     seeds = result.get("seeds")
-    title = f"{result['benchmark']}: test weighted-F1 per scenario" + (f" (mean of {len(seeds)} seeds)" if seeds else "")
+    name = TITLES.get(result["benchmark"], result["benchmark"])
+    title = f"{name}: test weighted-F1" + (f", mean of {len(seeds)} seeds" if seeds else "")
     return Path(plot_scenario_scores(shown, path, title=title))
 
 
@@ -84,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     return path
 
 
-__all__ = ["DISPLAY_NAMES", "main", "plot_result", "scenario_means", "write_chart"]
+__all__ = ["DISPLAY_NAMES", "TITLES", "main", "plot_result", "scenario_means", "write_chart"]
 
 
 if __name__ == "__main__":

@@ -76,12 +76,16 @@ def write_chart(result: Mapping[str, Any], path: str | os.PathLike, models: Sequ
     return written
 
 
-def main(argv: Sequence[str] | None = None) -> Path:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.charts", description=__doc__.split("\n\n")[0])
     parser.add_argument("result", help="a benchmark results JSON")
     parser.add_argument("--output", help="the picture (default: the JSON's path with .png)")
     parser.add_argument("--models", help="comma-separated models to show, in this order (default: all)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    args = parse_args(argv)
     result = json.loads(Path(args.result).read_text())
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     path = plot_result(result, args.output or Path(args.result).with_suffix(".png"), models)
@@ -89,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     return path
 
 
-__all__ = ["DISPLAY_NAMES", "TITLES", "main", "plot_result", "scenario_means", "write_chart"]
+__all__ = ["DISPLAY_NAMES", "TITLES", "main", "parse_args", "plot_result", "scenario_means", "write_chart"]
 
 
 if __name__ == "__main__":

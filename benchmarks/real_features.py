@@ -41,7 +41,7 @@ import yaml
 
 from benchmarks.charts import write_chart
 from benchmarks.environment import command_line, load_average, machine_info, write_result
-from benchmarks.robustness import SIZES, build_model, linear_probe_reference, train_model
+from benchmarks.robustness import SIZES, build_model, linear_probe_reference, parse_overrides, train_model, with_overrides
 from training.collator import DialogueDataset
 from training.evaluation import PRIVACY, evaluate_model, modality_scenarios
 
@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     scenarios = [s for s in modality_scenarios(splits["test"].available_modalities) if s.name != PRIVACY]
     names = [s.name for s in scenarios]
     model_settings, training_settings = recipe_settings(args.config, args.size)
+    model_settings = with_overrides(model_settings, parse_overrides(args.set))
 
     models: dict[str, dict[str, Any]] = {}
     if PROBE in requested:
@@ -184,6 +185,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "labels": list(labels),
         },
         "recipe": str(args.config) if args.size != "tiny" else "tiny",
+        "model_overrides": parse_overrides(args.set),
         "training": training_settings,
         "seeds": list(args.seeds),
         "metric": "weighted-F1 on the test actors, each scenario keeping only the named modalities",
@@ -213,6 +215,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="emoje-train recipe whose model/training settings are used")
     parser.add_argument("--models", default=",".join((PROBE, *MODEL_NAMES)), help="comma-separated subset of the models")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
+    parser.add_argument(
+        "--set", action="append", metavar="KEY=VALUE",
+        help="override a model field of the recipe (repeatable), e.g. --set acn_layers=2: how the recipe was chosen",
+    )
     parser.add_argument("--size", choices=("default", "tiny"), default="default", help="tiny: plumbing check only")
     parser.add_argument("--tiny", action="store_const", const="tiny", dest="size", help="same as --size tiny")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

@@ -106,6 +106,37 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items as a dict, values read as YAML (``0.5`` -> float, ``subsets`` -> str).
+
+    Example:
+        >>> parse_overrides(["acn_layers=1", "modality_masking=subsets"])
+        {'acn_layers': 1, 'modality_masking': 'subsets'}
+    """
+    import yaml
+
+    overrides = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def with_overrides(settings: dict[str, dict[str, Any]], overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Model settings with ``overrides`` applied to AM^2-EmoJE (and so to the concatenation baselines, which copy its
+    shared fields); the ones CM-ARR also has apply to it too."""
+    from modeling_emoje.configuration_cmarr import CMARRConfig
+
+    cmarr_fields = set(CMARRConfig().to_dict())
+    return {
+        **settings,
+        "emoje": {**settings["emoje"], **overrides},
+        "cmarr": {**settings["cmarr"], **{k: v for k, v in overrides.items() if k in cmarr_fields}},
+    }
+
+
 def build_model(
     name: str, dims: dict[str, int], labels: Sequence[str], size: str = "default",
     settings: dict[str, dict[str, Any]] | None = None,
@@ -386,7 +417,8 @@ def _train_and_score(args: argparse.Namespace, name: str, seed: int, corpus_and_
     scenarios = modality_scenarios(splits["test"].available_modalities)
     full = scenario_name(splits["test"].available_modalities)
     set_seed(seed)  # model initialisation depends only on the seed, not on what ran before
-    model = build_model(name, dict(splits["train"].feature_dims), labels, args.size)
+    settings = with_overrides(SIZES[args.size], parse_overrides(getattr(args, "set", None)))
+    model = build_model(name, dict(splits["train"].feature_dims), labels, settings=settings)
     run_dir = Path(args.work_dir) / f"{name}-seed{seed}"
     shutil.rmtree(run_dir, ignore_errors=True)
     info = train_model(
@@ -395,6 +427,12 @@ def _train_and_score(args: argparse.Namespace, name: str, seed: int, corpus_and_
     evaluated = time.perf_counter()
     scores = evaluate_model(model, splits["test"], scenarios, batch_size=16)["scenarios"]
     info["evaluate_seconds"] = round(time.perf_counter() - evaluated, 1)
+    # Model choices are made on validation: every run records its validation scenarios too.
+    validation = evaluate_model(model, splits["validation"], scenarios, batch_size=16)["scenarios"]
+    info["validation_weighted_f1"] = {name: round(value["weighted_f1"], 4) for name, value in validation.items()}
+    info["validation_missing_mean_weighted_f1"] = round(
+        float(np.mean([v["weighted_f1"] for k, v in validation.items() if k not in (full, PRIVACY)])), 4
+    )
     if isinstance(model, EmoJEForEmotionRecognition) and model.emoje.joint_embedding is not None:
         info["joint_embedding_diagnostics"] = joint_embedding_diagnostics(model, splits["test"])
     switched_off = None
@@ -453,6 +491,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "runs": {str(seed): results[name, seed]["info"] for seed in args.seeds},
             "scenarios": {str(seed): per_seed[seed] for seed in args.seeds},
             "summary": summarize(per_seed, full),
+            "validation_missing_mean_weighted_f1": round(
+                float(np.mean([results[name, seed]["info"]["validation_missing_mean_weighted_f1"] for seed in args.seeds])), 4
+            ),
         }
     probe = linear_probe_reference(splits["train"], splits["test"], scenarios)
     if switched_off:
@@ -471,6 +512,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "duration_seconds": round(time.perf_counter() - started, 1),
         "size": args.size,
         "seeds": list(args.seeds),
+        "model_overrides": parse_overrides(args.set),
         "training": {**SIZES[args.size]["training"], **{k: v for k, v in (("num_train_epochs", args.epochs), ("patience", args.patience)) if v is not None}},
         "corpus": {
             **dataset_metadata(corpus),
@@ -526,6 +568,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--threads", type=int, default=1,
         help="torch threads (default 1: these small models gain nothing from a second thread, and on a shared machine "
         "two OpenMP threads can be an order of magnitude slower than one)",
+    )
+    parser.add_argument(
+        "--set", action="append", metavar="KEY=VALUE",
+        help="override an AM^2-EmoJE config field for every model that has it (repeatable), e.g. --set acn_layers=1",
     )
     parser.add_argument("--jobs", type=int, default=1, help="(model, seed) runs trained side by side in worker processes")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help=f"results JSON (default {DEFAULT_OUTPUT.relative_to(REPO_ROOT)})")

@@ -54,7 +54,7 @@ from transformers.processing_utils import ProcessorMixin
 from transformers.utils import logging
 
 from .feature_extraction_emoje import EmoJEFeatureExtractor
-from .media_io import MediaDecodeError, SilentAudioError, is_silent, load_audio
+from .media_io import MediaDecodeError, SilentAudioError, is_silent
 from .modeling_layers import MODALITIES
 from .text_encoding_emoje import TextFeatureEncoder
 from .video_processing_emoje import EmoJEVideoProcessor

@@ -289,8 +289,10 @@ def test_without_reconstruction_missing_modes_are_masked_not_imputed():
     noisy = with_noise_in_absent(batch)
     with torch.no_grad():
         out = model(**batch)
+        out_noisy = model(**noisy)
     assert not out.imputed_mask.any() and not out.reconstructed_modes.any()
     assert (out.mode_tokens[..., 2, :] == 0).all() and torch.isfinite(out.logits).all()
+    torch.testing.assert_close(out_noisy.logits, out.logits)  # masked modes: their values never matter
 
 
 # --- training-time masking ------------------------------------------------------------------------------------

@@ -134,11 +134,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     models: dict[str, dict[str, Any]] = {}
     if PROBE in requested:
-        per_seed = {}
+        per_seed, validation = {}, {}
         for seed in args.seeds:
             scores = linear_probe_reference(splits["train"], splits["test"], scenarios, seed=seed)
+            dev = linear_probe_reference(splits["train"], splits["validation"], scenarios, seed=seed)
             per_seed[seed] = {name: scores[name]["weighted_f1"] for name in names}
-        models[PROBE] = {"scenarios": {str(s): v for s, v in per_seed.items()}, "summary": summarize(per_seed)}
+            validation[seed] = {name: dev[name]["weighted_f1"] for name in names}
+        models[PROBE] = {
+            "scenarios": {str(s): v for s, v in per_seed.items()},
+            "validation_scenarios": {str(s): v for s, v in validation.items()},
+            "summary": summarize(per_seed),
+            "validation_summary": summarize(validation),
+        }
     for name in [n for n in requested if n != PROBE]:
         per_seed, validation, runs = {}, {}, {}
         config = None

@@ -32,6 +32,22 @@ MELD_FILES = {"train": "train_sent_emo.csv", "validation": "dev_sent_emo.csv", "
 MELD_CLIP_DIRS = {"train": "train_splits", "validation": "dev_splits_complete", "test": "output_repeated_splits_test"}
 MELD_SPLIT_NAMES = {"train": "train", "validation": "dev", "test": "test"}
 MELD_COLUMNS = ("Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID")
+# Read as well by the `episodes` protocol, which joins the dialogues of one episode into one long conversation.
+EPISODE_COLUMNS = ("Season", "Episode", "StartTime")
+
+
+def clock_seconds(value: str) -> float:
+    """MELD's ``HH:MM:SS,mmm`` time stamp in seconds (``inf`` when it does not parse, so it sorts last).
+
+    Example:
+        >>> clock_seconds("00:16:21,940"), clock_seconds("n/a")
+        (981.94, inf)
+    """
+    try:
+        hours, minutes, seconds = value.strip().replace(",", ".").split(":")
+        return round(int(hours) * 3600 + int(minutes) * 60 + float(seconds), 3)
+    except ValueError:
+        return float("inf")
 
 # A UTF-8 lead byte read as cp1252/latin-1 followed by a continuation byte read the same way.
 _MOJIBAKE = re.compile(
@@ -126,7 +142,12 @@ class MeldBuilder(CorpusBuilder):
         absent = [column for column in MELD_COLUMNS if column not in header]
         if absent:
             raise ValueError(f"{path}:1: header lacks the MELD columns {absent} (found {header})")
-        index = {column: header.index(column) for column in MELD_COLUMNS}
+        by_episode = self.protocol.extra.get("group_by") == "episode"
+        if by_episode:
+            absent = [column for column in EPISODE_COLUMNS if column not in header]
+            if absent:
+                raise ValueError(f"{path}:1: the episodes protocol needs the MELD columns {absent} (found {header})")
+        index = {column: header.index(column) for column in MELD_COLUMNS + (EPISODE_COLUMNS if by_episode else ())}
         label_column = "Sentiment" if self.protocol.label_field == "sentiment" else "Emotion"
         known_labels = set(LABEL_SETS["meld/sentiment" if label_column == "Sentiment" else "meld/emotion"])
 
@@ -172,24 +193,45 @@ class MeldBuilder(CorpusBuilder):
                     clip = str(candidate)
                 else:
                     self.summary.missing_media.append(f"{MELD_CLIP_DIRS[split]}/{candidate.name}")
+            conversation, order, conversation_order = f"{official}_dia{dialogue}", (utterance,), (dialogue,)
+            if by_episode:
+                season, episode = fields[index["Season"]].strip(), fields[index["Episode"]].strip()
+                if not (season.isdigit() and episode.isdigit()):
+                    raise ValueError(f"{where}: Season/Episode must be integers, got {season!r}/{episode!r}")
+                conversation = f"{official}_s{int(season):02d}e{int(episode):02d}"
+                # Ordered by the dialogue's place in the episode (its first start time, set below), then as written.
+                order, conversation_order = (clock_seconds(fields[index["StartTime"]]), dialogue, utterance), (int(season), int(episode))
             records.append(
                 UtteranceRecord(
                     source_id=f"{official}/dia{dialogue}_utt{utterance}",
-                    dialogue_id=f"{official}_dia{dialogue}",
+                    dialogue_id=conversation,
                     speaker=speaker,
                     text=utterance_text,
                     label=label,
                     official_split=split,
                     audio_path=clip,
                     video_path=clip,
-                    order=(utterance,),
-                    dialogue_order=(dialogue,),
+                    order=order,
+                    dialogue_order=conversation_order,
                     origin=where,
                 )
             )
         if repaired:
             self.summary.notes.append(f"{path.name}: repaired mojibake in {repaired} field(s)")
+        if by_episode:
+            _order_dialogues_by_start(records)
         return records
+
+
+def _order_dialogues_by_start(records: list[UtteranceRecord]) -> None:
+    """Within an episode, put each MELD dialogue where its earliest utterance starts (utterances keep their order)."""
+    starts: dict[tuple[str, int], float] = {}
+    for record in records:
+        key = (record.dialogue_id, record.order[1])
+        starts[key] = min(starts.get(key, float("inf")), record.order[0])
+    for record in records:
+        _, dialogue, utterance = record.order
+        record.order = (starts[record.dialogue_id, dialogue], dialogue, utterance)
 
 
 def build_meld(data_dir, protocol: str | None = None, **kwargs):

@@ -8,6 +8,7 @@ yields [`UtteranceRecord`]s, the protocol maps raw labels to its label set, spli
 |---|---|---|---|---|
 | meld | `emotion` (default) | 7 emotions | official train/dev/test | - |
 | meld | `sentiment` | 3 sentiments | official train/dev/test | - |
+| meld | `episodes` | 7 emotions | official train/dev/test, one conversation per episode (long dialogues) | - |
 | iemocap | `erc6` (default) | hap sad neu ang exc fru | Sessions 1-4 train (10 % of their dialogues -> validation), Session 5 test | - |
 | iemocap | `mer4` | neutral happy(+exc) angry sad | test = Session K; validation = 10 % of the other sessions' dialogues | 5 |
 | iemocap | `mer4-speaker` | as mer4 | test = speaker K; validation = the other speaker of that session; train = other sessions | 10 |
@@ -313,6 +314,18 @@ PROTOCOLS: dict[str, Protocol] = {
             _DIALOGUE_SEPARATION,
             label_field="emotion",
             description="MELD, 7 emotions, official train/dev/test",
+        ),
+        Protocol(
+            "meld",
+            "episodes",
+            LABEL_SETS["meld/emotion"],
+            _identity(LABEL_SETS["meld/emotion"]),
+            0,
+            split_official,
+            _DIALOGUE_SEPARATION,
+            label_field="emotion",
+            description="MELD, 7 emotions, official split, the dialogues of one episode joined into one long conversation",
+            extra={"group_by": "episode"},
         ),
         Protocol(
             "meld",

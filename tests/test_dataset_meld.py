@@ -174,3 +174,41 @@ def test_meld_dialogue_table_is_what_the_fixture_wrote():
     # guards the fixture itself: the awkward cases the tests rely on are present
     assert 2 not in [t[0] for t in MELD_DIALOGUES["train"][1]]
     assert any("," in t[2] for d in MELD_DIALOGUES["train"].values() for t in d)
+
+
+def test_real_meld_episodes_protocol_joins_an_episode_into_one_long_conversation(meld_dir, real_meld):
+    """`--protocol episodes`: the same utterances and labels, one conversation per (official split, season, episode),
+    ordered by where each MELD dialogue starts in the episode; the long-dialogue variant of issue 18."""
+    import csv
+
+    dataset = MeldBuilder(meld_dir, protocol="episodes").build()
+    emotion, _ = real_meld
+    for split in ("train", "validation", "test"):
+        assert sorted(dataset[split]["source_id"]) == sorted(emotion[split]["source_id"])
+    train = dataset["train"]
+    sizes = Counter(train["dialogue_id"])
+    assert len(sizes) == 188 and train.num_rows / len(sizes) > 50  # long conversations (one-utterance MELD dialogues: 9.6)
+    assert all(name.startswith("train_s") for name in sizes)
+    # Within a conversation, utterance_id counts up and the MELD dialogues follow their start times.
+    with open(meld_dir / "train_sent_emo.csv", newline="", encoding="utf-8") as handle:
+        starts = {}
+        for row in csv.DictReader(handle):
+            key = f"train/dia{row['Dialogue_ID']}_utt{row['Utterance_ID']}"
+            starts[key] = row["StartTime"]
+    from dataset_scripts.meld import clock_seconds
+
+    first = train.filter(lambda row: row["dialogue_id"] == "train_s01e01")
+    assert first["utterance_id"] == list(range(first.num_rows))
+    dialogue_of = [source.split("_utt")[0] for source in first["source_id"]]
+    dialogue_starts = {}
+    for source, dialogue in zip(first["source_id"], dialogue_of):
+        dialogue_starts[dialogue] = min(dialogue_starts.get(dialogue, float("inf")), clock_seconds(starts[source]))
+    blocks = list(dict.fromkeys(dialogue_of))  # dialogues in the order they appear, each one contiguous
+    assert len(blocks) == len(set(dialogue_of)) and [dialogue_starts[d] for d in blocks] == sorted(dialogue_starts[d] for d in blocks)
+    assert_no_leakage(dataset, "dialogue")
+
+
+def test_episodes_protocol_names_the_missing_columns(tmp_path):
+    path = _write_bad(tmp_path, lambda lines: lines.__setitem__(0, lines[0].replace("Season", "Saison")))
+    with pytest.raises(ValueError, match=rf"{path}:1: the episodes protocol needs the MELD columns \['Season'\]"):
+        MeldBuilder(tmp_path, protocol="episodes").build()

@@ -141,9 +141,12 @@ def _splits_table(splits: Mapping[str, Mapping[str, int]] | None) -> str:
     if not splits:
         return "_Split sizes were not recorded._"
     lines = ["| split | dialogues | utterances |", "|---|---:|---:|"]
+    notes = []
     for name, sizes in splits.items():
         lines.append(f"| {name} | {sizes.get('dialogues', '?')} | {sizes.get('utterances', '?')} |")
-    return "\n".join(lines)
+        if "training windows" in sizes:
+            notes.append(f"The {name} dialogues were cut into {sizes['training windows']} training windows (`train_window`).")
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def build_model_card(

@@ -144,3 +144,48 @@ def test_meld_sized_epoch_is_cheap():
     elapsed = time.perf_counter() - started
     assert total == 9989 and len(dialogues) == 1038
     assert elapsed < 10.0, f"grouping + one epoch of collation took {elapsed:.1f} s"
+
+
+def test_windows_score_every_utterance_once_and_show_unscored_context(split):
+    """`DialogueDataset.windows`: long dialogues cut into windows of `length` scored utterances, each with up to
+    `context` earlier utterances that carry -100; nothing scored twice, nothing lost."""
+    dialogues = DialogueDataset(split)
+    view = dialogues.windows(3, context=2)
+    assert len(view) > len(dialogues) and view.num_labelled == dialogues.num_labelled
+    scored, shown = [], []
+    for index in range(len(view)):
+        item, rows = view[index], view._rows[index]
+        keep = item["labels"] != -100
+        assert keep.sum() <= 3 and len(rows) <= 5 and not keep[: view._scored_from[index]].any()
+        assert len(item["speaker_ids"]) == len(rows) and item["speaker_ids"][0] == 0  # renumbered per window
+        scored.extend(rows[keep].tolist())
+        shown.extend(rows.tolist())
+    labelled = [r for rows in dialogues._rows for r in rows if dialogues.labels[r] != -100]
+    assert sorted(scored) == sorted(labelled)  # each labelled utterance scored exactly once
+    assert set(shown) == set(r for rows in dialogues._rows for r in rows)
+    # A window never mixes dialogues, and context comes from just before the window.
+    for index in range(len(view)):
+        rows = view._rows[index]
+        owner = [d for d, dialogue_rows in enumerate(dialogues._rows) if rows[0] in dialogue_rows][0]
+        position = list(dialogues._rows[owner]).index(rows[0])
+        assert list(dialogues._rows[owner][position : position + len(rows)]) == list(rows)
+    # Windows longer than every dialogue change nothing; statistics for normalisation count each frame once.
+    assert len(dialogues.windows(10_000)) == len(dialogues)
+    for modality in dialogues.features:
+        assert np.array_equal(np.sort(view.modality_frames(modality), 0), np.sort(dialogues.modality_frames(modality), 0))
+    with pytest.raises(ValueError, match="length >= 1"):
+        dialogues.windows(0)
+
+
+def test_emoje_train_trains_on_windows_and_evaluates_whole_dialogues(tmp_path):
+    from tests.synthetic_data import train_args, write_corpus
+    from training.train import run
+
+    data = write_corpus(tmp_path / "data", num_dialogues=(6, 2, 3))
+    whole = run(train_args(data, tmp_path / "whole", max_steps=2))
+    windowed = run(train_args(data, tmp_path / "windows", "--train_window", "2", "--train_window_context", "1", max_steps=2))
+    # Same test items (whole dialogues) scored; the card counts the training windows beside the dialogues.
+    full = "text+audio+face+body"
+    assert windowed["evaluation"]["scenarios"][full]["n"] == whole["evaluation"]["scenarios"][full]["n"]
+    card = (tmp_path / "windows" / "README.md").read_text()
+    assert "training windows" in card and "training windows" not in (tmp_path / "whole" / "README.md").read_text()

@@ -202,6 +202,7 @@ class DialogueDataset(torch.utils.data.Dataset):
         self.dialogue_ids: list[str] = []
         self._rows: list[np.ndarray] = []
         self._speaker_ids: list[np.ndarray] = []
+        self._scored_from: list[int] = []
         self.num_skipped = 0
         for dialogue_id, rows in self._groups:
             keep = usable[rows].any(1)
@@ -209,11 +210,16 @@ class DialogueDataset(torch.utils.data.Dataset):
             rows = rows[keep]
             if rows.size == 0:
                 continue
-            numbering: dict[str, int] = {}
-            speaker_ids = [numbering.setdefault(speaker, len(numbering)) for speaker in self._speakers[rows]]
-            self.dialogue_ids.append(dialogue_id)
-            self._rows.append(rows)
-            self._speaker_ids.append(np.asarray(speaker_ids, dtype=np.int64))
+            self._add_item(dialogue_id, rows)
+
+    def _add_item(self, dialogue_id: str, rows: np.ndarray, scored_from: int = 0) -> None:
+        """One item: ``rows`` in order, speakers numbered by first appearance, labels scored from ``scored_from`` on."""
+        numbering: dict[str, int] = {}
+        speaker_ids = [numbering.setdefault(speaker, len(numbering)) for speaker in self._speakers[rows]]
+        self.dialogue_ids.append(dialogue_id)
+        self._rows.append(rows)
+        self._speaker_ids.append(np.asarray(speaker_ids, dtype=np.int64))
+        self._scored_from.append(scored_from)
 
     @property
     def available_modalities(self) -> list[str]:
@@ -222,12 +228,47 @@ class DialogueDataset(torch.utils.data.Dataset):
 
     @property
     def num_utterances(self) -> int:
-        return int(sum(len(rows) for rows in self._rows))
+        """Distinct utterances the items carry (a context utterance shown in two windows counts once)."""
+        return int(len(np.unique(np.concatenate(self._rows)))) if self._rows else 0
+
+    @property
+    def num_dialogues(self) -> int:
+        """Distinct dialogues the items come from (`len` counts items: windows, with `windows`)."""
+        return len(set(self.dialogue_ids))
 
     @property
     def num_labelled(self) -> int:
         """Number of labelled utterances that items of this dataset carry (what a full evaluation scores)."""
-        return int(sum((self.labels[rows] != IGNORE_INDEX).sum() for rows in self._rows))
+        return int(
+            sum((self.labels[rows[start:]] != IGNORE_INDEX).sum() for rows, start in zip(self._rows, self._scored_from))
+        )
+
+    def windows(self, length: int, context: int = 0) -> DialogueDataset:
+        """A view in which every dialogue longer than ``length`` utterances is cut into consecutive windows of
+        ``length`` scored utterances, each preceded by up to ``context`` earlier utterances of its dialogue that the
+        model sees but that carry no label (``-100``): every utterance is scored exactly once, and a long dialogue
+        gives as many training items as its length asks for (``per_device_train_batch_size`` then counts windows of
+        at most ``length + context`` utterances, whatever the corpus' dialogue lengths). Apply a scenario first
+        (`with_scenario`), windows second.
+
+        Example:
+            >>> from dataset_scripts.synthetic import make_prototype_corpus
+            >>> dialogues = DialogueDataset(make_prototype_corpus(num_dialogues=(2, 1, 1), seed=0)["train"])
+            >>> view = dialogues.windows(3, context=1)
+            >>> len(view) > len(dialogues), view.num_labelled == dialogues.num_labelled
+            (True, True)
+        """
+        if length < 1 or context < 0:
+            raise ValueError(f"windows need length >= 1 and context >= 0, got length={length}, context={context}")
+        view = object.__new__(DialogueDataset)
+        view.__dict__.update(self.__dict__)
+        view.dialogue_ids, view._rows, view._speaker_ids, view._scored_from = [], [], [], []
+        for dialogue_id, rows, start in zip(self.dialogue_ids, self._rows, self._scored_from):
+            scored = rows[start:]
+            for first in range(0, len(scored), length):
+                begin = max(0, start + first - context)
+                view._add_item(dialogue_id, rows[begin : start + first + length], scored_from=start + first - begin)
+        return view
 
     def modality_frames(self, modality: str) -> np.ndarray:
         """Every real ``(F, D)`` frame of ``modality`` over the utterances this dataset carries where it is usable.
@@ -238,7 +279,7 @@ class DialogueDataset(torch.utils.data.Dataset):
         if modality not in self.features:
             return np.zeros((0, 0), dtype=np.float32)
         frames, offsets = self.features[modality]
-        rows = np.concatenate(self._rows) if self._rows else np.zeros(0, dtype=np.int64)
+        rows = np.unique(np.concatenate(self._rows)) if self._rows else np.zeros(0, dtype=np.int64)  # windows overlap
         rows = rows[self.usable[rows, MODALITIES.index(modality)]]
         if rows.size == 0:
             return np.zeros((0, frames.shape[1]), dtype=np.float32)
@@ -285,8 +326,12 @@ class DialogueDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rows = self._rows[index]
+        labels = self.labels[rows]
+        if self._scored_from[index]:
+            labels = labels.copy()
+            labels[: self._scored_from[index]] = IGNORE_INDEX  # context utterances: seen, not scored
         item: dict[str, Any] = {
-            "labels": self.labels[rows],
+            "labels": labels,
             "speaker_ids": self._speaker_ids[index],
             "modality_mask": self.usable[rows],
         }

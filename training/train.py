@@ -133,6 +133,17 @@ class ScriptArguments:
             "offline all-MiniLM-L6-v2): trains on the tokens of the data's text column instead of text_features"
         },
     )
+    train_window: int | None = field(
+        default=None,
+        metadata={
+            "help": "cut training dialogues longer than N utterances into windows of N scored utterances "
+            "(DialogueDataset.windows), so a batch means about the same on short- and long-dialogue corpora; "
+            "validation and test keep whole dialogues"
+        },
+    )
+    train_window_context: int = field(
+        default=0, metadata={"help": "with train_window: earlier utterances each window also sees, unscored"}
+    )
     max_text_length: int = field(default=128, metadata={"help": "with text_backbone: tokens per utterance (truncation)"})
     freeze_text_backbone: bool = field(
         default=False, metadata={"help": "with text_backbone: keep the pretrained encoder weights fixed"}
@@ -568,6 +579,8 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         split: DialogueDataset(data[split], modalities=modalities, name=split, raw_text=backbone is not None)
         for split in ("train", "validation", "test")
     }
+    if script.train_window:
+        datasets_["train"] = datasets_["train"].windows(script.train_window, script.train_window_context)
     train_set = datasets_["train"]
     if backbone is not None and "text" not in train_set.available_modalities:
         raise ValueError(f"{script.data}: text_backbone is set but no utterance of the train split has text")
@@ -678,7 +691,11 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
             processor=processor,
             protocol=protocol,
             dataset_name=script.dataset_name or metadata.get("name") or CORPUS_NAMES.get(metadata.get("corpus"), protocol),
-            splits={split: {"dialogues": len(ds), "utterances": ds.num_utterances} for split, ds in datasets_.items()},
+            splits={
+                split: {"dialogues": ds.num_dialogues, "utterances": ds.num_utterances}
+                | ({"training windows": len(ds)} if len(ds) != ds.num_dialogues else {})
+                for split, ds in datasets_.items()
+            },
             training_summary={
                 "model_type": model.config.model_type,
                 "modalities": ", ".join(used),

@@ -209,3 +209,14 @@ def test_two_processes_write_the_same_lines_as_one(model_dir, conversations, tmp
     assert [record["id"] for record in two] == [record["id"] for record in one]
     for a, b in zip(one, two):
         _same_scores(a["turns"], b["turns"])
+
+
+def test_privacy_never_uses_the_face(model_dir, tmp_path):
+    turns = [{"speaker": f"s{i % 2}", "text_features": [[0.1 * i] * 8], "face": [[0.5] * 6] * 2} for i in range(3)]
+    source = _write_jsonl(tmp_path / "in.jsonl", [("faces", turns)], bare=())
+    output = tmp_path / "out.jsonl"
+    argv = ["--model", str(model_dir), "--input", str(source), "--output", str(output), "--quiet"]
+    assert predict.main(argv) == 0 and "face" in _read(output)[0]["turns"][0]["modalities"]
+    output.unlink()
+    assert predict.main(argv + ["--privacy"]) == 0
+    assert all(turn["modalities"] == ["text"] for turn in _read(output)[0]["turns"])

@@ -128,7 +128,8 @@ def progress_bar(total: int, enabled: bool | None, main_process: bool):
 
 
 def run_cli(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """`emoje-predict` without the exit code: returns `{conversations, turns, skipped, seconds}` of this process."""
+    """`emoje-predict` without the exit code: returns `{conversations, turns, skipped, seconds}`: what was predicted
+    (by all processes) and the wall time from the first prediction until every process was done and merged."""
     args = _parser().parse_args(argv)
     batch_size = _positive(args.batch_size, "--batch-size")
     text_batch_size = _positive(args.text_batch_size, "--text-batch-size")
@@ -162,7 +163,7 @@ def run_cli(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
     options = dict(privacy=args.privacy, causal=args.causal, batch_size=text_batch_size, conversation_batch_size=batch_size)
     part = output if state.num_processes == 1 else output.with_name(f"{output.name}.part-{state.process_index}-of-{state.num_processes}")
-    started, turns = time.perf_counter(), 0
+    started = time.perf_counter()
     with state.split_between_processes(pending) as share:
         bar = progress_bar(len(share), False if (args.no_progress or args.quiet) else None, state.is_main_process)
         with open(part, "ab") as stream, bar:
@@ -170,18 +171,20 @@ def run_cli(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 chunk = share[start : start + batch_size]
                 for record in predict_records(erc, chunk, options):
                     append_record(stream, encode_record(record))
-                    turns += len(record["turns"])
                 bar.update(len(chunk))
-    seconds = time.perf_counter() - started
-    summary = {"conversations": len(share), "turns": turns, "skipped": len(conversations) - len(pending), "seconds": seconds}
     state.wait_for_everyone()
     if state.num_processes > 1 and state.is_main_process:
         parts = [output.with_name(f"{output.name}.part-{rank}-of-{state.num_processes}") for rank in range(state.num_processes)]
         merge_parts(output, [path for path in parts if path.exists()], order)
+    seconds = time.perf_counter() - started
+    turns = sum(len(conversation.turns) for conversation in pending)
+    summary = {"conversations": len(pending), "turns": turns, "skipped": len(conversations) - len(pending), "seconds": seconds}
     if state.is_main_process:
         logger.info(
-            "predicted %d conversations (%d turns) in %.1f s on this process; predictions in %s",
-            summary["conversations"], turns, seconds, output,
+            "predicted %d conversations (%d turns) in %.2f s (%.1f conversations/s, %.1f turns/s) on %d process(es); "
+            "predictions in %s",
+            len(pending), turns, seconds, len(pending) / max(seconds, 1e-9), turns / max(seconds, 1e-9),
+            state.num_processes, output,
         )
     return summary
 

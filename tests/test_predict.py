@@ -220,3 +220,17 @@ def test_privacy_never_uses_the_face(model_dir, tmp_path):
     output.unlink()
     assert predict.main(argv + ["--privacy"]) == 0
     assert all(turn["modalities"] == ["text"] for turn in _read(output)[0]["turns"])
+
+
+def test_the_summary_line_is_what_the_speed_benchmark_reads(model_dir, conversations, tmp_path, caplog):
+    import logging
+
+    from benchmarks.predict_speed import SUMMARY, parse_args, predict_command
+
+    source = _write_jsonl(tmp_path / "in.jsonl", conversations)
+    with caplog.at_level(logging.INFO, logger="training.predict"):
+        assert predict.main(["--model", str(model_dir), "--input", str(source), "--output", str(tmp_path / "o.jsonl")]) == 0
+    found = SUMMARY.findall(caplog.text)
+    assert found and found[-1][:2] == (str(len(conversations)), str(sum(len(turns) for _, turns in conversations)))
+    args = parse_args(["--model", "m", "--data", "d"])
+    assert predict_command(args, 16, 2, tmp_path / "p.jsonl")[1:3] == ["-m", "accelerate.commands.launch"]

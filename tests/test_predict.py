@@ -234,3 +234,10 @@ def test_the_summary_line_is_what_the_speed_benchmark_reads(model_dir, conversat
     assert found and found[-1][:2] == (str(len(conversations)), str(sum(len(turns) for _, turns in conversations)))
     args = parse_args(["--model", "m", "--data", "d"])
     assert predict_command(args, 16, 2, tmp_path / "p.jsonl")[1:3] == ["-m", "accelerate.commands.launch"]
+
+
+def test_output_must_be_a_file(model_dir, tmp_path, capsys):
+    argv = ["--model", str(model_dir), "--input", str(tmp_path / "none.jsonl"), "--output", str(tmp_path)]
+    assert predict.main(argv) == 2 and "is a folder" in capsys.readouterr().err
+    assert predict.main(argv[:-1] + [str(tmp_path / "out.jsonl"), "--batch-size", "0"]) == 2
+    assert "--batch-size must be >= 1" in capsys.readouterr().err

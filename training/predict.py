@@ -74,10 +74,10 @@ def _positive(value: int, option: str) -> int:
 
 
 def check_output_path(path: str) -> Path:
-    """`--output` must name a file in an existing or creatable folder."""
-    output = Path(path)
-    if output.is_dir():
-        raise ValueError(f"--output {output} is a folder; give a file name such as {output / 'predictions.jsonl'}")
+    """`--output` must name a file (`training.evaluation.check_output_file`); its folder is created."""
+    from .evaluation import check_output_file
+
+    output = check_output_file(path)
     output.parent.mkdir(parents=True, exist_ok=True)
     return output
 

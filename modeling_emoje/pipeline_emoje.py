@@ -33,8 +33,9 @@ Options (at construction or per call): `privacy` (face never extracted nor used)
 later turn), `top_k`, `batch_size` (texts per text-encoder forward pass, default 64: the texts of up to
 `TEXT_WINDOW_TURNS` consecutive turns, across conversations when given several, are sorted by length together
 before they are cut into batches, so the encoder pads little; audio and video are always extracted one turn at a
-time and one conversation is always one model batch), `audio_from_video` (a turn with `video` and no `audio` uses
-the video's audio track).
+time), `conversation_batch_size` (conversations padded together into one model forward pass when given several,
+default 16; 1 runs them one at a time; the scores equal those of one-by-one calls within float rounding),
+`audio_from_video` (a turn with `video` and no `audio` uses the video's audio track).
 
 **Causal inference.** A model trained with `config.causal=True` (unidirectional context) runs in one pass, as does
 a model without dialogue context (CM-ARR's default). A model with bidirectional context is run on growing
@@ -65,13 +66,15 @@ TASK = "emotion-recognition-in-conversation"
 DEFAULT_TEXT_BATCH_SIZE = 64  # texts per text-encoder forward pass
 TEXT_WINDOW_TURNS = 8192  # turns whose texts are length-sorted and encoded together (bounds memory for long streams)
 PREFIX_CHUNK = 64  # prefixes per context call in causal mode
+DEFAULT_CONVERSATION_BATCH_SIZE = 16  # conversations padded into one model forward pass
 
 
-class _Conversation:
-    """One conversation, wrapped so that `Pipeline.__call__` runs it as one input instead of iterating its turns."""
+class _Conversations:
+    """Conversations padded into one model batch, wrapped so that `Pipeline.__call__` runs them as one input
+    (instead of iterating over them); the postprocessed result is one list of per-turn dicts per conversation."""
 
-    def __init__(self, turns: Sequence[Mapping]) -> None:
-        self.turns = turns
+    def __init__(self, conversations: Sequence[Sequence[Mapping]]) -> None:
+        self.conversations = conversations
 
 
 class EmotionRecognitionInConversationPipeline(Pipeline):
@@ -88,8 +91,9 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
     _load_image_processor = False
     _load_video_processor = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, conversation_batch_size: int = DEFAULT_CONVERSATION_BATCH_SIZE, **kwargs):
         super().__init__(*args, **kwargs)
+        self.conversation_batch_size = _positive(conversation_batch_size, "conversation_batch_size")
         if self.processor is None:
             raise ValueError(
                 f"the {TASK} pipeline needs an EmoJEProcessor: save one next to the model (processor.save_pretrained) "
@@ -117,14 +121,16 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
     def __call__(self, conversations, **kwargs):
         """One conversation (list of turn dicts) -> list of per-turn dicts; a list of conversations -> list of those.
 
-        A generator of conversations gives a generator of results. Conversations are run one at a time (one model
-        batch each); for several conversations, the texts of up to `TEXT_WINDOW_TURNS` turns are encoded together.
+        A generator of conversations gives a generator of results. Several conversations are padded together,
+        `conversation_batch_size` per model forward pass, and the texts of up to `TEXT_WINDOW_TURNS` turns are
+        encoded together.
         """
         self._warned_synthetic = False  # `_warn_if_synthetic_model`: at most once per call
         if "batch_size" in kwargs:  # turn-level batching, not the base class's batching of inputs
             kwargs["turn_batch_size"] = kwargs.pop("batch_size")
         if is_conversation(conversations):
-            return super().__call__(_Conversation(conversations), **kwargs)
+            kwargs.pop("conversation_batch_size", None)
+            return super().__call__(_Conversations([conversations]), **kwargs)[0]
         if isinstance(conversations, types.GeneratorType):
             return self._run_many(conversations, kwargs)
         if isinstance(conversations, (list, tuple)) and conversations:
@@ -135,6 +141,8 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         )
 
     def _run_many(self, conversations: Iterable, kwargs: dict) -> Iterator[list[dict]]:
+        per_forward = kwargs.pop("conversation_batch_size", None)
+        per_forward = self.conversation_batch_size if per_forward is None else _positive(per_forward, "conversation_batch_size")
         batch_size = kwargs.get("turn_batch_size") or self._preprocess_params.get("turn_batch_size")
         batch_size = batch_size or self._batch_size or DEFAULT_TEXT_BATCH_SIZE
         block, turns = [], 0
@@ -142,23 +150,34 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
             if not is_conversation(conversation):
                 raise ValueError(f"conversation {index} is not a non-empty list of turn dicts")
             if block and turns + len(conversation) > TEXT_WINDOW_TURNS:  # a window of turns, or one conversation
-                yield from self._run_block(block, batch_size, kwargs)
+                yield from self._run_block(block, batch_size, per_forward, kwargs)
                 block, turns = [], 0
             block.append((index, conversation))
             turns += len(conversation)
         if block:
-            yield from self._run_block(block, batch_size, kwargs)
+            yield from self._run_block(block, batch_size, per_forward, kwargs)
 
-    def _run_block(self, block: list[tuple[int, Sequence]], batch_size: int, kwargs: dict) -> Iterator[list[dict]]:
+    def _run_block(
+        self, block: list[tuple[int, Sequence]], batch_size: int, per_forward: int, kwargs: dict
+    ) -> Iterator[list[dict]]:
         config = self.model.config
         conversations = [conversation for _, conversation in block]
         if "text" in config.modality_dims and getattr(config, "text_config", None) is None:
             conversations = self.processor.attach_text_features(conversations, batch_size, config.modality_dims)
-        for (index, _), conversation in zip(block, conversations):
-            try:
-                yield super().__call__(_Conversation(conversation), **kwargs)
-            except ValueError as err:
-                raise ValueError(f"conversation {index}: {err}") from err
+        indexed = [(index, conversation) for (index, _), conversation in zip(block, conversations)]
+        for start in range(0, len(indexed), per_forward):
+            group = indexed[start : start + per_forward]
+            if len(group) > 1:
+                try:
+                    yield from super().__call__(_Conversations([conversation for _, conversation in group]), **kwargs)
+                    continue
+                except ValueError:
+                    pass  # run them one at a time below, so that the error names its conversation and turn
+            for index, conversation in group:
+                try:
+                    yield super().__call__(_Conversations([conversation]), **kwargs)[0]
+                except ValueError as err:
+                    raise ValueError(f"conversation {index}: {err}") from err
 
     def _sanitize_parameters(
         self,
@@ -193,12 +212,12 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
     def preprocess(
         self, inputs, privacy: bool = False, turn_batch_size: int | None = None, audio_from_video: bool = False
     ) -> dict[str, Any]:
-        turns = inputs.turns if isinstance(inputs, _Conversation) else inputs
-        self._warn_if_synthetic_model(turns)
+        conversations = inputs.conversations if isinstance(inputs, _Conversations) else [inputs]
+        self._warn_if_synthetic_model([turn for turns in conversations for turn in turns])
         config = self.model.config
         text_input = "input_ids" if getattr(config, "text_config", None) is not None else "features"
         batch = self.processor(
-            turns,
+            conversations[0] if len(conversations) == 1 else list(conversations),
             privacy=privacy,
             modality_dims=config.modality_dims,
             text_input=text_input,
@@ -243,6 +262,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
             "modality_weights": weights,
             "imputed_mask": imputed,
             "modality_mask": model_inputs["modality_mask"],
+            "utterance_mask": model_inputs["utterance_mask"],
         }
 
     def _has_separable_context(self) -> bool:
@@ -256,10 +276,17 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         )
 
     def _forward_context_prefixes(self, model_inputs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
-        core, config = self.model.emoje, self.model.config
-        outputs = core(**model_inputs)
-        fused = outputs.fused[0]  # (U, d): per-utterance fused vectors, independent of the other turns
-        speakers = model_inputs["speaker_ids"][0]
+        core = self.model.emoje
+        outputs = core(**model_inputs)  # per-utterance fused vectors (B, U, d), independent of the other turns
+        rows = []
+        for row, length in enumerate(model_inputs["utterance_mask"].sum(-1).tolist()):
+            logits = self._context_prefix_logits(core, outputs.fused[row, :length], model_inputs["speaker_ids"][row, :length])
+            rows.append(torch.nn.functional.pad(logits, (0, 0, 0, outputs.fused.shape[1] - length)))
+        return torch.stack(rows), outputs.modality_weights, outputs.imputed_mask.bool()
+
+    def _context_prefix_logits(self, core, fused: torch.Tensor, speakers: torch.Tensor) -> torch.Tensor:
+        """(U, C) logits of one conversation's turns, turn i from the dialogue context of turns 0..i only."""
+        config = self.model.config
         length, device = fused.shape[0], fused.device
         contexts = []
         # A batch of dialogues whose row j is the prefix 0..i (i = first + j), PREFIX_CHUNK rows at a time so that
@@ -276,8 +303,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         context = torch.cat(contexts)
         if not config.use_speaker_context:
             context = context[..., : core.context.output_size]
-        logits = self.model.classifier(torch.cat([fused, context], dim=-1))[None]
-        return logits, outputs.modality_weights, outputs.imputed_mask.bool()
+        return self.model.classifier(torch.cat([fused, context], dim=-1))
 
     def _forward_prefixes(self, model_inputs: dict[str, Any]) -> tuple[torch.Tensor | None, ...]:
         """Turn i from turns 0..i only: one forward pass per prefix, keeping the last turn's outputs."""
@@ -301,6 +327,10 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         Finite but huge inputs (say 1e30) overflow inside the model. Only on that failure path, each affected turn
         is run alone and then with one modality at a time, to name the input that produces non-finite scores.
         """
+        if logits.shape[0] > 1:  # several conversations: the caller runs them one at a time to name the turn
+            if not torch.isfinite(logits[model_inputs["utterance_mask"].bool()]).all():
+                raise ValueError("the model's scores are not finite (NaN or inf) in this batch of conversations")
+            return
         real = model_inputs["utterance_mask"][0].bool()
         bad_turns = [int(u) for u in torch.nonzero(real & ~torch.isfinite(logits[0]).all(-1)).flatten()]
         if not bad_turns:
@@ -328,9 +358,16 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
     def _finite_output(self, model_inputs: dict[str, Any]) -> bool:
         return bool(torch.isfinite(self.model(**model_inputs).logits).all())
 
-    def postprocess(self, model_outputs: dict[str, torch.Tensor | None], top_k: int | None = 1) -> list[dict]:
-        probabilities = model_outputs["logits"][0].float().softmax(-1)
-        present = model_outputs["modality_mask"][0].bool()
+    def postprocess(self, model_outputs: dict[str, torch.Tensor | None], top_k: int | None = 1) -> list[list[dict]]:
+        """One list of per-turn dicts per conversation of the batch (its real turns only)."""
+        lengths = model_outputs["utterance_mask"].sum(-1).tolist()
+        return [self._postprocess_row(model_outputs, row, length, top_k) for row, length in enumerate(lengths)]
+
+    def _postprocess_row(
+        self, model_outputs: dict[str, torch.Tensor | None], conversation: int, length: int, top_k: int | None
+    ) -> list[dict]:
+        probabilities = model_outputs["logits"][conversation, :length].float().softmax(-1)
+        present = model_outputs["modality_mask"][conversation].bool()
         weights = model_outputs["modality_weights"]
         imputed = model_outputs["imputed_mask"]
         id2label = self.model.config.id2label
@@ -340,7 +377,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         results = []
         for turn, row in enumerate(probabilities.tolist()):
             used = [name for position, name in enumerate(MODALITIES) if present[turn, position]]
-            filled = [name for position, name in enumerate(MODALITIES) if imputed is not None and imputed[0, turn, position]]
+            filled = [name for position, name in enumerate(MODALITIES) if imputed is not None and imputed[conversation, turn, position]]
             best = max(range(len(row)), key=row.__getitem__)
             fused = [name for name in MODALITIES if name in used or name in filled]
             result = {
@@ -349,7 +386,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
                 "scores": dict(zip(labels, row)),
                 "modality_weights": None
                 if weights is None
-                else {name: float(weights[0, turn, MODALITIES.index(name)]) for name in fused},
+                else {name: float(weights[conversation, turn, MODALITIES.index(name)]) for name in fused},
                 "modalities": used,
                 "imputed": filled,
             }
@@ -358,6 +395,12 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
                 result["top_k"] = [{"label": labels[index], "score": row[index]} for index in order]
             results.append(result)
         return results
+
+
+def _positive(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
 
 
 def _without_modalities(model_inputs: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
@@ -392,4 +435,4 @@ def register_pipeline() -> None:
     )
 
 
-__all__ = ["DEFAULT_TEXT_BATCH_SIZE", "TASK", "TEXT_WINDOW_TURNS", "EmotionRecognitionInConversationPipeline", "register_pipeline"]
+__all__ = ["DEFAULT_CONVERSATION_BATCH_SIZE", "DEFAULT_TEXT_BATCH_SIZE", "TASK", "TEXT_WINDOW_TURNS", "EmotionRecognitionInConversationPipeline", "register_pipeline"]

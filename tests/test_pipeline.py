@@ -250,3 +250,26 @@ def test_cmarr_model_gives_no_modality_weights(erc, telephone):
         assert result["modality_weights"] is None and result["modalities"] == ["text", "audio"]
         assert math.isclose(sum(result["scores"].values()), 1.0, abs_tol=1e-5)
     assert results[3]["modalities"] == ["text"] and results[3]["imputed"] == ["audio"]
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["bidirectional", "causal"])
+def test_conversations_are_padded_into_one_forward_pass(erc, telephone, causal):
+    """Several conversations of different lengths and modalities: `conversation_batch_size` per model forward, with
+    the scores of one-by-one calls (within 1e-5)."""
+    conversations = [_keep(telephone[:2], ("text",)), telephone[2:7], _keep(telephone[7:], ("audio",))]
+    with mock.patch.object(erc.model, "forward", autospec=True, side_effect=erc.model.forward) as forward:
+        together = erc(conversations, causal=causal, conversation_batch_size=3)
+    assert forward.call_count == (0 if causal else 1)  # causal: only the per-utterance core and the context run
+    alone = erc(conversations, causal=causal, conversation_batch_size=1)
+    assert [len(results) for results in together] == [2, 5, 6]
+    for batched, single in zip(together, alone):
+        for a, b in zip(batched, single):
+            assert a["label"] == b["label"] and a["modalities"] == b["modalities"] and a["imputed"] == b["imputed"]
+            for label in LABELS:
+                assert math.isclose(a["scores"][label], b["scores"][label], abs_tol=1e-5)
+            for name, weight in a["modality_weights"].items():
+                assert math.isclose(weight, b["modality_weights"][name], abs_tol=1e-5)
+    with pytest.raises(ValueError, match="conversation_batch_size must be a positive int"):
+        erc(conversations, conversation_batch_size=0)
+    with pytest.raises(ValueError, match=r"conversation 2: turn 0 has nothing usable"):  # still named after a batch
+        erc(conversations[:2] + [[{"speaker": "Diane", "text": " "}]], conversation_batch_size=3)

@@ -13,7 +13,7 @@ What happens to each kind of snippet (README.md, training/, dataset_scripts/, be
   fine-tuning and ``accelerate launch`` lines need MiniLM fine-tuning or several processes: they are parsed, not run.
 - **Every other command** (bash blocks, indented blocks, and inline code that starts with a program and has an
   option) is **parsed by the program's own argument parser** — ``emoje-prepare`` (plus its protocol name),
-  ``emoje-train`` (its YAML config must exist, every option must be known), ``emoje-evaluate``, ``emoje-demo``,
+  ``emoje-train`` (its YAML config must exist, every option must be known), ``emoje-evaluate``, ``emoje-predict``, ``emoje-demo``,
   ``accelerate launch`` (its config file must exist), ``python -m benchmarks.*`` / ``python benchmarks/quality.py`` —
   and ``make X`` must be a Makefile target. Placeholders are filled first: ``K`` (a fold) -> 1, ``{a,b}`` -> each.
   In a bash block a line ending in ``\\`` continues on the next line, as in the shell (so a multi-line command goes
@@ -153,7 +153,14 @@ def _check_evaluate(argv: list[str]) -> None:
     _parser().parse_args(argv)
 
 
-MODULE_CHECKS = {"training.train": _check_train, "training.evaluation": _check_evaluate}
+def _check_predict(argv: list[str]) -> None:
+    from training.predict import _parser
+
+    args = _parser().parse_args(argv)
+    assert args.batch_size >= 1 and args.text_batch_size >= 1, argv
+
+
+MODULE_CHECKS = {"training.train": _check_train, "training.evaluation": _check_evaluate, "training.predict": _check_predict}
 
 
 def _check_accelerate(argv: list[str]) -> None:
@@ -183,6 +190,7 @@ CHECKS = {
     "emoje-prepare": _check_prepare,
     "emoje-demo": _check_demo,
     "emoje-evaluate": _check_evaluate,
+    "emoje-predict": _check_predict,
     "accelerate": _check_accelerate,
     "python": _check_python,
 }

@@ -1,0 +1,217 @@
+"""`emoje-predict`: per-turn emotions for many conversations, one JSONL line per conversation, resumable.
+
+Reads conversations from a JSONL file (`--input`, see `training.prediction_inputs`) or a prepared split (`--data DIR
+--split test`, gold labels written beside the predictions), runs `pipeline("emotion-recognition-in-conversation")`
+with `--batch-size` conversations padded into one model forward pass, and appends to `--output` one line per
+conversation: `{"id": ..., "turns": [{"label", "score", "scores", "modality_weights", "modalities", "imputed"[,
+"gold"]}, ...]}`, each line written whole and fsynced. A re-run of the same command skips the ids already in
+`--output` (a partial last line left by a kill is removed first). Under `accelerate launch` every process predicts
+its share of the conversations into `OUTPUT.part-K-of-N`; the main process then appends them to `--output` in
+input order and deletes the parts.
+
+Example:
+    emoje-predict --model runs/demo/model --input conversations.jsonl --output predictions.jsonl --causal
+    emoje-predict --model runs/demo/model --data runs/demo/data --split test --output test.jsonl --batch-size 64
+    accelerate launch --num_processes 2 -m training.predict --model runs/demo/model --data runs/demo/data --output test.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dataset_scripts.cli_logging import add_quiet_option, configure_logging
+
+from .jsonl_output import append_record, encode_record, finished_ids, merge_parts
+from .prediction_inputs import Conversation, read_jsonl_conversations, split_conversations
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 16  # conversations per model forward pass
+DEFAULT_TEXT_BATCH_SIZE = 64  # texts per text-encoder forward pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emoje-predict",
+        description="Predict the emotion of every turn of many conversations; one JSONL line per conversation.",
+        epilog="A re-run of the same command resumes: conversations whose id is already in --output are skipped. "
+        "Several processes: accelerate launch --num_processes N -m training.predict ...",
+    )
+    parser.add_argument("--model", required=True, help="exported model directory (with its processor), e.g. runs/demo/model")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--input", metavar="FILE.jsonl",
+        help='conversations, one per line: {"id": ..., "turns": [turn, ...]} or a bare list of turns (id "line-N"); '
+        "turns as the pipeline takes them",
+    )
+    source.add_argument("--data", metavar="DIR", help="prepared data (emoje-prepare output): predict a split, gold labels beside")
+    parser.add_argument("--split", default="test", help="with --data: the split to predict (default: test)")
+    parser.add_argument("--output", required=True, metavar="FILE.jsonl", help="predictions, appended one line per conversation")
+    parser.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+        help=f"conversations (not turns) padded together into one model forward pass (default {DEFAULT_BATCH_SIZE})",
+    )
+    parser.add_argument(
+        "--text-batch-size", type=int, default=DEFAULT_TEXT_BATCH_SIZE,
+        help=f"texts (turns) per text-encoder forward pass (default {DEFAULT_TEXT_BATCH_SIZE})",
+    )
+    parser.add_argument("--privacy", action="store_true", help="the face is never extracted nor used")
+    parser.add_argument("--causal", action="store_true", help="no prediction looks at a later turn (streaming)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar over the conversations")
+    return add_quiet_option(parser)
+
+
+def _positive(value: int, option: str) -> int:
+    if value < 1:
+        raise ValueError(f"{option} must be >= 1, got {value}")
+    return value
+
+
+def check_output_path(path: str) -> Path:
+    """`--output` must name a file (`training.evaluation.check_output_file`); its folder is created."""
+    from .evaluation import check_output_file
+
+    output = check_output_file(path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return output
+
+
+def load_conversations(args: argparse.Namespace, config) -> list[Conversation]:
+    """The conversations of `--input` or of `--data`/`--split`, in input order."""
+    if args.input is not None:
+        return read_jsonl_conversations(args.input)
+    from .data import load_prepared_data
+
+    data = load_prepared_data(args.data)
+    if args.split not in data:
+        raise ValueError(f"{args.data} has no split {args.split!r} (has {sorted(data)})")
+    split = data[args.split]
+    dims = dict(config.modality_dims)
+    raw_text = getattr(config, "text_config", None) is not None or (
+        "text" in dims and "text_features" not in split.column_names
+    )
+    return split_conversations(split, list(dims), raw_text, name=f"split {args.split!r} of {args.data}")
+
+
+def predict_records(erc, conversations: Sequence[Conversation], options: dict[str, Any]) -> list[dict]:
+    """The output records of `conversations` (one padded model batch). A bad conversation is a ValueError naming
+    its id and where it came from."""
+    try:
+        results = erc([conversation.turns for conversation in conversations], **options)
+    except ValueError:
+        for conversation in conversations:  # run them alone, to name the one at fault
+            try:
+                erc(conversation.turns, **{k: v for k, v in options.items() if k != "conversation_batch_size"})
+            except ValueError as err:
+                raise ValueError(f"conversation {conversation.id!r} ({conversation.source}): {err}") from err
+        raise
+    records = []
+    for conversation, turns in zip(conversations, results):
+        if conversation.gold is not None:
+            turns = [{**turn, "gold": gold} for turn, gold in zip(turns, conversation.gold)]
+        records.append({"id": conversation.id, "turns": turns})
+    return records
+
+
+def progress_bar(total: int, enabled: bool | None, main_process: bool):
+    """A tqdm bar over conversations on stderr (on a terminal, the main process, unless disabled)."""
+    from tqdm.auto import tqdm
+
+    shown = main_process and (enabled if enabled is not None else sys.stderr.isatty())
+    return tqdm(total=total, desc="conversations", unit="conv", disable=not shown, file=sys.stderr)
+
+
+def run_cli(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """`emoje-predict` without the exit code: returns `{conversations, turns, skipped, seconds}`: what was predicted
+    (by all processes) and the wall time from the first prediction until every process was done and merged."""
+    args = _parser().parse_args(argv)
+    batch_size = _positive(args.batch_size, "--batch-size")
+    text_batch_size = _positive(args.text_batch_size, "--text-batch-size")
+    output = check_output_path(args.output)
+    from accelerate import PartialState
+    from transformers import pipeline
+
+    import modeling_emoje  # noqa: F401  (registers the task)
+    from modeling_emoje.pipeline_emoje import TASK
+
+    from .registry import load_model
+
+    state = PartialState()
+    model = load_model(args.model)
+    erc = pipeline(TASK, model=model, processor=_load_processor(args.model), device=state.device)
+    conversations = load_conversations(args, model.config)
+    order = [conversation.id for conversation in conversations]
+    if state.is_main_process:  # parts a killed multi-process run left: into the output first
+        leftovers = sorted(output.parent.glob(f"{output.name}.part-*"))
+        if leftovers:
+            merge_parts(output, leftovers, order)
+    state.wait_for_everyone()
+    done = finished_ids(output) if state.is_main_process else None
+    state.wait_for_everyone()
+    done = done if done is not None else finished_ids(output)
+    pending = [conversation for conversation in conversations if conversation.id not in done]
+    if state.is_main_process:
+        logger.info(
+            "%d conversations, %d already in %s, %d to predict on %d process(es)",
+            len(conversations), len(conversations) - len(pending), output, len(pending), state.num_processes,
+        )
+    options = dict(privacy=args.privacy, causal=args.causal, batch_size=text_batch_size, conversation_batch_size=batch_size)
+    part = output if state.num_processes == 1 else output.with_name(f"{output.name}.part-{state.process_index}-of-{state.num_processes}")
+    started = time.perf_counter()
+    with state.split_between_processes(pending) as share:
+        bar = progress_bar(len(share), False if (args.no_progress or args.quiet) else None, state.is_main_process)
+        with open(part, "ab") as stream, bar:
+            for start in range(0, len(share), batch_size):
+                chunk = share[start : start + batch_size]
+                for record in predict_records(erc, chunk, options):
+                    append_record(stream, encode_record(record))
+                bar.update(len(chunk))
+    state.wait_for_everyone()
+    if state.num_processes > 1 and state.is_main_process:
+        parts = [output.with_name(f"{output.name}.part-{rank}-of-{state.num_processes}") for rank in range(state.num_processes)]
+        merge_parts(output, [path for path in parts if path.exists()], order)
+    seconds = time.perf_counter() - started
+    turns = sum(len(conversation.turns) for conversation in pending)
+    summary = {"conversations": len(pending), "turns": turns, "skipped": len(conversations) - len(pending), "seconds": seconds}
+    if state.is_main_process:
+        logger.info(
+            "predicted %d conversations (%d turns) in %.2f s (%.1f conversations/s, %.1f turns/s) on %d process(es); "
+            "predictions in %s",
+            len(pending), turns, seconds, len(pending) / max(seconds, 1e-9), turns / max(seconds, 1e-9),
+            state.num_processes, output,
+        )
+    return summary
+
+
+def _load_processor(model_dir: str):
+    from modeling_emoje.processing_emoje import EmoJEProcessor
+
+    try:
+        return EmoJEProcessor.from_pretrained(model_dir)
+    except OSError as err:
+        raise ValueError(f"--model {model_dir} has no processor (processor_config.json): export the model with it") from err
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `emoje-predict` (also runs under `accelerate launch -m training.predict`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    configure_logging("--quiet" in argv)
+    try:
+        run_cli(argv)
+    except ValueError as error:
+        print(f"emoje-predict: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_TEXT_BATCH_SIZE", "load_conversations", "main", "predict_records", "run_cli"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -168,7 +168,16 @@ class NormalizingFlow(nn.Module):
             steps += [ActNorm(dim), AffineCoupling(dim, hidden_size, max_log_scale), Permutation(dim, seed=block)]
         self.steps = nn.ModuleList(steps)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
+        """``(z, logdet)`` of ``x``; with ``reverse=True``, ``x`` of a latent ``z`` (what `inverse` returns).
+
+        Both directions go through ``__call__``, so hooks on the module run for either: FSDP gathers the flow's
+        sharded weights in its forward hooks, and a direct call of a non-forward method would see the shards.
+        """
+        if reverse:
+            for step in reversed(self.steps):
+                x = step.inverse(x)
+            return x
         logdet = x.new_zeros(x.shape[0])
         for step in self.steps:
             x, step_logdet = step(x)
@@ -176,9 +185,7 @@ class NormalizingFlow(nn.Module):
         return x, logdet
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
-        for step in reversed(self.steps):
-            z = step.inverse(z)
-        return z
+        return self(z, reverse=True)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact ``log p(x)`` under the flow with a standard normal base, per row."""

@@ -514,7 +514,8 @@ def encode_present_modalities(
         rows = flat_present[:, MODALITY_INDEX[name]]
         if value is None or not rows.any():
             width = value.shape[-1] if value is not None else encoders[name].input_projection.in_features
-            idle.append(encoders[name](reference.new_zeros(1, 1, width), torch.ones(1, 1, dtype=torch.bool, device=reference.device)))
+            one_frame = torch.ones(1, 1, dtype=torch.bool, device=reference.device)
+            idle.append(encoders[name](reference.new_zeros(1, 1, width), one_frame))
         if value is None:
             continue
         flat = value.flatten(0, 1)

@@ -75,13 +75,14 @@ def main(model_type: str, output: Path) -> None:
     report = {"units": units, "modalities": [], "max_gradient_difference": 0.0, "losses": []}
     for step in range(STEPS):
         batch = rank_batch(step, rank)
-        report["modalities"].append([name for name, on in zip(MODALITIES, batch["modality_mask"].flatten(0, 1).any(0)) if on])
+        present = batch["modality_mask"].flatten(0, 1).any(0).tolist()
+        report["modalities"].append([name for name, on in zip(MODALITIES, present, strict=True) if on])
         loss = loss_of(model, batch, 100 * step + rank)
         loss.backward()
         report["losses"].append(float(loss))
         for other in range(world):
             (loss_of(reference, rank_batch(step, other), 100 * step + other) / world).backward()
-        for (name, param), expected in zip(model.named_parameters(), reference.parameters()):
+        for param, expected in zip(model.parameters(), reference.parameters(), strict=True):
             gathered = param.grad.full_tensor() if param.grad is not None else torch.zeros_like(expected)
             wanted = expected.grad if expected.grad is not None else torch.zeros_like(expected)
             report["max_gradient_difference"] = max(report["max_gradient_difference"], float((gathered - wanted).abs().max()))

@@ -62,7 +62,7 @@ class RecordModalities(TrainerCallback):
         def record(module, positional, keywords):
             if module.training:
                 present = keywords["modality_mask"].flatten(0, 1).any(0).tolist()
-                names = [name for name, flag in zip(MODALITIES, present) if flag]
+                names = [name for name, flag in zip(MODALITIES, present, strict=True) if flag]
                 with path.open("a") as handle:
                     handle.write(json.dumps({"step": self.step, "modalities": names}) + "\n")
 

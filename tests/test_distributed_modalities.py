@@ -92,7 +92,7 @@ def test_fsdp2_processes_with_different_modalities_stay_in_lockstep(model_type, 
     completed = subprocess.run(command, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=240)
     assert completed.returncode == 0, completed.stderr[-3000:]
     first, second = (json.loads((output / f"rank{rank}.json").read_text()) for rank in (0, 1))
-    for step, (mine, theirs) in enumerate(zip(first["modalities"], second["modalities"])):
+    for step, (mine, theirs) in enumerate(zip(first["modalities"], second["modalities"], strict=True)):
         assert "face" not in mine and "face" in theirs, step
     assert len(first["modalities"]) == 2 and set(first["units"]) == set(tiny_models()[model_type]._no_split_modules)
     for report in (first, second):

@@ -231,9 +231,9 @@ def default_training_arguments() -> dict[str, Any]:
         # Processes whose batches hold different modalities use different parameters in a step (absent
         # modalities' attention, pooling, imputation): DDP must look for unused ones, or it waits for their gradients.
         "ddp_find_unused_parameters": True,
-        # Several processes on a machine without CUDA: without `use_cpu`, accelerate gives each process
-        # DistributedType.NO (each would train alone on all the data); with it they form one gloo group.
-        "use_cpu": int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available(),
+        # Several processes on a machine without GPUs (or other accelerators): without `use_cpu`, accelerate gives
+        # each process DistributedType.NO (each would train alone on all the data); with it they form one gloo group.
+        "use_cpu": int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.accelerator.is_available(),
     }
 
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -500,19 +501,21 @@ def encode_present_modalities(
     ``(states (N, T, d), frame_mask (N, T))`` over all N = B * U utterances; rows of absent utterances
     are zeros and their frame mask is all false, so the values given for an absent modality never matter.
 
-    Every encoder runs in every call, in `MODALITIES` order: one whose modality is absent from the whole batch
-    (no features, or no present utterance) runs on one all-zero frame and is left out of the result, but that
-    output joins the graph with weight 0 (`keep_in_graph`). So every process of a distributed run executes the
-    same modules in the same order whatever its batch holds (FSDP gathers an encoder's weights in its forward and
-    backward), and every encoder receives a gradient in every step; the outputs are unchanged.
+    In a run of several processes (`in_distributed_run`) every encoder runs in every call, in `MODALITIES` order:
+    one whose modality is absent from the whole batch (no features, or no present utterance) runs on one all-zero
+    frame and is left out of the result, but that output joins the graph with weight 0 (`keep_in_graph`). So every
+    process executes the same modules in the same order whatever its batch holds (FSDP gathers an encoder's
+    weights in its forward and backward), and every encoder receives a gradient in every step; the outputs are
+    unchanged. A single process skips absent encoders (no cost, and no zero gradient for the optimizer to apply).
     """
     encoded, idle = {}, []
+    lockstep = in_distributed_run()
     flat_present = present.flatten(0, 1)
     reference = next(iter(features.values()))
     for name in (name for name in MODALITIES if name in encoders):
         value = features.get(name)
         rows = flat_present[:, MODALITY_INDEX[name]]
-        if value is None or not rows.any():
+        if lockstep and (value is None or not rows.any()):
             width = value.shape[-1] if value is not None else encoders[name].input_projection.in_features
             one_frame = torch.ones(1, 1, dtype=torch.bool, device=reference.device)
             idle.append(encoders[name](reference.new_zeros(1, 1, width), one_frame))
@@ -540,6 +543,11 @@ def encode_present_modalities(
         first = next(iter(encoded))
         encoded[first] = (keep_in_graph(encoded[first][0], *idle), encoded[first][1])
     return encoded
+
+
+def in_distributed_run() -> bool:
+    """Whether this process is one of several in a torch.distributed process group (DDP, FSDP, DeepSpeed)."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def keep_in_graph(value: torch.Tensor, *unused: torch.Tensor) -> torch.Tensor:
@@ -654,6 +662,7 @@ __all__ = [
     "feature_standardizers",
     "collect_modality_inputs",
     "encode_present_modalities",
+    "in_distributed_run",
     "keep_in_graph",
     "focal_loss",
     "info_nce",

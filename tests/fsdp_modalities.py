@@ -3,9 +3,9 @@ over a tiny AM^2-EmoJE or CM-ARR whose ranks see different modalities in the sam
 
 The model is sharded as accelerate does with ``training/configs/accelerate/fsdp.yaml`` (one FSDP unit per module
 whose class is in the model's ``_no_split_modules``, then the root) and gets `training.trainer.ReduceUnusedGradients`.
-Rank 0's batches have no face, rank 1's have every modality. In each step the gathered gradients are compared
+Rank 0's batches lack one modality (face unless a third argument names another), rank 1's have every modality. In each step the gathered gradients are compared
 with those of an unsharded copy of the model run on both ranks' batches (their mean is what data-parallel
-training must produce). Writes ``{output}/rank{rank}.json``. Usage: ``... fsdp_modalities.py emoje|cmarr OUTPUT``.
+training must produce); then one evaluation forward. Writes ``{output}/rank{rank}.json``. Usage: ``... fsdp_modalities.py emoje|cmarr OUTPUT [MODALITY]``.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ def tiny_model(model_type: str) -> torch.nn.Module:
     return CMARRForEmotionRecognition(config)
 
 
-def rank_batch(step: int, rank: int) -> dict[str, torch.Tensor]:
-    """Rank 0: text, audio and body; other ranks: every modality."""
-    modalities = [name for name in MODALITIES if rank != 0 or name != "face"]
+def rank_batch(step: int, rank: int, dropped: str = "face") -> dict[str, torch.Tensor]:
+    """Rank 0: every modality but ``dropped``; other ranks: every modality."""
+    modalities = [name for name in MODALITIES if rank != 0 or name != dropped]
     return make_batch(modalities, batch=2, length=3, seed=10 * step + rank)
 
 
@@ -62,7 +62,7 @@ def loss_of(model: torch.nn.Module, batch: dict[str, torch.Tensor], seed: int) -
     return model(**batch).loss
 
 
-def main(model_type: str, output: Path) -> None:
+def main(model_type: str, output: Path, dropped: str = "face") -> None:
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.manual_seed(0)
@@ -74,24 +74,26 @@ def main(model_type: str, output: Path) -> None:
     units = sorted({type(module).__name__.removeprefix("FSDP") for module in sharded})
     report = {"units": units, "modalities": [], "max_gradient_difference": 0.0, "losses": []}
     for step in range(STEPS):
-        batch = rank_batch(step, rank)
+        batch = rank_batch(step, rank, dropped)
         present = batch["modality_mask"].flatten(0, 1).any(0).tolist()
         report["modalities"].append([name for name, on in zip(MODALITIES, present, strict=True) if on])
         loss = loss_of(model, batch, 100 * step + rank)
         loss.backward()
         report["losses"].append(float(loss))
         for other in range(world):
-            (loss_of(reference, rank_batch(step, other), 100 * step + other) / world).backward()
+            (loss_of(reference, rank_batch(step, other, dropped), 100 * step + other) / world).backward()
         for param, expected in zip(model.parameters(), reference.parameters(), strict=True):
             gathered = param.grad.full_tensor() if param.grad is not None else torch.zeros_like(expected)
             wanted = expected.grad if expected.grad is not None else torch.zeros_like(expected)
             report["max_gradient_difference"] = max(report["max_gradient_difference"], float((gathered - wanted).abs().max()))
         model.zero_grad(set_to_none=True)
         reference.zero_grad(set_to_none=True)
+    with torch.no_grad():  # evaluation runs the same modules on every rank too (CM-ARR reconstructs only at one)
+        report["evaluation_logits"] = list(model.eval()(**rank_batch(STEPS, rank, dropped)).logits.shape)
     output.mkdir(parents=True, exist_ok=True)
     (output / f"rank{rank}.json").write_text(json.dumps(report))
     dist.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], Path(sys.argv[2]))
+    main(sys.argv[1], Path(sys.argv[2]), *sys.argv[3:])

@@ -81,22 +81,24 @@ def test_fsdp_yaml_wraps_each_models_no_split_modules(model_type, monkeypatch):
     assert wrapped == set(model._no_split_modules)
 
 
-@pytest.mark.parametrize("model_type", ["emoje", "cmarr"])
-def test_fsdp2_processes_with_different_modalities_stay_in_lockstep(model_type, tmp_path):
-    """FSDP2 over gloo: rank 0 without face, rank 1 with; it finishes and every gradient is the data-parallel mean."""
+@pytest.mark.parametrize("model_type, dropped", [("emoje", "face"), ("cmarr", "face"), ("cmarr", "audio")])
+def test_fsdp2_processes_with_different_modalities_stay_in_lockstep(model_type, dropped, tmp_path):
+    """FSDP2 over gloo: rank 0 without ``dropped`` (for CM-ARR, audio is a whole mode), rank 1 with every modality;
+    training steps and an evaluation forward finish and every gradient is the data-parallel mean."""
     output = tmp_path / model_type
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-        str(REPO_ROOT / "tests" / "fsdp_modalities.py"), model_type, str(output),
+        str(REPO_ROOT / "tests" / "fsdp_modalities.py"), model_type, str(output), dropped,
     ]
     completed = subprocess.run(command, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=240)
     assert completed.returncode == 0, completed.stderr[-3000:]
     first, second = (json.loads((output / f"rank{rank}.json").read_text()) for rank in (0, 1))
     for step, (mine, theirs) in enumerate(zip(first["modalities"], second["modalities"], strict=True)):
-        assert "face" not in mine and "face" in theirs, step
+        assert dropped not in mine and dropped in theirs, step
     assert len(first["modalities"]) == 2 and set(first["units"]) == set(tiny_models()[model_type]._no_split_modules)
     for report in (first, second):
         assert report["max_gradient_difference"] < 1e-5, report
+        assert report["evaluation_logits"][-1] == 4
 
 
 def test_emoje_weights_saved_with_a_scalar_logit_scale_still_load(tmp_path):

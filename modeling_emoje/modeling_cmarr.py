@@ -42,6 +42,7 @@ from .modeling_layers import (
     collect_modality_inputs,
     encode_present_modalities,
     focal_loss,
+    in_distributed_run,
     add_base_model_auto_map,
     load_pretrained_strictly,
     masked_mean,
@@ -168,7 +169,16 @@ class NormalizingFlow(nn.Module):
             steps += [ActNorm(dim), AffineCoupling(dim, hidden_size, max_log_scale), Permutation(dim, seed=block)]
         self.steps = nn.ModuleList(steps)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor] | torch.Tensor:
+        """``(z, logdet)`` of ``x``; with ``reverse=True``, ``x`` of a latent ``z`` (what `inverse` returns).
+
+        Both directions go through ``__call__``, so hooks on the module run for either: FSDP gathers the flow's
+        sharded weights in its forward hooks, and a direct call of a non-forward method would see the shards.
+        """
+        if reverse:
+            for step in reversed(self.steps):
+                x = step.inverse(x)
+            return x
         logdet = x.new_zeros(x.shape[0])
         for step in self.steps:
             x, step_logdet = step(x)
@@ -176,9 +186,7 @@ class NormalizingFlow(nn.Module):
         return x, logdet
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
-        for step in reversed(self.steps):
-            z = step.inverse(z)
-        return z
+        return self(z, reverse=True)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact ``log p(x)`` under the flow with a standard normal base, per row."""
@@ -451,7 +459,9 @@ class CMARRModel(CMARRPreTrainedModel):
         else:
             reconstructed = torch.zeros_like(kept_modes)
         tokens = torch.where(kept_modes[..., None], samples, torch.zeros_like(samples))
-        if reconstructed.any():
+        # With several processes the flows run even where nothing is reconstructed, so every process executes the
+        # same modules whatever its batch holds (FSDP gathers each flow's weights when it runs).
+        if reconstructed.any() or in_distributed_run():
             tokens = torch.where(reconstructed[..., None], self.reconstruct(means, kept_modes), tokens)
         fused = self.fusion(tokens, kept_modes | reconstructed, reconstructed).reshape(batch, length, -1)
 
@@ -547,12 +557,14 @@ class CMARRForEmotionRecognition(CMARRPreTrainedModel):
                 align.append(similarity_info_nce(-distances / config.alignment_temperature))
         terms["align"] = torch.stack(align).mean() if align else zero
 
-        nll = []
-        for index, mode in enumerate(self.cmarr.mode_names):
-            rows = present[:, index]
-            if rows.any():
-                nll.append(-self.cmarr.flows[mode].log_prob(samples[rows, index].detach()) / samples.shape[-1])
-        terms["flow_nll"] = torch.cat(nll).mean() if nll else zero
+        # Every mode's flow runs, on no rows where the mode is absent (the same modules on every process, as above).
+        nll = torch.cat(
+            [
+                -self.cmarr.flows[mode].log_prob(samples[present[:, index], index].detach()) / samples.shape[-1]
+                for index, mode in enumerate(self.cmarr.mode_names)
+            ]
+        )
+        terms["flow_nll"] = nll.mean() if nll.numel() else zero
 
         targets = present & reconstructed  # dropped by training-time masking, so the real latent is known
         terms["reconstruction"] = F.mse_loss(tokens[targets], means[targets].detach()) if targets.any() else zero

@@ -206,8 +206,16 @@ class MultimodalJointEmbedding(nn.Module):
         self.decoders = nn.ModuleDict({name: nn.Linear(joint_size, hidden_size) for name in modalities})
         self.pairs = list(combinations(modalities, 2))
         self.map_generators = nn.Parameter(torch.zeros(max(len(self.pairs), 1), joint_size, joint_size))
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+        # One element rather than a 0-d scalar, which FSDP2 cannot shard; weights saved in the 0-d form still load
+        # (`_load_from_state_dict` here, `load_pretrained_strictly` for from_pretrained).
+        self.logit_scale = nn.Parameter(torch.full((1,), math.log(1.0 / temperature)))
         self.initial_temperature = temperature
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "logit_scale"
+        if key in state_dict and state_dict[key].dim() == 0:
+            state_dict[key] = state_dict[key].reshape(1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def mapping(self, source: str, target: str) -> torch.Tensor:
         """The ``(d_j, d_j)`` matrix ``A_{source->target}``."""

@@ -15,10 +15,12 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -498,12 +500,27 @@ def encode_present_modalities(
     ``features[m]`` is ``(B, U, T, D)``, ``present`` ``(B, U, 4)``. Returns, per modality,
     ``(states (N, T, d), frame_mask (N, T))`` over all N = B * U utterances; rows of absent utterances
     are zeros and their frame mask is all false, so the values given for an absent modality never matter.
+
+    In a run of several processes (`in_distributed_run`) every encoder runs in every call, in `MODALITIES` order:
+    one whose modality is absent from the whole batch (no features, or no present utterance) runs on one all-zero
+    frame and is left out of the result, but that output joins the graph with weight 0 (`keep_in_graph`). So every
+    process executes the same modules in the same order whatever its batch holds (FSDP gathers an encoder's
+    weights in its forward and backward), and every encoder receives a gradient in every step; the outputs are
+    unchanged. A single process skips absent encoders (no cost, and no zero gradient for the optimizer to apply).
     """
-    encoded = {}
+    encoded, idle = {}, []
+    lockstep = in_distributed_run()
     flat_present = present.flatten(0, 1)
-    for name, value in features.items():
-        index = MODALITY_INDEX[name]
-        rows = flat_present[:, index]
+    reference = next(iter(features.values()))
+    for name in (name for name in MODALITIES if name in encoders):
+        value = features.get(name)
+        rows = flat_present[:, MODALITY_INDEX[name]]
+        if lockstep and (value is None or not rows.any()):
+            width = value.shape[-1] if value is not None else encoders[name].input_projection.in_features
+            one_frame = torch.ones(1, 1, dtype=torch.bool, device=reference.device)
+            idle.append(encoders[name](reference.new_zeros(1, 1, width), one_frame))
+        if value is None:
+            continue
         flat = value.flatten(0, 1)
         mask = attention_masks.get(name)
         frame_mask = (
@@ -522,7 +539,30 @@ def encode_present_modalities(
         states = selected.new_zeros(flat.shape[0], flat.shape[1], selected.shape[-1])
         states = states.index_put((rows.nonzero().flatten(),), selected)
         encoded[name] = (states, frame_mask)
+    if idle and encoded:
+        first = next(iter(encoded))
+        encoded[first] = (keep_in_graph(encoded[first][0], *idle), encoded[first][1])
     return encoded
+
+
+def in_distributed_run() -> bool:
+    """Whether this process is one of several in a torch.distributed process group (DDP, FSDP, DeepSpeed)."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def keep_in_graph(value: torch.Tensor, *unused: torch.Tensor) -> torch.Tensor:
+    """``value`` plus ``0 *`` the sum of ``unused``: the same numbers, but the modules that produced ``unused`` stay
+    in the autograd graph (they get zero gradients instead of none).
+
+    Example:
+        >>> weight = torch.ones(2, requires_grad=True)
+        >>> out = keep_in_graph(torch.ones(3), weight * 5.0)
+        >>> out.sum().backward(); out.tolist(), weight.grad.tolist()
+        ([1.0, 1.0, 1.0], [0.0, 0.0])
+    """
+    if not unused:
+        return value
+    return value + 0.0 * sum(tensor.sum() for tensor in unused)
 
 
 # Weights a checkpoint may lack: the input standardiser's statistics (checkpoints written before feature
@@ -553,6 +593,21 @@ def add_base_model_auto_map(model, base_model_class: type) -> None:
     model.config.auto_map = {**(getattr(model.config, "auto_map", None) or {}), "AutoModel": entry}
 
 
+@torch.no_grad()
+def _load_single_values(model: nn.Module, pretrained_model_name_or_path, keys: list[str]) -> None:
+    """Copy the one-value weights ``keys`` from the checkpoint's safetensors files into ``model``, whatever their shape."""
+    from safetensors import safe_open
+    from transformers.utils import cached_file
+
+    folder = Path(pretrained_model_name_or_path)
+    files = sorted(folder.glob("model*.safetensors")) if folder.is_dir() else [cached_file(str(folder), "model.safetensors")]
+    parameters = dict(model.named_parameters())
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            for key in set(keys) & set(handle.keys()):
+                parameters[key].copy_(handle.get_tensor(key).reshape(parameters[key].shape))
+
+
 def load_pretrained_strictly(load, pretrained_model_name_or_path, *model_args, **kwargs):
     """``PreTrainedModel.from_pretrained`` (``load``) that refuses weights which would leave parameters random.
 
@@ -578,6 +633,11 @@ def load_pretrained_strictly(load, pretrained_model_name_or_path, *model_args, *
     if missing:
         problems.append(f"missing keys {missing[:5]} ({len(missing)} in all)")
     mismatched = sorted(info.get("mismatched_keys") or [], key=lambda entry: entry[0])
+    reshaped = [entry for entry in mismatched if math.prod(entry[1]) == math.prod(entry[2]) == 1]
+    if reshaped:  # a one-value weight saved as a 0-d scalar (or the reverse): the same number, another shape
+        _load_single_values(model, pretrained_model_name_or_path, [key for key, _, _ in reshaped])
+        mismatched = [entry for entry in mismatched if entry not in reshaped]
+        info["mismatched_keys"] = mismatched
     if mismatched and not ignore_sizes:
         shown = ", ".join(f"{key}: file {tuple(saved)} vs model {tuple(built)}" for key, saved, built in mismatched[:5])
         problems.append(f"shape mismatches {shown} ({len(mismatched)} in all)")
@@ -602,6 +662,8 @@ __all__ = [
     "feature_standardizers",
     "collect_modality_inputs",
     "encode_present_modalities",
+    "in_distributed_run",
+    "keep_in_graph",
     "focal_loss",
     "info_nce",
     "jensen_shannon",

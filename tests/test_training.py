@@ -90,7 +90,7 @@ def test_shipped_accelerate_configs_load():
 
     kinds = {path.stem: load_config_from_file(str(path)).distributed_type.value for path in ACCELERATE_CONFIGS}
     assert kinds == {
-        "cpu_2proc": "MULTI_CPU", "single_gpu": "NO", "multi_gpu": "MULTI_GPU", "deepspeed_zero2": "DEEPSPEED", "fsdp": "FSDP",
+        "cpu_2proc": "MULTI_GPU", "single_gpu": "NO", "multi_gpu": "MULTI_GPU", "deepspeed_zero2": "DEEPSPEED", "fsdp": "FSDP",
     }
 
 

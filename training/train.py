@@ -281,6 +281,11 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ScriptArguments,
     if training_args.remove_unused_columns:
         logger.warning("remove_unused_columns=True would drop the dialogue inputs; using False")
         training_args.remove_unused_columns = False
+    if training_args.ddp_find_unused_parameters is False and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        logger.warning(
+            "ddp_find_unused_parameters=False: the models skip modules a batch does not need, so DDP will wait forever "
+            "for their gradients; use true (the default)"
+        )
     return script, training_args, overrides
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,6 +147,23 @@ class TimeBudgetCallback(TrainerCallback):
         return control
 
 
+class ReduceUnusedGradients(TrainerCallback):
+    """Under FSDP2, reduce a zero gradient for every parameter a process did not use in a step.
+
+    The models skip what a batch does not need (the cross-attention of an absent modality, its pooling, the
+    imputation of a mode nobody misses), so processes whose batches hold different modalities leave different
+    parameters without a gradient. FSDP2 reduce-scatters only the parameters that have one: the processes would
+    then exchange gradient buffers of different sizes (a hang, or wrong sums). ``set_reduce_scatter_unused_params``
+    makes every process reduce every parameter, as DDP's ``find_unused_parameters=True`` does (set by
+    `default_training_arguments`). The sharded modules themselves (`_no_split_modules`) run on every process in
+    every step (`modeling_emoje.modeling_layers.encode_present_modalities`). Other setups are left unchanged.
+    """
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if hasattr(model, "set_reduce_scatter_unused_params"):
+            model.set_reduce_scatter_unused_params(True)
+
+
 def fit_feature_normalization(model: torch.nn.Module, dataset) -> dict[str, int]:
     """Fit each modality encoder's input standardiser (`FeatureStandardizer`) that is not fitted yet on the frames
     of ``dataset`` (the training split: never validation or test). Returns the frames used per fitted modality.
@@ -210,6 +228,12 @@ def default_training_arguments() -> dict[str, Any]:
         "report_to": "none",
         "dataloader_num_workers": 0,
         "dataloader_pin_memory": torch.cuda.is_available(),
+        # Processes whose batches hold different modalities use different parameters in a step (absent
+        # modalities' attention, pooling, imputation): DDP must look for unused ones, or it waits for their gradients.
+        "ddp_find_unused_parameters": True,
+        # Several processes on a machine without GPUs (or other accelerators): without `use_cpu`, accelerate gives
+        # each process DistributedType.NO (each would train alone on all the data); with it they form one gloo group.
+        "use_cpu": int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.accelerator.is_available(),
     }
 
 
@@ -236,6 +260,7 @@ class ERCTrainer(Trainer):
         self._term_counts: dict[str, int] = {}
         self._backbone_group: int | None = None
         self.time_budget: TimeBudgetCallback | None = None
+        self.add_callback(ReduceUnusedGradients())
         minutes = getattr(self.args, "max_train_minutes", None)
         if minutes:
             self.time_budget = TimeBudgetCallback(minutes, getattr(self.args, "time_budget_clock", "wall"))
@@ -374,6 +399,7 @@ def early_stopping(patience: int | None, threshold: float = 0.0) -> list[EarlySt
 __all__ = [
     "ERCTrainer",
     "ERCTrainingArguments",
+    "ReduceUnusedGradients",
     "TimeBudgetCallback",
     "default_training_arguments",
     "describe_feature_normalization",

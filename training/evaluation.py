@@ -393,11 +393,12 @@ def run_cli(argv: Sequence[str] | None = None) -> dict:
 
     from .data import data_protocol, load_prepared_data
     from .registry import load_model
+    from .trainer import several_processes_without_accelerator
 
     data = load_prepared_data(args.data)
     if args.split not in data:
         raise ValueError(f"{args.data} has no split {args.split!r} (has {sorted(data)})")
-    accelerator = Accelerator()
+    accelerator = Accelerator(cpu=several_processes_without_accelerator())  # several CPU processes: one gloo group
     model = load_model(args.model).to(accelerator.device)
     tokenizer = max_text_length = None
     if getattr(model.config, "text_config", None) is not None:  # trained with its own text encoder: token ids

@@ -141,8 +141,9 @@ def run_cli(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from modeling_emoje.pipeline_emoje import TASK
 
     from .registry import load_model
+    from .trainer import several_processes_without_accelerator
 
-    state = PartialState()
+    state = PartialState(cpu=several_processes_without_accelerator())
     model = load_model(args.model)
     erc = pipeline(TASK, model=model, processor=_load_processor(args.model), device=state.device)
     conversations = load_conversations(args, model.config)

@@ -233,8 +233,15 @@ def default_training_arguments() -> dict[str, Any]:
         "ddp_find_unused_parameters": True,
         # Several processes on a machine without GPUs (or other accelerators): without `use_cpu`, accelerate gives
         # each process DistributedType.NO (each would train alone on all the data); with it they form one gloo group.
-        "use_cpu": int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.accelerator.is_available(),
+        "use_cpu": several_processes_without_accelerator(),
     }
+
+
+def several_processes_without_accelerator() -> bool:
+    """Launched as one of several processes (``WORLD_SIZE`` > 1) on a machine without GPUs or other accelerators:
+    accelerate must then be told ``cpu=True`` / ``use_cpu``, or it gives each process DistributedType.NO and every
+    process works alone on all the data instead of joining one gloo group."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.accelerator.is_available()
 
 
 class ERCTrainer(Trainer):
@@ -405,5 +412,6 @@ __all__ = [
     "describe_feature_normalization",
     "early_stopping",
     "fit_feature_normalization",
+    "several_processes_without_accelerator",
     "save_lean_processor",
 ]

@@ -153,7 +153,11 @@ def _check_evaluate(argv: list[str]) -> None:
     _parser().parse_args(argv)
 
 
-MODULE_CHECKS = {"training.train": _check_train, "training.evaluation": _check_evaluate}
+MODULE_CHECKS = {
+    "training.train": _check_train,
+    "training.evaluation": _check_evaluate,
+    "dataset_scripts.cli": _check_prepare,
+}
 
 
 def _check_accelerate(argv: list[str]) -> None:

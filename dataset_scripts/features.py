@@ -19,6 +19,10 @@ an exception or Ctrl-C) by an atomic rename: an interrupted run resumes with onl
 Failures are cached too (with their reason), so an undecodable clip is reported, not retried, on the next run.
 A shard that cannot be read (truncated, bad CRC, not a shard) is named in a warning and renamed
 `shard-*.npz.damaged` (kept, no longer read); only its rows are extracted again.
+
+Parallel. Media is extracted per utterance by [`MediaRunner`] (one task = the audio and video jobs of one
+utterance), in this process or, with `num_workers` > 1 or under `accelerate launch`, by the worker pool and the
+process shares of `parallel.py`; each writer writes its own shards, and the result is assembled from the cache.
 """
 
 from __future__ import annotations
@@ -207,7 +211,7 @@ def _config_of(obj: Any) -> Any:
         if callable(method):
             try:
                 return method()
-            except Exception:
+            except Exception:  # noqa: BLE001 - a config that does not serialise just leaves the key coarser
                 pass
     return None
 
@@ -501,7 +505,7 @@ def _media_tasks(
     tasks: list[MediaTask] = []
     kinds = [(kind, row_keys[outputs[kind][0]]) for kind in media_todo]
     for split in splits:
-        for row in range(len(next(iter(row_keys.values()))[split])):
+        for row in range(len(kinds[0][1][split]) if kinds else 0):
             task = []
             for kind, keys in kinds:
                 key = keys[split][row]

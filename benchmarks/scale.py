@@ -5,7 +5,9 @@ its three CSVs), the benchmark runs `python -m dataset_scripts.cli meld ... --fe
 subprocesses, each with an empty feature cache:
 
 (a) ``throughput``: clips per second of the extraction (the command's own "features in X s", which excludes the
-    imports and the build) with 1 and with 2 workers; target: 2 workers >= 1.7x of 1.
+    imports and the build) with 1 and with 2 workers; target: 2 workers >= 1.7x of 1. Wall time measures the
+    neighbours too on a shared machine, so each run also records its CPU time (command and workers) and the load
+    average around it.
 (b) ``memory``: the peak RSS (``VmHWM``) of every process of a run, sampled from /proc while it runs: the main
     process and each extraction worker.
 (c) ``resume``: a 2-worker run is SIGKILLed (with its workers) once half of the clips are in the cache; the same
@@ -24,6 +26,7 @@ import argparse
 import csv
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -110,6 +113,12 @@ def _peak_rss_mb(pid: int) -> tuple[str, float] | None:
     return (name, int(match.group(1)) / 1024) if match else None
 
 
+def _children_cpu_seconds() -> float:
+    """User + system CPU time of the finished subprocesses of this process and of their waited-for children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _cached_clips(cache_dir: Path) -> int:
     """Clips whose body features are in the cache (written shards only)."""
     count = 0
@@ -131,13 +140,15 @@ def run_prepare(
                "--features", "audio,face,body", "--cache-dir", str(cache_dir), "--num-workers", str(workers),
                "--shard-seconds", str(shard_seconds), "--no-progress"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1"}
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )  # fmt: skip
+    output.parent.mkdir(parents=True, exist_ok=True)
+    log_path = output.parent / f"prepare-{time.time_ns()}.log"  # a file, not a pipe: mediapipe logs a lot
+    started, cpu_before = time.perf_counter(), _children_cpu_seconds()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
     peaks: dict[int, tuple[str, float]] = {}
-    killed = False
+    killed, load_before = False, load_average()
     while process.poll() is None:
         for pid in [process.pid, *_descendants(process.pid)]:
             peak = _peak_rss_mb(pid)
@@ -148,8 +159,9 @@ def run_prepare(
             killed = True
             break
         time.sleep(0.2)
-    stdout, stderr = process.communicate()
-    wall = time.perf_counter() - started
+    process.wait()
+    wall, cpu = time.perf_counter() - started, _children_cpu_seconds() - cpu_before
+    stdout = stderr = log_path.read_text(errors="replace")
     if process.returncode != 0 and not killed:
         raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{stderr[-3000:]}")
     match = re.search(r"features in ([\d.]+) s", stdout)
@@ -158,8 +170,10 @@ def run_prepare(
     return {
         "workers": workers,
         "wall_seconds": round(wall, 2),
+        "cpu_seconds": round(cpu, 2),  # user + system of the command and its workers (imports included)
         "features_seconds": float(match.group(1)) if match else None,
         "killed": killed,
+        "load_average_before_after": [load_before, load_average()],
         "cached_at_start": int(cached.group(2)) if cached else None,
         "peak_rss_mb": {
             "main": round(peaks[main_pid][1], 1) if main_pid in peaks else None,

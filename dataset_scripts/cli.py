@@ -3,7 +3,8 @@
     emoje-prepare {meld,iemocap,msp-improv,conversations} --data-dir DIR --output OUT
         [--protocol P] [--fold K] [--features text,audio,face,body] [--text-encoder NAME_OR_PATH] [--labels a,b,c]
         [--cache-dir DIR] [--batch-size N] [--privacy] [--seed N] [--validation-fraction F] [--allow-empty-splits]
-        [--no-progress] [--quiet]
+        [--num-workers N] [--shard-seconds S] [--no-progress] [--quiet]
+    accelerate launch --num_processes K -m dataset_scripts.cli ...   (K processes, one machine or several)
     emoje-prepare features --table TABLE --output OUT ...   (pre-extracted features: see feature_table_cli.py)
 
 OUT is written with `DatasetDict.save_to_disk` (splits train/validation/test) plus `emoje_meta.json` (corpus,
@@ -15,6 +16,10 @@ OUT is locked for the whole run (a second `emoje-prepare` into it fails at once)
 previous dataset stays in place until the new one is complete (`output_folder`). OUT must be new, empty or a
 dataset prepared earlier; an empty split is refused unless `--allow-empty-splits`. Bad options (`--output` a file,
 an unloadable `--text-encoder`) end with a one-line error and exit code 2.
+
+`--num-workers N` extracts media (audio, face, body) in N worker processes. Under `accelerate launch` every process
+builds the corpus and extracts its share of the utterances into the shared feature cache; only the main process
+takes the output lock, assembles the DatasetDict and saves it (the others exit 0 once their share is written).
 """
 
 from __future__ import annotations
@@ -121,6 +126,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-empty-splits", action="store_true", help="save even if a split has no rows (default: an error)"
     )
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        default=1,
+        help="worker processes extracting audio/face/body (default 1; text is encoded in the main process)",
+    )
+    parser.add_argument(
+        "--shard-seconds",
+        type=float,
+        default=60.0,
+        help="write finished features to the cache at least this often (a killed run loses at most this much work "
+        "per process; default 60)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return add_quiet_option(parser)
 
@@ -138,13 +156,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [m for m in features if m not in MODALITIES]
     if unknown:
         parser.error(f"--features: unknown modalities {unknown}; choose from {','.join(MODALITIES)}")
+    if args.num_workers < 1:
+        parser.error(f"--num-workers must be >= 1, got {args.num_workers}")
     labels = _parse_list(args.labels) if args.labels is not None else None
+    from .parallel import ProcessShare, WorkerFailed
+
+    is_main = ProcessShare.current().is_main  # under `accelerate launch`, only the main process writes OUT
     started = time.perf_counter()
     held = ExitStack()
     try:
-        held.enter_context(output_lock(args.output))  # held until saved: a second writer fails before any work
+        if is_main:
+            held.enter_context(output_lock(args.output))  # held until saved: a second writer fails before any work
         text_encoder = None
-        if args.text_encoder and "text" in features:  # loaded first: a bad path fails before the build
+        if args.text_encoder and "text" in features and is_main:  # loaded first: a bad path fails before the build
             text_encoder = load_text_encoder_option(args.text_encoder)
         dataset = build_corpus(
             args.corpus,
@@ -167,12 +191,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 batch_size=args.batch_size,
                 privacy=args.privacy,
                 progress=not args.no_progress,
+                num_workers=args.num_workers,
+                shard_seconds=args.shard_seconds,
             )
+        if not is_main:  # another process of `accelerate launch`: its share is in the cache, the main one saves
+            return 0
         save_prepared(dataset, args.output, allow_empty_splits=args.allow_empty_splits)
     except OutputFolderError as error:
         parser.exit(2, f"emoje-prepare: error: --output: {error}\n")
     except (ValueError, FileNotFoundError, ImportError) as error:
         parser.exit(2, f"emoje-prepare: error: {error}\n")
+    except WorkerFailed as error:
+        parser.exit(1, f"emoje-prepare: error: {error}\n")
     finally:
         held.close()
     finished = time.perf_counter()

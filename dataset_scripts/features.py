@@ -19,6 +19,10 @@ an exception or Ctrl-C) by an atomic rename: an interrupted run resumes with onl
 Failures are cached too (with their reason), so an undecodable clip is reported, not retried, on the next run.
 A shard that cannot be read (truncated, bad CRC, not a shard) is named in a warning and renamed
 `shard-*.npz.damaged` (kept, no longer read); only its rows are extracted again.
+
+Parallel. Media is extracted per utterance by [`MediaRunner`] (one task = the audio and video jobs of one
+utterance), in this process or, with `num_workers` > 1 or under `accelerate launch`, by the worker pool and the
+process shares of `parallel.py`; each writer writes its own shards, and the result is assembled from the cache.
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ import inspect
 import json
 import logging
 import os
+import socket
 import tempfile
 import time
+import uuid
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +49,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, List, Value
 
+from .parallel import JobProgress, ProcessShare, run_media_tasks
 from .schema import MODALITIES, BuildSummary, attach_metadata, dataset_metadata, feature_column
 
 logger = logging.getLogger(__name__)
@@ -155,7 +163,8 @@ class FeatureCache:
             "failed_keys": np.array([k for k, _ in failed], dtype=str),
             "failed_reasons": np.array([v for _, v in failed], dtype=str),
         }
-        name = f"shard-{time.time_ns():020d}-{os.getpid()}.npz"
+        # unique across the processes and machines that share a cache: time, host, pid and a random part
+        name = f"shard-{time.time_ns():020d}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"
         handle, temp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".npz")
         try:
             with os.fdopen(handle, "wb") as stream:
@@ -173,7 +182,7 @@ class FeatureCache:
 class _ShardWriter:
     """Buffers finished entries and flushes them to a [`FeatureCache`] by row count or elapsed time."""
 
-    def __init__(self, cache: FeatureCache, entries: dict, shard_rows: int, shard_seconds: float):
+    def __init__(self, cache: FeatureCache, entries: dict | None, shard_rows: int, shard_seconds: float):
         self.cache, self.entries = cache, entries
         self.shard_rows, self.shard_seconds = max(1, shard_rows), shard_seconds
         self.pending: dict[str, np.ndarray | str] = {}
@@ -181,7 +190,8 @@ class _ShardWriter:
 
     def add(self, key: str, value: np.ndarray | str) -> None:
         self.pending[key] = value
-        self.entries[key] = value
+        if self.entries is not None:
+            self.entries[key] = value
         if len(self.pending) >= self.shard_rows or time.monotonic() - self.last >= self.shard_seconds:
             self.flush()
 
@@ -341,23 +351,60 @@ def _run_text(todo: dict[str, str], encoder: Any, writer: _ShardWriter, batch_si
             writer.flush()
 
 
-def _run_files(
-    todo: dict[str, tuple],
-    work: Callable[[tuple], dict[str, np.ndarray | str]],
-    writers: dict[str, _ShardWriter],
-    desc: str,
-    progress: bool,
-) -> None:
-    with _progress(len(todo), desc, progress) as bar:
-        try:
-            for key, job in todo.items():
-                for modality, value in work(job).items():
-                    if modality in writers:
-                        writers[modality].add(key, value)
-                bar.update(1)
-        finally:
-            for writer in writers.values():
-                writer.flush()
+MediaTask = tuple[tuple[str, str, tuple], ...]  # one utterance's media jobs: (kind "audio" | "video", key, job)
+
+
+@dataclass(frozen=True)
+class MediaExtraction:
+    """The media part of one `extract_features` call: extractors and the cache folder of each output modality.
+
+    Picklable (the extractors drop their native graphs when pickled), so worker processes get their own copy and
+    build their own mediapipe graphs, once per process. [`MediaExtraction.runner`] is the only place media is
+    extracted, whether in the calling process or in a worker.
+    """
+
+    audio_extractor: Any
+    video_processor: Any
+    privacy: bool
+    caches: dict[str, Path]  # output modality ("audio", "face", "body") -> FeatureCache folder
+    shard_rows: int = 512
+    shard_seconds: float = 60.0
+    outputs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> modalities it writes
+
+    def runner(self, entries: dict[str, dict[str, np.ndarray | str]] | None = None) -> MediaRunner:
+        """A [`MediaRunner`]; `entries` (modality -> dict) also receives every result (None: results only go to disk)."""
+        return MediaRunner(self, entries)
+
+
+class MediaRunner:
+    """Runs [`MediaTask`]s: extracts each job and writes its results to the cache in shards (flushed on `close`)."""
+
+    def __init__(self, extraction: MediaExtraction, entries: dict[str, dict[str, np.ndarray | str]] | None):
+        self.work: dict[str, Callable[[tuple], dict[str, np.ndarray | str]]] = {}
+        if "audio" in extraction.outputs:
+            self.work["audio"] = _audio_work(extraction.audio_extractor)
+        if "video" in extraction.outputs:
+            self.work["video"] = _video_work(extraction.video_processor, extraction.privacy)
+        self.writers = {
+            modality: _ShardWriter(
+                FeatureCache(root),
+                None if entries is None else entries.setdefault(modality, {}),
+                extraction.shard_rows,
+                extraction.shard_seconds,
+            )
+            for modality, root in extraction.caches.items()
+        }
+
+    def run(self, task: MediaTask) -> None:
+        for kind, key, job in task:
+            for modality, value in self.work[kind](job).items():
+                if modality in self.writers:
+                    self.writers[modality].add(key, value)
+
+    def close(self) -> None:
+        """Write what is pending (called on success, on an exception and on Ctrl-C)."""
+        for writer in self.writers.values():
+            writer.flush()
 
 
 def _audio_work(extractor: Any) -> Callable[[tuple], dict[str, np.ndarray | str]]:
@@ -447,6 +494,33 @@ def _namespace(dataset_dict: DatasetDict, metadata: dict[str, Any]) -> str:
     return "rows-" + digest.hexdigest()[:16]
 
 
+def _media_tasks(
+    media_todo: dict[str, dict[str, tuple]],
+    outputs: dict[str, tuple[str, ...]],
+    row_keys: dict[str, dict[str, list[str | None]]],
+    splits: list[str],
+) -> list[MediaTask]:
+    """One task per utterance (rows in split order) holding the media jobs it needs; each job appears once."""
+    seen: set[tuple[str, str]] = set()
+    tasks: list[MediaTask] = []
+    kinds = [(kind, row_keys[outputs[kind][0]]) for kind in media_todo]
+    for split in splits:
+        for row in range(len(kinds[0][1][split]) if kinds else 0):
+            task = []
+            for kind, keys in kinds:
+                key = keys[split][row]
+                if key is not None and key in media_todo[kind] and (kind, key) not in seen:
+                    seen.add((kind, key))
+                    task.append((kind, key, media_todo[kind][key]))
+            if task:
+                tasks.append(tuple(task))
+    return tasks
+
+
+def _task_is_cached(task: MediaTask, outputs: dict[str, tuple[str, ...]], entries: dict[str, dict]) -> bool:
+    return all(key in entries[modality] for kind, key, _ in task for modality in outputs[kind])
+
+
 def extract_features(
     dataset_dict: DatasetDict,
     modalities: Iterable[str] = MODALITIES,
@@ -459,7 +533,8 @@ def extract_features(
     progress: bool = True,
     shard_rows: int = 512,
     shard_seconds: float = 60.0,
-) -> DatasetDict:
+    num_workers: int = 1,
+) -> DatasetDict | None:
     """Add `{m}_features` columns to every split and update `modality_mask`; results are cached and resumable.
 
     Args:
@@ -476,6 +551,10 @@ def extract_features(
         privacy: never extract face features (the `face` modality is dropped).
         progress: show tqdm progress bars.
         shard_rows, shard_seconds: how often finished rows are committed to the cache.
+        num_workers: processes extracting media (audio, face, body) in parallel, each with its own extractors
+            (`dataset_scripts.parallel`); text is encoded in batches by the calling process. Under `accelerate
+            launch` each launched process extracts its share of the utterances (with `num_workers` each) and only
+            the main process assembles the result: the other processes return `None`.
 
     Returns:
         A new `DatasetDict`; its metadata gains `features` (extractor, dim, rows per split) and the summary's
@@ -494,6 +573,8 @@ def extract_features(
         raise ValueError(f"unknown modalities {unknown}; expected a subset of {MODALITIES}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if num_workers < 1:
+        raise ValueError(f"num_workers must be >= 1, got {num_workers}")
     metadata = dataset_metadata(dataset_dict)
     summary = (
         BuildSummary.from_dict(metadata["summary"]) if "summary" in metadata else BuildSummary("custom", "custom")
@@ -549,47 +630,82 @@ def extract_features(
                 if modality in requested:
                     row_keys[modality][split] = keys
 
-    # 2. run the extractors on what the cache does not hold yet
+    # 2. run the extractors on what the cache does not hold yet (media: here, in workers, or shared by processes)
+    share = ProcessShare.current()
     active = [m for m in requested if jobs[m]]
     entries: dict[str, dict[str, np.ndarray | str]] = {}
     descriptions: dict[str, dict[str, Any]] = {}
-    writers: dict[str, _ShardWriter] = {}
+    caches: dict[str, FeatureCache] = {}
 
     def prepare(modality: str, extractor: Any, **extra: Any) -> dict[str, Any]:
         key, description = extractor_key(extractor, **extra)
         descriptions[modality] = description
-        cache = FeatureCache(namespace / f"{modality}-{key}")
-        entries[modality] = cache.load()
-        writers[modality] = _ShardWriter(cache, entries[modality], shard_rows, shard_seconds)
+        caches[modality] = FeatureCache(namespace / f"{modality}-{key}")
+        entries[modality] = caches[modality].load()
         todo = {k: v for k, v in jobs[modality].items() if k not in entries[modality]}
-        logger.info(
-            "%s: %d inputs, %d cached, %d to extract",
-            modality,
-            len(jobs[modality]),
-            len(jobs[modality]) - len(todo),
-            len(todo),
-        )
+        if share.is_main:
+            logger.info(
+                "%s: %d inputs, %d cached, %d to extract",
+                modality,
+                len(jobs[modality]),
+                len(jobs[modality]) - len(todo),
+                len(todo),
+            )
         return todo
 
-    if "text" in active:
+    text_todo: dict[str, str] = {}
+    if "text" in active and share.is_main:  # text is encoded in batches by the main process alone
         encoder = resolve_text_encoder(text_encoder)
-        todo = prepare("text", encoder)
-        if todo:
-            _run_text(todo, encoder, writers["text"], batch_size, progress)
+        text_todo = prepare("text", encoder)
+    media_todo: dict[str, dict[str, tuple]] = {}
+    outputs: dict[str, tuple[str, ...]] = {}
+    extractor = processor = None
     if "audio" in active:
         extractor = audio_extractor if audio_extractor is not None else _default_audio_extractor()
-        todo = prepare("audio", extractor)
-        if todo:
-            _run_files(todo, _audio_work(extractor), {"audio": writers["audio"]}, "audio features", progress)
-    video_modalities = [m for m in ("face", "body") if m in active]
+        media_todo["audio"], outputs["audio"] = prepare("audio", extractor), ("audio",)
+    video_modalities = tuple(m for m in ("face", "body") if m in active)
     if video_modalities:
         processor = video_processor if video_processor is not None else _default_video_processor(privacy)
-        todo: dict[str, tuple] = {}
+        media_todo["video"], outputs["video"] = {}, video_modalities
         for modality in video_modalities:
-            todo.update(prepare(modality, processor, privacy=privacy))
-        if todo:
-            video_writers = {m: writers[m] for m in video_modalities}
-            _run_files(todo, _video_work(processor, privacy), video_writers, "video features", progress)
+            media_todo["video"].update(prepare(modality, processor, privacy=privacy))
+    extraction = MediaExtraction(
+        audio_extractor=extractor,
+        video_processor=processor,
+        privacy=privacy,
+        caches={m: caches[m].root for kind in outputs for m in outputs[kind]},
+        shard_rows=shard_rows,
+        shard_seconds=shard_seconds,
+        outputs=outputs,
+    )
+    tasks = _media_tasks(media_todo, outputs, row_keys, splits)
+    job = _sha1([key for task in tasks for _, key, _ in task])[:16]
+    bar = JobProgress(len(tasks), "media features", progress, share, namespace / ".progress", job)
+    try:
+        if share.num_processes > 1:
+            if share.is_main:
+                bar.clear()
+            share.wait_for_everyone()  # all have read the cache before any writes: one plan, split the same way
+        if text_todo:
+            writer = _ShardWriter(caches["text"], entries["text"], shard_rows, shard_seconds)
+            _run_text(text_todo, encoder, writer, batch_size, progress)
+        in_process = num_workers == 1 and share.num_processes == 1
+        run_media_tasks(share.take(tasks), extraction, num_workers, entries if in_process else None, bar)
+        bar.finish()  # with several processes: the main one waits until every other one has written its share
+    finally:
+        bar.close()
+    if not share.is_main:
+        return None
+    if tasks and not in_process:  # the results are in the cache, written by other processes
+        for modality in extraction.caches:
+            entries[modality] = caches[modality].load()
+        missing = [task for task in tasks if not _task_is_cached(task, outputs, entries)]
+        if missing:
+            logger.warning(
+                "%d utterances were not extracted by the other processes; extracting them here",
+                len(missing),
+            )
+            run_media_tasks(missing, extraction, 1, entries)
 
     # 3. assemble columns, masks and the summary
     reported: set[tuple[str, str, str]] = set()
@@ -685,6 +801,9 @@ __all__ = [
     "DAMAGED_SUFFIX",
     "DEFAULT_BATCH_SIZE",
     "FeatureCache",
+    "MediaExtraction",
+    "MediaRunner",
+    "MediaTask",
     "default_cache_dir",
     "extract_features",
     "extractor_key",

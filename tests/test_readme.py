@@ -160,7 +160,12 @@ def _check_predict(argv: list[str]) -> None:
     assert args.batch_size >= 1 and args.text_batch_size >= 1, argv
 
 
-MODULE_CHECKS = {"training.train": _check_train, "training.evaluation": _check_evaluate, "training.predict": _check_predict}
+MODULE_CHECKS = {
+    "training.train": _check_train,
+    "training.evaluation": _check_evaluate,
+    "training.predict": _check_predict,
+    "dataset_scripts.cli": _check_prepare,
+}
 
 
 def _check_accelerate(argv: list[str]) -> None:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dataset_scripts.cli_logging import add_quiet_option, configure_logging
+from dataset_scripts.cli_logging import add_quiet_option, run_command
 
 from .collator import MODALITIES, DialogueCollator, DialogueDataset, normalize_modalities
 from .files import write_text_atomic
@@ -435,14 +435,7 @@ def run_cli(argv: Sequence[str] | None = None) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``emoje-evaluate`` (also runs under ``accelerate launch -m training.evaluation``)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    configure_logging("--quiet" in argv)
-    try:
-        run_cli(argv)
-    except ValueError as error:
-        print(f"emoje-evaluate: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command("emoje-evaluate", run_cli, argv)
 
 
 

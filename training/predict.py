@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dataset_scripts.cli_logging import add_quiet_option, configure_logging
+from dataset_scripts.cli_logging import add_quiet_option, run_command
 
 from .jsonl_output import append_record, encode_record, finished_ids, merge_parts
 from .prediction_inputs import Conversation, read_jsonl_conversations, split_conversations
@@ -201,14 +201,7 @@ def _load_processor(model_dir: str):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `emoje-predict` (also runs under `accelerate launch -m training.predict`)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    configure_logging("--quiet" in argv)
-    try:
-        run_cli(argv)
-    except ValueError as error:
-        print(f"emoje-predict: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command("emoje-predict", run_cli, argv)
 
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_TEXT_BATCH_SIZE", "load_conversations", "main", "predict_records", "run_cli"]

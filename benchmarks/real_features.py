@@ -39,8 +39,8 @@ import numpy as np
 import torch
 import yaml
 
-from benchmarks.charts import write_chart
-from benchmarks.environment import command_line, load_average, machine_info, write_result
+from benchmarks.charts import publish
+from benchmarks.environment import command_line, load_average, machine_info
 from benchmarks.robustness import SIZES, build_model, linear_probe_reference, parse_overrides, train_model, with_overrides
 from training.collator import DialogueDataset
 from training.evaluation import PRIVACY, evaluate_model, modality_scenarios
@@ -241,10 +241,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not Path(args.parquet).is_file():
         raise SystemExit(f"the RAVDESS features parquet {args.parquet} was not found (pass --parquet PATH)")
     result = run(args)
-    path = write_result(args.output, result)
-    print(format_summary(result))
-    print(f"[real_features] results written to {path}")
-    write_chart(result, Path(args.output).with_suffix(".png"), CHART_MODELS)
+    publish(result, args.output, format_summary(result), CHART_MODELS)
     return result
 
 

@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.charts import write_chart
-from benchmarks.environment import command_line, load_average, machine_info, write_result
+from benchmarks.charts import publish
+from benchmarks.environment import command_line, load_average, machine_info
 from dataset_scripts.synthetic import make_controlled_corpus
 from dataset_scripts.schema import dataset_metadata
 from modeling_emoje import MODALITIES, EmoJEForEmotionRecognition
@@ -584,10 +584,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     args.argv = None if argv is None else list(argv)
     result = run(args)
-    path = write_result(args.output, result)
-    print(format_summary(result))
-    print(f"[robustness] results written to {path}")
-    write_chart(result, Path(args.output).with_suffix(".png"), CHART_MODELS)
+    publish(result, args.output, format_summary(result), CHART_MODELS)
     return result
 
 

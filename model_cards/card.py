@@ -65,6 +65,16 @@ DATASET_CITATIONS: dict[str, str] = {
 }
 # Corpus names for the card's `datasets` metadata (no official Hugging Face Hub copy of these corpora exists).
 DATASET_NAMES: dict[str, str] = {"meld": "MELD", "iemocap": "IEMOCAP", "msp": "MSP-IMPROV"}
+# What each corpus's own terms say, shown in the card so a user picks the card's `license` knowingly.
+DATASET_TERMS: dict[str, str] = {
+    "meld": "MELD is distributed by its authors under GPL-3.0 (github.com/declare-lab/MELD); its utterances are "
+    "transcripts and clips of the TV series Friends. This card's `license` covers the weights as published here: "
+    "check that it is compatible with the corpus's terms before you publish.",
+    "iemocap": "IEMOCAP is released by USC SAIL to each user under a license agreement; check that it allows "
+    "publishing weights trained on it before you push this folder.",
+    "msp": "MSP-IMPROV is released by the MSP lab (UT Dallas) to each user under an academic license agreement; check "
+    "that it allows publishing weights trained on it before you push this folder.",
+}
 # The Hub has no emotion-recognition-in-conversation task: the closest classification task of the model's inputs.
 PIPELINE_TAGS: dict[str, str] = {"text": "text-classification", "audio": "audio-classification", "video": "video-classification"}
 SYNTHETIC_NOTICE = (
@@ -193,6 +203,8 @@ def build_model_card(
     notes = list(limitations)
     if key == "synthetic":
         notes.append("Trained and evaluated on generated feature vectors: no real text, voice, face or body was involved.")
+    if key in DATASET_TERMS:
+        notes.append(DATASET_TERMS[key])
     notes += [
         "Scores are for the listed protocol and test split only; other corpora, languages, recording conditions "
         "and label sets need re-evaluation.",
@@ -244,4 +256,4 @@ def build_model_card(
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
 
 
-__all__ = ["CARD_METRICS", "DATASET_NAMES", "PIPELINE_TAGS", "build_model_card", "eval_results_from_evaluation", "pipeline_tag_for"]
+__all__ = ["CARD_METRICS", "DATASET_NAMES", "DATASET_TERMS", "PIPELINE_TAGS", "build_model_card", "eval_results_from_evaluation", "pipeline_tag_for"]

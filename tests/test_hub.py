@@ -143,6 +143,16 @@ def test_card_names_the_text_encoder_and_the_corpus():
     assert metadata["pipeline_tag"] == "text-classification"
     assert metadata["base_model"] == DEFAULT_HUB_TEXT_ENCODER
     assert metadata["datasets"] == ["MELD"]
+    assert "GPL-3.0" in str(card)  # the corpus's own terms sit beside the card's licence
+
+
+def test_card_states_the_corpus_terms_only_for_a_known_corpus():
+    from model_cards import build_model_card
+
+    iemocap = str(build_model_card(model_type="emoje", label_names=["a", "b"], modalities=["text"], protocol="iemocap/erc6"))
+    custom = str(build_model_card(model_type="emoje", label_names=["a", "b"], modalities=["text"], protocol="my_calls"))
+    assert "USC SAIL" in iemocap and "GPL-3.0" not in iemocap
+    assert "USC SAIL" not in custom and "GPL-3.0" not in custom
 
 
 def test_attn_implementation_sdpa_is_accepted(exported):

@@ -134,7 +134,7 @@ def test_accelerate_launch_with_two_processes_gives_the_one_process_dataset(tree
     from tests.test_training import free_port
 
     command = ["-m", "accelerate.commands.launch", "--config_file",
-               str(REPO_ROOT / "dataset_scripts" / "configs" / "accelerate_extract_2proc.yaml"),
+               str(REPO_ROOT / "training" / "configs" / "accelerate" / "cpu_2proc.yaml"),
                "--main_process_port", str(free_port()),
                *prepare_command(tree, tmp_path / "out", tmp_path / "cache")]  # fmt: skip
     completed = run_prepare(command)

@@ -1,16 +1,18 @@
 """`emoje-predict`: per-turn emotions for many conversations, one JSONL line per conversation, resumable.
 
-Reads conversations from a JSONL file (`--input`, see `training.prediction_inputs`) or a prepared split (`--data DIR
---split test`, gold labels written beside the predictions), runs `pipeline("emotion-recognition-in-conversation")`
-with `--batch-size` conversations padded into one model forward pass, and appends to `--output` one line per
-conversation: `{"id": ..., "turns": [{"label", "score", "scores", "modality_weights", "modalities", "imputed"[,
-"gold"]}, ...]}`, each line written whole and fsynced. A re-run of the same command skips the ids already in
-`--output` (a partial last line left by a kill is removed first). Under `accelerate launch` every process predicts
-its share of the conversations into `OUTPUT.part-K-of-N`; the main process then appends them to `--output` in
-input order and deletes the parts.
+Reads conversations from a JSONL file (`--input FILE.jsonl`, see `training.prediction_inputs`), a folder of
+`NAME.stm`/`NAME.rttm` transcripts beside `NAME.wav`/`NAME.mp4` media (`--input FOLDER`, one conversation per name, see
+`training.transcript_inputs`) or a prepared split (`--data DIR --split test`, gold labels written beside the
+predictions), runs `pipeline("emotion-recognition-in-conversation")` with `--batch-size` conversations padded into
+one model forward pass, and appends to `--output` one line per conversation: `{"id": ..., "turns": [{"label", "score",
+"scores", "modality_weights", "modalities", "imputed"[, "gold"]}, ...]}`, each line written whole and fsynced. A
+re-run of the same command skips the ids already in `--output` (a partial last line left by a kill is removed first).
+Under `accelerate launch` every process predicts its share of the conversations into `OUTPUT.part-K-of-N`; the main
+process then appends them to `--output` in input order and deletes the parts.
 
 Example:
     emoje-predict --model runs/demo/model --input conversations.jsonl --output predictions.jsonl --causal
+    emoje-predict --model runs/demo/model --input calls/ --output calls.jsonl
     emoje-predict --model runs/demo/model --data runs/demo/data --split test --output test.jsonl --batch-size 64
     accelerate launch --num_processes 2 -m training.predict --model runs/demo/model --data runs/demo/data --output test.jsonl
 """
@@ -46,9 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="exported model directory (with its processor), e.g. runs/demo/model")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "--input", metavar="FILE.jsonl",
-        help='conversations, one per line: {"id": ..., "turns": [turn, ...]} or a bare list of turns (id "line-N"); '
-        "turns as the pipeline takes them",
+        "--input", metavar="FILE.jsonl|FOLDER",
+        help='a JSONL file of conversations, one per line: {"id": ..., "turns": [turn, ...]} or a bare list of turns '
+        '(id "line-N"), turns as the pipeline takes them; or (detected: a folder) a folder of NAME.stm (timed '
+        "transcripts) or NAME.rttm (speaker turns) beside NAME.wav / NAME.mp4 media, one conversation per NAME (its id)",
     )
     source.add_argument("--data", metavar="DIR", help="prepared data (emoje-prepare output): predict a split, gold labels beside")
     parser.add_argument("--split", default="test", help="with --data: the split to predict (default: test)")
@@ -83,8 +86,13 @@ def check_output_path(path: str) -> Path:
 
 
 def load_conversations(args: argparse.Namespace, config) -> list[Conversation]:
-    """The conversations of `--input` or of `--data`/`--split`, in input order."""
+    """The conversations of `--input` (a JSONL file or a folder of transcripts and media) or of `--data`/`--split`,
+    in input order."""
     if args.input is not None:
+        if Path(args.input).is_dir():
+            from .transcript_inputs import read_transcript_folder
+
+            return read_transcript_folder(args.input)
         return read_jsonl_conversations(args.input)
     from .data import load_prepared_data
 

@@ -1,4 +1,5 @@
-"""Conversations to predict, read from a JSONL file or a prepared split, as pipeline turns with an id.
+"""Conversations to predict, read from a JSONL file or a prepared split, as pipeline turns with an id (a folder of
+`.stm`/`.rttm` transcripts beside media: `training.transcript_inputs`).
 
 JSONL: one conversation per line, either `{"id": ..., "turns": [turn, ...]}` or a bare list of turns (its id is
 then its line number, `"line-7"`); turns are exactly what `pipeline("emotion-recognition-in-conversation")`

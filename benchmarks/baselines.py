@@ -171,9 +171,11 @@ class ConcatFusionForEmotionRecognition(PreTrainedModel):
         utterance_mask: torch.Tensor | None = None,
         speaker_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        causal: bool = False,
         **inputs: torch.Tensor | None,
     ) -> ConcatFusionOutput:
-        r"""Takes SPEC.md's shared input contract (``{m}_features``, ``{m}_attention_mask``, masks, labels)."""
+        r"""Takes SPEC.md's shared input contract (``{m}_features``, ``{m}_attention_mask``, masks, labels); ``causal=True``
+        predicts each turn from the turns up to it only, as AM^2-EmoJE does (`DialogueContext.prefix_states`)."""
         features, frame_masks = collect_modality_inputs(self.config.modality_dims, inputs)
         present, utterance_mask = check_model_inputs(
             self.config.modality_dims, features, frame_masks, modality_mask, utterance_mask, labels, self.config.num_labels
@@ -196,7 +198,7 @@ class ConcatFusionForEmotionRecognition(PreTrainedModel):
             else:
                 columns.append(utterance_mask.new_zeros(batch * length, hidden, dtype=torch.float32))
         fused = self.fusion(torch.cat(columns, dim=-1)).reshape(batch, length, hidden)
-        context = self.context(fused, utterance_mask, speaker_ids)
+        context = self.context(fused, utterance_mask, speaker_ids, causal=causal)
         if not self.config.use_speaker_context:
             context = context[..., : self.context.output_size]
         logits = self.classifier(torch.cat([fused, context], dim=-1))

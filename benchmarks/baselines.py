@@ -5,6 +5,8 @@
 per-modality descriptors are concatenated, an absent (or training-time dropped) modality contributing a zero
 vector, which is how most public systems answer "can I infer with audio only?". Nothing is imputed and there
 is no cross-modal attention, so any gap to AM^2-EmoJE comes from the fusion and the missing-mode handling.
+Importing this module registers it with `training.registry` (``model_type`` `CONCAT_MODEL_TYPE`), so the benchmarks
+build it with the same factory as the package's models.
 
 Example:
     >>> import torch
@@ -18,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +32,6 @@ from transformers.utils import ModelOutput
 
 from modeling_emoje.configuration_emoje import (
     DEFAULT_MODALITY_DIMS,
-    EmoJEConfig,
     validate_feature_normalization,
     validate_modality_dims,
     validate_modality_masking,
@@ -47,8 +49,9 @@ from modeling_emoje.modeling_layers import (
     focal_loss,
     sample_training_modalities,
 )
+from training.registry import register_model
 
-# Fields a baseline copies from an EmoJEConfig so both models have the same encoders and context.
+# Fields the baseline shares with AM^2-EmoJE (same meaning, same defaults): same encoders and context.
 SHARED_FIELDS: tuple[str, ...] = (
     "modality_dims", "hidden_size", "encoder_layers", "encoder_heads", "max_positions", "dropout", "feature_normalization",
     "modality_dropout", "modality_masking", "context_hidden_size", "context_layers", "context_dropout", "use_speaker_context",
@@ -56,12 +59,22 @@ SHARED_FIELDS: tuple[str, ...] = (
 )
 
 
+def concat_options(emoje_options: Mapping[str, Any]) -> dict[str, Any]:
+    """The baseline's model options from AM^2-EmoJE's: the `SHARED_FIELDS` among them (the baseline's defaults are
+    AM^2-EmoJE's), so that both models get the same encoders, context and training-time modality dropout.
+
+    Example:
+        >>> concat_options({"hidden_size": 64, "acn_layers": 2, "joint_weight": 0.0})
+        {'hidden_size': 64}
+    """
+    return {name: value for name, value in emoje_options.items() if name in SHARED_FIELDS}
+
+
 class ConcatFusionConfig(PreTrainedConfig):
     r"""Configuration of the concatenation-fusion baseline (fields mean what they mean in `EmoJEConfig`).
 
     Example:
-        >>> from modeling_emoje import EmoJEConfig
-        >>> ConcatFusionConfig.from_emoje_config(EmoJEConfig(hidden_size=32, num_labels=4)).hidden_size
+        >>> ConcatFusionConfig(**concat_options({"hidden_size": 32, "acn_layers": 2}), num_labels=4).hidden_size
         32
     """
 
@@ -94,14 +107,6 @@ class ConcatFusionConfig(PreTrainedConfig):
         validate_modality_masking(self.modality_dropout, self.modality_masking)
         if self.hidden_size % self.encoder_heads:
             raise ValueError(f"hidden_size={self.hidden_size} must be divisible by encoder_heads={self.encoder_heads}")
-
-    @classmethod
-    def from_emoje_config(cls, config: EmoJEConfig, **overrides: Any) -> ConcatFusionConfig:
-        """A baseline config with the encoders, context and labels of an `EmoJEConfig`."""
-        values = {name: getattr(config, name) for name in SHARED_FIELDS}
-        values.update(num_labels=config.num_labels, id2label=dict(config.id2label), label2id=dict(config.label2id))
-        values.update(overrides)
-        return cls(**values)
 
     @property
     def modality_names(self) -> list[str]:
@@ -171,9 +176,11 @@ class ConcatFusionForEmotionRecognition(PreTrainedModel):
         utterance_mask: torch.Tensor | None = None,
         speaker_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        causal: bool = False,
         **inputs: torch.Tensor | None,
     ) -> ConcatFusionOutput:
-        r"""Takes SPEC.md's shared input contract (``{m}_features``, ``{m}_attention_mask``, masks, labels)."""
+        r"""Takes SPEC.md's shared input contract (``{m}_features``, ``{m}_attention_mask``, masks, labels); ``causal=True``
+        predicts each turn from the turns up to it only, as AM^2-EmoJE does (`DialogueContext.prefix_states`)."""
         features, frame_masks = collect_modality_inputs(self.config.modality_dims, inputs)
         present, utterance_mask = check_model_inputs(
             self.config.modality_dims, features, frame_masks, modality_mask, utterance_mask, labels, self.config.num_labels
@@ -196,7 +203,7 @@ class ConcatFusionForEmotionRecognition(PreTrainedModel):
             else:
                 columns.append(utterance_mask.new_zeros(batch * length, hidden, dtype=torch.float32))
         fused = self.fusion(torch.cat(columns, dim=-1)).reshape(batch, length, hidden)
-        context = self.context(fused, utterance_mask, speaker_ids)
+        context = self.context(fused, utterance_mask, speaker_ids, causal=causal)
         if not self.config.use_speaker_context:
             context = context[..., : self.context.output_size]
         logits = self.classifier(torch.cat([fused, context], dim=-1))
@@ -242,10 +249,17 @@ class LinearProbe(nn.Module):
         return self.linear(torch.cat(pooled, dim=-1))
 
 
+# `training.registry.build_model(CONCAT_MODEL_TYPE, dims, labels, concat_options(emoje_options))` builds the baseline.
+CONCAT_MODEL_TYPE = ConcatFusionConfig.model_type
+register_model(CONCAT_MODEL_TYPE, ConcatFusionConfig, ConcatFusionForEmotionRecognition)
+
+
 __all__ = [
+    "CONCAT_MODEL_TYPE",
     "ConcatFusionConfig",
     "ConcatFusionForEmotionRecognition",
     "ConcatFusionOutput",
     "LinearProbe",
     "SHARED_FIELDS",
+    "concat_options",
 ]

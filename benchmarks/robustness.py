@@ -45,7 +45,9 @@ from benchmarks.charts import publish
 from benchmarks.environment import command_line, load_average, machine_info
 from dataset_scripts.synthetic import make_controlled_corpus
 from dataset_scripts.schema import dataset_metadata
+from benchmarks.baselines import CONCAT_MODEL_TYPE, concat_options
 from modeling_emoje import MODALITIES, EmoJEForEmotionRecognition
+from training import registry
 from training.collator import DialogueCollator, DialogueDataset
 from training.evaluation import PRIVACY, evaluate_model, modality_scenarios, scenario_name
 from training.metrics import IGNORE_INDEX, compute_erc_metrics
@@ -88,16 +90,6 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 
-def cmarr_available() -> bool:
-    """Whether this checkout has a working CM-ARR (it was written in parallel with this benchmark)."""
-    try:
-        from modeling_emoje.configuration_cmarr import CMARRConfig  # noqa: F401
-        from modeling_emoje.modeling_cmarr import CMARRForEmotionRecognition  # noqa: F401
-    except Exception:  # noqa: BLE001 - any import failure means "not available"
-        return False
-    return True
-
-
 # Variants of a model: name -> (base model, config changes). The base names are built by `build_model`.
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "emoje_no_joint": ("emoje", dict(use_joint_embedding=False, joint_weight=0.0, reconstruction_weight=0.0)),
@@ -137,32 +129,31 @@ def with_overrides(settings: dict[str, dict[str, Any]], overrides: dict[str, Any
     }
 
 
+# Base model names -> (training.registry model_type, the settings section their options come from).
+BASE_MODELS: dict[str, tuple[str, str]] = {
+    "emoje": ("emoje", "emoje"),
+    "concat_zeros": (CONCAT_MODEL_TYPE, "emoje"),  # the baseline copies AM^2-EmoJE's shared settings
+    "cmarr": ("cmarr", "cmarr"),
+}
+
+
 def build_model(
     name: str, dims: dict[str, int], labels: Sequence[str], size: str = "default",
     settings: dict[str, dict[str, Any]] | None = None,
 ):
-    """The model called ``name`` (see the module docstring and `VARIANTS`) for data with ``dims`` and ``labels``.
+    """The model called ``name`` (see the module docstring and `VARIANTS`) for data with ``dims`` and ``labels``,
+    built by `training.registry.build_model`.
 
     ``settings`` (``{"emoje": {...}, "cmarr": {...}}``) replaces the size's model settings (a training recipe's)."""
-    label_maps = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
     settings = settings or SIZES[size]
     base, changes = VARIANTS.get(name, (name, {}))
-    if base in ("emoje", "concat_zeros"):
-        from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
-
-        emoje_settings = {**settings["emoje"], **changes}
-        config = EmoJEConfig(modality_dims=dims, **emoje_settings, **label_maps)
-        if base == "concat_zeros":
-            from benchmarks.baselines import ConcatFusionConfig, ConcatFusionForEmotionRecognition
-
-            return ConcatFusionForEmotionRecognition(ConcatFusionConfig.from_emoje_config(config))
-        return EmoJEForEmotionRecognition(config)
-    if base == "cmarr":
-        from modeling_emoje.configuration_cmarr import CMARRConfig
-        from modeling_emoje.modeling_cmarr import CMARRForEmotionRecognition
-
-        return CMARRForEmotionRecognition(CMARRConfig(modality_dims=dims, **{**settings["cmarr"], **changes}, **label_maps))
-    raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES + tuple(VARIANTS)}")
+    if base not in BASE_MODELS:
+        raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES + tuple(VARIANTS)}")
+    model_type, section = BASE_MODELS[base]
+    options = {**settings[section], **changes}
+    if model_type == CONCAT_MODEL_TYPE:
+        options = concat_options(options)
+    return registry.build_model(model_type, dims, labels, options)
 
 
 def train_model(
@@ -458,10 +449,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     unknown = sorted(set(requested) - set(MODEL_NAMES) - set(VARIANTS))
     if unknown:
         raise ValueError(f"--models has unknown names {unknown}; choose from {MODEL_NAMES + tuple(VARIANTS)}")
-    notes = []
-    if "cmarr" in requested and not cmarr_available():
-        requested.remove("cmarr")
-        notes.append("CM-ARR was not importable in this checkout and was skipped")
 
     corpus, splits = _load_corpus(args)
     scenarios = modality_scenarios(splits["test"].available_modalities)
@@ -533,7 +520,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
         },
         "targets": target_checks(models),
-        "notes": notes,
     }
 
 

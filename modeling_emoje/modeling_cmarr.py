@@ -400,6 +400,7 @@ class CMARRModel(CMARRPreTrainedModel):
         speaker_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         input_ids: torch.Tensor | None = None,
+        causal: bool = False,
         **kwargs,
     ) -> CMARRModelOutput:
         r"""Inputs follow SPEC.md's shared input contract; see the module docstring for an example.
@@ -407,6 +408,11 @@ class CMARRModel(CMARRPreTrainedModel):
         While training, each utterance keeps the modes of one of the ``config.training_conditions`` drawn
         uniformly; the dropped modes are reconstructed by the flows and their real latents are returned as
         reconstruction targets. At eval every configured mode that is not present is reconstructed.
+
+        ``causal=True`` (streaming inference): each utterance's output from the utterances up to it only, as if the
+        dialogue were cut after it. Everything before the dialogue context works per utterance, so only the context
+        runs on the prefixes (`DialogueContext.prefix_states`); without a context, or with a causal one
+        (``config.causal``), the model is causal already.
         """
         if input_ids is not None:
             raise ValueError("input_ids: CM-ARR has no text backbone; pass text_features (e.g. from TextFeatureEncoder)")
@@ -469,7 +475,7 @@ class CMARRModel(CMARRPreTrainedModel):
         if self.context is not None:
             if speaker_ids is None:
                 speaker_ids = torch.zeros(batch, length, dtype=torch.long, device=fused.device)
-            hidden_state = torch.cat([fused, self.context(fused, utterance_mask, speaker_ids)], dim=-1)
+            hidden_state = torch.cat([fused, self.context(fused, utterance_mask, speaker_ids, causal=causal)], dim=-1)
 
         imputed = torch.zeros(num_rows, len(MODALITIES), dtype=torch.bool, device=reconstructed.device)
         for index, members in enumerate(self.mode_groups.values()):
@@ -519,7 +525,8 @@ class CMARRForEmotionRecognition(CMARRPreTrainedModel):
         self.post_init()
 
     def forward(self, labels: torch.Tensor | None = None, **inputs) -> CMARREmotionRecognitionOutput:
-        r"""Takes the inputs of [`CMARRModel`] plus ``labels`` (B, U) with -100 for padding."""
+        r"""Takes the inputs of [`CMARRModel`] plus ``labels`` (B, U) with -100 for padding; ``causal=True`` gives each
+        turn's prediction from the turns up to it only (streaming; see [`CMARRModel`])."""
         outputs = self.cmarr(labels=labels, **inputs)
         logits = self.classifier(outputs.last_hidden_state)
         loss = loss_terms = None

@@ -421,12 +421,17 @@ class EmoJEModel(EmoJEPreTrainedModel):
         speaker_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         compute_leave_one_out: bool | None = None,
+        causal: bool = False,
         **kwargs,
     ) -> EmoJEModelOutput:
         r"""Inputs follow SPEC.md's shared input contract; see the module docstring for an example.
 
         compute_leave_one_out: also impute every present mode from the others (needed for the JS loss);
             defaults to ``labels is not None``.
+        causal: streaming inference: each utterance's output from the utterances up to it only (turn ``t`` sees
+            turns ``<= t``), as if the dialogue were cut after it. Everything before the dialogue context works
+            per utterance, so only the context runs on the prefixes (`DialogueContext.prefix_states`); a model
+            trained with ``config.causal=True`` is causal already and runs as usual.
         """
         if input_ids is not None:
             text_features, text_attention_mask = self._text_features_from_backbone(input_ids, attention_mask)
@@ -501,7 +506,7 @@ class EmoJEModel(EmoJEPreTrainedModel):
         fused, weights = self.fusion(torch.stack(columns, 1), available, imputed)
 
         fused = fused.new_zeros(batch * length, hidden).index_put((utterance_rows,), fused).reshape(batch, length, hidden)
-        context = self.context(fused, utterance_mask, speaker_ids)
+        context = self.context(fused, utterance_mask, speaker_ids, causal=causal)
         if not self.config.use_speaker_context:
             context = context[..., : self.context.output_size]
         hidden_state = torch.cat([fused, context], dim=-1)
@@ -555,7 +560,18 @@ class EmoJEForEmotionRecognition(EmoJEPreTrainedModel):
         self.emoje.freeze_text_backbone()
 
     def forward(self, labels: torch.Tensor | None = None, **inputs) -> EmoJEEmotionRecognitionOutput:
-        r"""Takes the inputs of [`EmoJEModel`] plus ``labels`` (B, U) with -100 for padding."""
+        r"""Takes the inputs of [`EmoJEModel`] plus ``labels`` (B, U) with -100 for padding.
+
+        ``causal=True`` gives each turn's prediction from the turns up to it only (streaming; see [`EmoJEModel`]).
+
+        Example:
+            >>> config = EmoJEConfig(modality_dims={"text": 4}, num_labels=2, hidden_size=8, encoder_heads=2,
+            ...                      acn_heads=2, context_hidden_size=4)
+            >>> model, text = EmoJEForEmotionRecognition(config).eval(), torch.randn(1, 3, 1, 4)
+            >>> streamed = model(text_features=text, causal=True).logits
+            >>> torch.allclose(streamed[:, 1], model(text_features=text[:, :2]).logits[:, 1], atol=1e-6)
+            True
+        """
         outputs = self.emoje(labels=labels, **inputs)
         logits = self.classifier(outputs.last_hidden_state)
         loss = loss_terms = None

@@ -26,6 +26,7 @@ from torch import nn
 
 MODALITIES: tuple[str, ...] = ("text", "audio", "face", "body")
 MODALITY_INDEX: dict[str, int] = {name: index for index, name in enumerate(MODALITIES)}
+PREFIX_CHUNK = 64  # prefixes per context call when a bidirectional context streams (`DialogueContext.prefix_states`)
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
@@ -182,6 +183,18 @@ class DialogueContext(nn.Module):
     utterances and its states are scattered back in place. Both are bidirectional unless ``causal``, in
     which case no output depends on a later utterance. Padding utterances never influence real ones.
     Output: ``(B, U, 2 * output_size)`` = [dialogue state; speaker state].
+
+    ``forward(..., causal=True)`` streams a bidirectional context: each utterance's output is computed from the
+    utterances up to it only (`prefix_states`), as a streaming system sees the dialogue. A causal context is
+    causal already and runs as usual.
+
+    Example:
+        >>> context = DialogueContext(input_size=4, hidden_size=3, num_layers=1).eval()
+        >>> utterances, mask, speakers = torch.randn(1, 5, 4), torch.ones(1, 5), torch.tensor([[0, 1, 0, 1, 0]])
+        >>> streamed = context(utterances, mask, speakers, causal=True)
+        >>> prefix = context(utterances[:, :3], mask[:, :3], speakers[:, :3])  # the dialogue cut after turn 2
+        >>> torch.allclose(streamed[:, 2], prefix[:, 2], atol=1e-6)
+        True
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 2, dropout: float = 0.2, causal: bool = False) -> None:
@@ -202,7 +215,11 @@ class DialogueContext(nn.Module):
         output, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=sequences.shape[1])
         return output
 
-    def forward(self, utterances: torch.Tensor, utterance_mask: torch.Tensor, speaker_ids: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, utterances: torch.Tensor, utterance_mask: torch.Tensor, speaker_ids: torch.Tensor, causal: bool = False
+    ) -> torch.Tensor:
+        if causal and not self.causal:
+            return self.prefix_states(utterances, utterance_mask, speaker_ids)
         batch, length, _ = utterances.shape
         real = utterance_mask.bool()
         lengths = real.sum(1)
@@ -228,6 +245,27 @@ class DialogueContext(nn.Module):
             states = self._run(self.speaker_lstm, grouped, counts)
             speaker[dialogue_index, utterance_index] = states[group_of, position_in_group]
         return torch.cat([dialogue, speaker], dim=-1)
+
+    def prefix_states(
+        self, utterances: torch.Tensor, utterance_mask: torch.Tensor, speaker_ids: torch.Tensor, chunk_size: int = PREFIX_CHUNK
+    ) -> torch.Tensor:
+        """``(B, U, 2 * output_size)``: each real utterance's output within its own prefix (the dialogue cut after it).
+
+        The same values as running the context on ``[:, :t + 1]`` and keeping turn ``t``, for every ``t``, but in one
+        batched call per ``chunk_size`` prefixes (the LSTMs are packed, so a prefix never sees the turns after it);
+        memory is ``O(chunk_size * U)``. Padding utterances get zeros, as in `forward`.
+        """
+        real = utterance_mask.bool()
+        dialogue_index, end_index = real.nonzero(as_tuple=True)
+        states = utterances.new_zeros(*real.shape, 2 * self.output_size)
+        positions = torch.arange(real.shape[1], device=real.device)
+        for first in range(0, dialogue_index.numel(), chunk_size):
+            rows, ends = dialogue_index[first : first + chunk_size], end_index[first : first + chunk_size]
+            width = int(ends.max()) + 1
+            prefix_mask = real[rows, :width] & (positions[None, :width] <= ends[:, None])
+            prefixes = self(utterances[rows, :width], prefix_mask, speaker_ids[rows, :width])
+            states = states.index_put((rows, ends), prefixes[torch.arange(rows.numel(), device=rows.device), ends])
+        return states
 
 
 def feature_standardizers(model: nn.Module) -> dict[str, FeatureStandardizer]:
@@ -652,6 +690,7 @@ def load_pretrained_strictly(load, pretrained_model_name_or_path, *model_args, *
 __all__ = [
     "MODALITIES",
     "MODALITY_INDEX",
+    "PREFIX_CHUNK",
     "add_base_model_auto_map",
     "AttentionPooling",
     "DialogueContext",

@@ -37,12 +37,11 @@ time), `conversation_batch_size` (conversations padded together into one model f
 default 16; 1 runs them one at a time; the scores equal those of one-by-one calls within float rounding),
 `audio_from_video` (a turn with `video` and no `audio` uses the video's audio track).
 
-**Causal inference.** A model trained with `config.causal=True` (unidirectional context) runs in one pass, as does
-a model without dialogue context (CM-ARR's default). A model with bidirectional context is run on growing
-prefixes instead: turn *i* is predicted from turns 0..*i* only, exactly as a streaming system would see them. For
-AM^2-EmoJE, whose layers before the dialogue context work per utterance, only the context LSTMs run on the U
-prefixes (one batched call); any other model is run U times, once per prefix (quadratic in the number of turns:
-train it with `causal=True` for long streams).
+**Causal inference.** `causal=True` asks the model for each turn's prediction from turns 0..*i* only
+(`model(..., causal=True)`), exactly as a streaming system would see them. A model trained with
+`config.causal=True` (unidirectional context) or without dialogue context (CM-ARR's default) is causal already; for
+a bidirectional context only the context runs on the growing prefixes (`DialogueContext.prefix_states`), since
+everything before it works per utterance: train with `causal=True` for long streams.
 """
 
 from __future__ import annotations
@@ -65,7 +64,6 @@ logger = logging.getLogger(__name__)
 TASK = "emotion-recognition-in-conversation"
 DEFAULT_TEXT_BATCH_SIZE = 64  # texts per text-encoder forward pass
 TEXT_WINDOW_TURNS = 8192  # turns whose texts are length-sorted and encoded together (bounds memory for long streams)
-PREFIX_CHUNK = 64  # prefixes per context call in causal mode
 DEFAULT_CONVERSATION_BATCH_SIZE = 16  # conversations padded into one model forward pass
 
 
@@ -246,80 +244,16 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
             )
 
     def _forward(self, model_inputs: dict[str, Any], causal: bool = False) -> dict[str, torch.Tensor | None]:
-        config = self.model.config
-        has_context = getattr(config, "use_dialogue_context", True)  # CM-ARR: optional; AM^2-EmoJE: always
-        single_pass = not causal or getattr(config, "causal", False) or not has_context
-        if single_pass:
-            outputs = self.model(**model_inputs)
-            logits, weights, imputed = outputs.logits, outputs.modality_weights, outputs.imputed_mask
-        elif self._has_separable_context():
-            logits, weights, imputed = self._forward_context_prefixes(model_inputs)
-        else:
-            logits, weights, imputed = self._forward_prefixes(model_inputs)
-        self._check_finite(logits, model_inputs)
+        # `causal` only when asked, so that a model without the option still runs bidirectionally.
+        outputs = self.model(**model_inputs, **({"causal": True} if causal else {}))
+        self._check_finite(outputs.logits, model_inputs)
         return {
-            "logits": logits,
-            "modality_weights": weights,
-            "imputed_mask": imputed,
+            "logits": outputs.logits,
+            "modality_weights": outputs.modality_weights,
+            "imputed_mask": outputs.imputed_mask,
             "modality_mask": model_inputs["modality_mask"],
             "utterance_mask": model_inputs["utterance_mask"],
         }
-
-    def _has_separable_context(self) -> bool:
-        """AM^2-EmoJE: everything before its dialogue context is computed per utterance, so only the context needs
-        to run on prefixes (the same result as the plain prefix loop, tested, in one pass instead of U)."""
-        core = getattr(self.model, "emoje", None)
-        return (
-            hasattr(core, "context")
-            and hasattr(self.model, "classifier")
-            and hasattr(self.model.config, "use_speaker_context")
-        )
-
-    def _forward_context_prefixes(self, model_inputs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
-        core = self.model.emoje
-        outputs = core(**model_inputs)  # per-utterance fused vectors (B, U, d), independent of the other turns
-        rows = []
-        for row, length in enumerate(model_inputs["utterance_mask"].sum(-1).tolist()):
-            logits = self._context_prefix_logits(core, outputs.fused[row, :length], model_inputs["speaker_ids"][row, :length])
-            rows.append(torch.nn.functional.pad(logits, (0, 0, 0, outputs.fused.shape[1] - length)))
-        return torch.stack(rows), outputs.modality_weights, outputs.imputed_mask.bool()
-
-    def _context_prefix_logits(self, core, fused: torch.Tensor, speakers: torch.Tensor) -> torch.Tensor:
-        """(U, C) logits of one conversation's turns, turn i from the dialogue context of turns 0..i only."""
-        config = self.model.config
-        length, device = fused.shape[0], fused.device
-        contexts = []
-        # A batch of dialogues whose row j is the prefix 0..i (i = first + j), PREFIX_CHUNK rows at a time so that
-        # memory stays O(PREFIX_CHUNK * U); the context LSTMs are packed, so the padding after a prefix is never seen.
-        for first in range(0, length, PREFIX_CHUNK):
-            ends = torch.arange(first, min(first + PREFIX_CHUNK, length), device=device)
-            width = int(ends[-1]) + 1
-            prefix_mask = (torch.arange(width, device=device)[None] <= ends[:, None]).long()
-            rows = len(ends)
-            context = core.context(
-                fused[None, :width].expand(rows, -1, -1), prefix_mask, speakers[None, :width].expand(rows, -1)
-            )
-            contexts.append(context[torch.arange(rows, device=device), ends])  # turn i's context within its own prefix
-        context = torch.cat(contexts)
-        if not config.use_speaker_context:
-            context = context[..., : core.context.output_size]
-        return self.model.classifier(torch.cat([fused, context], dim=-1))
-
-    def _forward_prefixes(self, model_inputs: dict[str, Any]) -> tuple[torch.Tensor | None, ...]:
-        """Turn i from turns 0..i only: one forward pass per prefix, keeping the last turn's outputs."""
-        length = model_inputs["utterance_mask"].shape[1]
-        logits, weights, imputed = [], [], []
-        for end in range(1, length + 1):
-            prefix = {key: value[:, :end] for key, value in model_inputs.items()}
-            present = prefix["modality_mask"].flatten(0, 1).any(0)
-            # a mode no turn of the prefix has is left out entirely
-            prefix = _without_modalities(prefix, [name for i, name in enumerate(MODALITIES) if not present[i]])
-            outputs = self.model(**prefix)
-            logits.append(outputs.logits[:, -1])
-            weights.append(None if outputs.modality_weights is None else outputs.modality_weights[:, -1])
-            imputed.append(None if outputs.imputed_mask is None else outputs.imputed_mask[:, -1])
-        stack = lambda items: None if items[0] is None else torch.stack(items, dim=1)  # noqa: E731
-        return stack(logits), stack(weights), stack(imputed)
 
     def _check_finite(self, logits: torch.Tensor, model_inputs: dict[str, Any]) -> None:
         """Never return a label for NaN/inf scores: a ValueError naming the turn(s) and the input modality at fault.

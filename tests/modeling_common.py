@@ -104,6 +104,31 @@ def pad_batch(inputs: dict[str, torch.Tensor], extra: int, seed: int = 2) -> dic
     return padded
 
 
+def assert_causal_matches_prefixes(model, inputs: dict[str, torch.Tensor], atol: float = 1e-5) -> None:
+    """``model(..., causal=True)`` gives, for every turn ``t`` of every dialogue, what the model gives for the turns
+    ``[:t + 1]`` (the last turn of that prefix): logits, modality weights and imputed modes; and it differs from the
+    bidirectional model (the context mattered, so the check could fail). Redraws ``model``'s matrices, larger."""
+    inputs = {key: value for key, value in inputs.items() if key != "labels"}
+    real = inputs["utterance_mask"].bool()
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(0)
+        for parameter in model.parameters():  # large weights: the context visibly changes the logits
+            if parameter.dim() > 1:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+        streamed = model(**inputs, causal=True)
+        for end in range(real.shape[1]):
+            prefix = model(**{key: value[:, : end + 1] for key, value in inputs.items()})
+            rows = real[:, end]
+            torch.testing.assert_close(streamed.logits[rows, end], prefix.logits[rows, end], rtol=0.0, atol=atol)
+            assert torch.equal(streamed.imputed_mask[rows, end], prefix.imputed_mask[rows, end])
+            if prefix.modality_weights is not None:
+                torch.testing.assert_close(
+                    streamed.modality_weights[rows, end], prefix.modality_weights[rows, end], rtol=0.0, atol=atol
+                )
+        bidirectional = model(**inputs).logits
+    assert not torch.allclose(streamed.logits[real], bidirectional[real], atol=1e-4)
+
+
 def isolated_load_script(model_dir: Path, batch_file: Path) -> str:
     """Python source that loads ``model_dir`` with trust_remote_code while the emoje packages cannot be imported."""
     return textwrap.dedent(

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -33,6 +34,13 @@ def test_demo_runs_end_to_end_and_says_where_everything_went(tmp_path, capsys):
     scenarios = json.loads((output / "model" / "evaluation.json").read_text())["scenarios"]
     assert len(scenarios) == 16 and "privacy" in scenarios
     assert "predicting one test conversation" in printed and "gold" in printed
+    # Without the pipeline (no processor to load), the model's own outputs go through the pipeline's postprocess:
+    # the same printed turns.
+    how, lines = demo.predict_conversation(output / "model", output / "data", "synthetic")
+    with mock.patch("transformers.pipeline", side_effect=OSError("no processor")):
+        fallback_how, fallback_lines = demo.predict_conversation(output / "model", output / "data", "synthetic")
+    assert how.startswith("transformers.pipeline") and fallback_how.startswith("the exported model directly")
+    assert fallback_lines == lines and all("gold" in line for line in lines)
 
 
 def test_meld_subset_keeps_whole_dialogues_in_the_official_format(meld_dir, tmp_path):

@@ -14,6 +14,7 @@ from tests.modeling_common import (
     ALL_SUBSETS,
     PRIVACY,
     TINY_DIMS,
+    assert_causal_matches_prefixes,
     load_in_isolated_process,
     make_batch,
     pad_batch,
@@ -494,3 +495,21 @@ def test_bad_input_raises_a_value_error_naming_the_input(mutate, message):
     mutate(batch)
     with pytest.raises(ValueError, match=message):
         model(**batch)
+
+
+@pytest.mark.parametrize("modes", [None, ["text", "audio"]], ids=["three-modes", "two-modes"])
+def test_causal_forward_equals_the_model_on_each_prefix(modes):
+    """Streaming with CM-ARR's dialogue context: each turn as the model sees the dialogue cut after it, with padding,
+    modalities missing at random (reconstructed by the flows) and several dialogues in the batch."""
+    overrides = {} if modes is None else {"modality_dims": {name: TINY_DIMS[name] for name in modes}}
+    model = CMARRModelTester.model(use_dialogue_context=True, **overrides).eval()
+    batch = make_batch(modes or MODALITIES, batch=3, length=6, lengths=[6, 3, 5], random_presence=True, seed=4)
+    assert_causal_matches_prefixes(model, batch)
+
+
+def test_causal_forward_without_dialogue_context_is_the_plain_forward():
+    model = CMARRModelTester.model(use_dialogue_context=False).eval()
+    batch = make_batch(random_presence=True)
+    batch.pop("labels")
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch, causal=True).logits, model(**batch).logits, rtol=0.0, atol=0.0)

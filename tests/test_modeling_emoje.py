@@ -7,11 +7,12 @@ import torch
 
 from modeling_emoje import MODALITIES, EmoJEConfig, EmoJEForEmotionRecognition, EmoJEModel
 from modeling_emoje.modeling_emoje import MultimodalJointEmbedding
-from modeling_emoje.modeling_layers import sample_modality_dropout
+from modeling_emoje.modeling_layers import DialogueContext, sample_modality_dropout
 from tests.modeling_common import (
     ALL_SUBSETS,
     PRIVACY,
     TINY_DIMS,
+    assert_causal_matches_prefixes,
     load_in_isolated_process,
     make_batch,
     pad_batch,
@@ -104,6 +105,40 @@ def test_causal_model_ignores_later_utterances():
     bidirectional = tiny_model(causal=False).eval()
     with torch.no_grad():
         assert not torch.allclose(bidirectional(**batch).logits[:, :4], bidirectional(**changed).logits[:, :4])
+
+
+@pytest.mark.parametrize("use_speaker_context", [True, False])
+def test_causal_forward_equals_the_model_on_each_prefix(use_speaker_context):
+    """Streaming: ``causal=True`` on a bidirectional model gives each turn what the model gives for the dialogue cut
+    after it; several dialogues of different lengths (padding), modalities missing at random, two speakers."""
+    model = tiny_model(use_speaker_context=use_speaker_context).eval()
+    batch = make_batch(batch=3, length=7, lengths=[7, 4, 1], random_presence=True, seed=3)
+    assert_causal_matches_prefixes(model, batch)
+
+
+def test_causal_forward_of_a_causal_model_is_its_plain_forward():
+    model = tiny_model(causal=True).eval()
+    batch = make_batch(random_presence=True)
+    batch.pop("labels")
+    with torch.no_grad():
+        torch.testing.assert_close(model(**batch, causal=True).logits, model(**batch).logits, rtol=0.0, atol=0.0)
+
+
+def test_prefix_states_do_not_depend_on_the_chunk_size():
+    torch.manual_seed(0)
+    context = DialogueContext(input_size=5, hidden_size=4, num_layers=2).eval()
+    utterances = torch.randn(3, 6, 5)
+    mask = torch.tensor([[1] * 6, [1] * 3 + [0] * 3, [1] * 5 + [0]])
+    speakers = torch.randint(0, 3, (3, 6), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        one_call = context.prefix_states(utterances, mask, speakers)
+        chunked = context.prefix_states(utterances, mask, speakers, chunk_size=4)  # 14 prefixes: 4 calls
+        for end in (0, 2, 5):
+            alone = context(utterances[:, : end + 1], mask[:, : end + 1], speakers[:, : end + 1])[:, end]
+            real = mask[:, end].bool()
+            torch.testing.assert_close(one_call[real, end], alone[real], rtol=0.0, atol=1e-6)
+    torch.testing.assert_close(chunked, one_call, rtol=0.0, atol=1e-6)
+    assert (one_call[~mask.bool()] == 0).all()  # padding utterances: zeros, as in forward
 
 
 @pytest.mark.parametrize("use_joint_embedding", [True, False])

@@ -14,6 +14,7 @@ from transformers import AutoProcessor, pipeline
 from modeling_emoje import MODALITIES, EmoJEConfig, EmoJEForEmotionRecognition
 from modeling_emoje.configuration_cmarr import CMARRConfig
 from modeling_emoje.modeling_cmarr import CMARRForEmotionRecognition
+from modeling_emoje.modeling_layers import DialogueContext
 from modeling_emoje.pipeline_emoje import TASK, EmotionRecognitionInConversationPipeline, register_pipeline
 from modeling_emoje.processing_emoje import EmoJEProcessor
 from modeling_emoje.video_processing_emoje import EmoJEVideoProcessor
@@ -164,22 +165,26 @@ def test_causal_predicts_each_turn_from_its_past_only(erc, telephone):
     assert max(abs(full["scores"][label] - causal[0]["scores"][label]) for label in LABELS) > 1e-4  # context mattered
 
 
-def test_context_only_prefixes_match_whole_model_prefixes(erc, telephone):
+def test_causal_equals_the_pipeline_on_each_prefix(erc, telephone):
+    """Every turn of a text+audio conversation, streamed in one call, as the pipeline sees the conversation cut after
+    it: scores, modality weights, used and imputed modes (the model streams only its dialogue context)."""
     turns = telephone[:6]
-    with mock.patch("modeling_emoje.pipeline_emoje.PREFIX_CHUNK", 4):  # two chunks of prefixes
-        fast = erc(turns, causal=True)  # AM^2-EmoJE: only the dialogue context runs on prefixes
-    with mock.patch.object(EmotionRecognitionInConversationPipeline, "_has_separable_context", return_value=False):
-        slow = erc(turns, causal=True)  # the generic path: one whole forward pass per prefix
-    for a, b in zip(fast, slow):
-        assert a["modalities"] == b["modalities"] and a["imputed"] == b["imputed"]
+    with mock.patch.object(DialogueContext, "prefix_states", autospec=True, side_effect=DialogueContext.prefix_states) as streamed:
+        causal = erc(turns, causal=True)
+    assert streamed.call_count == 1  # one forward pass, the context on all the prefixes
+    for index, result in enumerate(causal):
+        prefix = erc(turns[: index + 1])[-1]
+        assert result["modalities"] == prefix["modalities"] and result["imputed"] == prefix["imputed"]
         for label in LABELS:
-            assert math.isclose(a["scores"][label], b["scores"][label], abs_tol=1e-5)
+            assert math.isclose(result["scores"][label], prefix["scores"][label], abs_tol=1e-5)
+        for name, weight in result["modality_weights"].items():
+            assert math.isclose(weight, prefix["modality_weights"][name], abs_tol=1e-5)
 
 
 def test_causal_model_runs_in_one_pass(erc, telephone):
     causal_model = pipeline(TASK, model=_tiny_emoje(causal=True), processor=erc.processor)
     turns = _keep(telephone[:5], ("text",))
-    with mock.patch.object(EmotionRecognitionInConversationPipeline, "_forward_prefixes") as prefixes:
+    with mock.patch.object(DialogueContext, "prefix_states") as prefixes:
         one_pass = causal_model(turns, causal=True)
     prefixes.assert_not_called()
     assert one_pass == causal_model(turns)
@@ -259,7 +264,7 @@ def test_conversations_are_padded_into_one_forward_pass(erc, telephone, causal):
     conversations = [_keep(telephone[:2], ("text",)), telephone[2:7], _keep(telephone[7:], ("audio",))]
     with mock.patch.object(erc.model, "forward", autospec=True, side_effect=erc.model.forward) as forward:
         together = erc(conversations, causal=causal, conversation_batch_size=3)
-    assert forward.call_count == (0 if causal else 1)  # causal: only the per-utterance core and the context run
+    assert forward.call_count == 1  # causal too: the model streams its own context
     alone = erc(conversations, causal=causal, conversation_batch_size=1)
     assert [len(results) for results in together] == [2, 5, 6]
     for batched, single in zip(together, alone):

@@ -262,9 +262,8 @@ def predict_conversation(
 ) -> tuple[str, list[str]]:
     """Run the exported model on the first test conversation; returns (how, printable lines). With ``picture``, the
     pipeline's output is also drawn there (`training.plots.plot_conversation`) when matplotlib is installed."""
-    from .collator import DialogueCollator, DialogueDataset
+    from .collator import DialogueDataset
     from .data import load_prepared_data
-    from .registry import load_model
 
     test = load_prepared_data(data_dir)["test"]
     dialogues = DialogueDataset(test, name="test")
@@ -272,43 +271,44 @@ def predict_conversation(
     turns = _conversation_turns(test, dialogue_id, kind)
     names = test.features["label"].names
     truth = [names[label] if label >= 0 else "?" for label in dialogues[0]["labels"]]
-    lines = []
+    drawn = None
     try:
         import modeling_emoje  # noqa: F401  (registers the pipeline task)
         from transformers import pipeline
 
         erc = pipeline("emotion-recognition-in-conversation", model=str(export_dir))
         results = erc(turns)
-        for turn, result, gold in zip(turns, results, truth):
-            shown = turn.get("text", "") if kind == "meld" else "features: " + ", ".join(result.get("modalities", []))
-            weights = result.get("modality_weights") or {}
-            weight_text = ", ".join(f"{m} {w:.2f}" for m, w in weights.items())
-            lines.append(f"  {turn['speaker']:<10} {shown[:48]:<48} -> {result['label']:<9} ({result['score']:.2f})  gold {gold:<9} [{weight_text}]")
+        how = f'transformers.pipeline("emotion-recognition-in-conversation", model="{export_dir}")'
         if picture is not None:
-            lines.append(_draw_conversation(results, turns, truth, picture))
-        return f'transformers.pipeline("emotion-recognition-in-conversation", model="{export_dir}")', lines
+            drawn = _draw_conversation(results, turns, truth, picture)
     except Exception as error:  # noqa: BLE001 - the pipeline is optional here; fall back to the model itself
         reason = f"{type(error).__name__}: {error}"
-    import torch
+        results = _model_results(export_dir, dialogues[0])
+        how = f"the exported model directly (pipeline unavailable: {reason[:160]})"
+    lines = []
+    for turn, result, gold in zip(turns, results, truth):
+        shown = turn.get("text", "") if kind == "meld" else "features: " + ", ".join(result.get("modalities", []))
+        weights = result.get("modality_weights") or {}
+        weight_text = ", ".join(f"{m} {w:.2f}" for m, w in weights.items())
+        lines.append(f"  {turn['speaker']:<10} {shown[:48]:<48} -> {result['label']:<9} ({result['score']:.2f})  gold {gold:<9} [{weight_text}]")
+    return how, lines + ([drawn] if drawn else [])
+
+
+def _model_results(export_dir: Path, dialogue: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pipeline's per-turn results for one `DialogueDataset` dialogue, from the exported model alone (no processor
+    to load): the collated features go through the pipeline's own forward and postprocess."""
+    from modeling_emoje.pipeline_emoje import EmotionRecognitionInConversationPipeline
+
+    from .collator import DialogueCollator
+    from .registry import load_model
 
     model = load_model(export_dir).eval()
-    batch = DialogueCollator(keep_modalities=list(model.config.modality_dims))([dialogues[0]])
+    collator = DialogueCollator(keep_modalities=list(model.config.modality_dims))
+    batch = collator([dialogue])
     batch.pop("labels")
-    with torch.no_grad():
-        outputs = model(**batch)
-    probabilities = outputs.logits.softmax(-1)[0]
-    weights = outputs.modality_weights[0] if getattr(outputs, "modality_weights", None) is not None else None
-    for u, (turn, gold) in enumerate(zip(turns, truth)):
-        best = int(probabilities[u].argmax())
-        shown = turn.get("text", "") if kind == "meld" else "features"
-        weight_text = ""
-        if weights is not None:
-            weight_text = ", ".join(f"{m} {w:.2f}" for m, w in zip(("text", "audio", "face", "body"), weights[u].tolist()) if w > 0)
-        lines.append(
-            f"  {turn['speaker']:<10} {shown[:48]:<48} -> {model.config.id2label[best]:<9} ({probabilities[u, best]:.2f})  "
-            f"gold {gold:<9} [{weight_text}]"
-        )
-    return f"the exported model directly (pipeline unavailable: {reason[:160]})", lines
+    # The collated batch is already the model's input, so the collator stands in for the pipeline's processor.
+    erc = EmotionRecognitionInConversationPipeline(model=model, processor=collator)
+    return erc.postprocess(erc.forward(batch))[0]
 
 
 def _draw_conversation(results: list[dict[str, Any]], turns: list[dict[str, Any]], truth: list[str], picture: Path) -> str:

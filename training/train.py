@@ -25,6 +25,10 @@ pretrained encoder weights loaded into ``model.emoje.text_model`` (not when resu
 group; ``freeze_text_backbone`` keeps it fixed. ``max_train_minutes`` stops training after that much wall time.
 See ``training/configs/meld_text_finetune.yaml``.
 
+This module is the run (`run`, and `main`, the console script); the options are parsed by `training.train_config`,
+checkpoints are checked by `training.checkpoints` and the model is built by `training.registry.build_model` (their
+public names are importable from here too).
+
 Example:
     >>> from training.train import parse_arguments
     >>> script, training_args, model_overrides = parse_arguments(
@@ -36,30 +40,30 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
-import json
 import logging
-import os
 import sys
 import time
-import warnings
-import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from dataset_scripts.cli_logging import configure_logging, take_quiet_flag
-from transformers import HfArgumentParser, TrainingArguments, set_seed
+from transformers import set_seed
 
+from . import registry
+from .checkpoints import (
+    CheckpointError,
+    check_backbone_checkpoint,
+    check_checkpoint_weights,
+    checkpoint_labels,
+    checkpoint_problem,
+    find_resume_checkpoint,
+    validate_checkpoint,
+)
 from .collator import DialogueCollator, DialogueDataset, normalize_modalities
 from .data import data_metadata, data_protocol, label_names, load_prepared_data, text_encoder_name
 from .evaluation import build_scenarios, evaluate_model, format_table, uses_three_mode_protocol
-from .labels import label_list
-from .registry import get_model_classes
-from .run_folder import RecordedCheckpointRotation, checkpoint_dirs, claim_output_dir, run_identity, set_aside
+from .run_folder import RecordedCheckpointRotation, claim_output_dir, run_identity
 from .text_backbone import (
     DEFAULT_BACKBONE,
     build_text_processor,
@@ -68,363 +72,12 @@ from .text_backbone import (
     resolve_text_backbone,
     text_backbone_config,
 )
-from .trainer import ERCTrainer, ERCTrainingArguments, default_training_arguments, describe_feature_normalization, early_stopping
-from .train_help import format_train_help, model_type_from_argv, refused_option_error, requested_help
-from .weights import WeightsError, check_weights_match, model_weight_shapes, saved_weight_shapes, weight_files
+from .train_config import MODEL_SECTION_OPTIONS, ScriptArguments, parse_arguments
+from .trainer import ERCTrainer, describe_feature_normalization, early_stopping
 
 logger = logging.getLogger(__name__)
 
-CONFIG_SECTIONS = ("model", "training")
-# Options of the ``model:`` section that build the model but are not model-config fields (ScriptArguments).
-MODEL_SECTION_OPTIONS = ("text_backbone", "max_text_length", "freeze_text_backbone")
-# Set from the data, never from a config file or the command line.
-DATA_DERIVED_FIELDS = ("modality_dims", "num_labels", "id2label", "label2id")
-_HUB_MODEL_ID = "<hub_model_id>"
 CORPUS_NAMES = {"meld": "MELD", "iemocap": "IEMOCAP", "msp-improv": "MSP-IMPROV", "conversations": "user conversations"}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint directory is incomplete or damaged."""
-
-
-@dataclass
-class ScriptArguments:
-    """Options of emoje-train that are not TrainingArguments or model-config fields."""
-
-    data: str | None = field(default=None, metadata={"help": "prepared data directory (emoje-prepare --output)"})
-    model_type: str = field(default="emoje", metadata={"help": "emoje (AM^2-EmoJE) or cmarr (CM-ARR)"})
-    modalities: str | None = field(
-        default=None, metadata={"help": "train on these modalities only, e.g. 'text' or 'text,audio' (default: all the data has)"}
-    )
-    protocol: str | None = field(default=None, metadata={"help": "protocol name for the card (default: from the data)"})
-    early_stopping_patience: int | None = field(
-        default=5, metadata={"help": "evaluations without weighted-F1 improvement before stopping (0: never)"}
-    )
-    eval_scenarios: str = field(default="all", metadata={"help": "test scenarios: all | full | privacy | t,a ..."})
-    three_mode_evaluation: bool | None = field(
-        default=None, metadata={"help": "add CM-ARR's three-mode conditions (default: for cmarr / mer4 / MSP-IMPROV)"}
-    )
-    processor: str = field(
-        default="auto",
-        metadata={
-            "help": "processor shipped with the model: 'auto' (EmoJEProcessor for the data's text encoder, if any), "
-            "'none', or a saved processor directory"
-        },
-    )
-    push_to_hub_repo: str | None = field(
-        default=None, metadata={"help": "publish the exported folder to this Hub repo (same as --push-to-hub REPO)"}
-    )
-    hub_private: bool = field(default=False, metadata={"help": "create the Hub repo as private"})
-    dataset_name: str | None = field(default=None, metadata={"help": "dataset name for the model card"})
-    resume: bool = field(
-        default=True, metadata={"help": "continue from the last complete checkpoint in output_dir if there is one"}
-    )
-    overwrite_output_dir: bool = field(
-        default=False,
-        metadata={
-            "help": "start this run in an output_dir that holds other files or another run (same-named files are "
-            "overwritten, the other run's checkpoints deleted, nothing else touched); its checkpoints are not resumed"
-        },
-    )
-    text_backbone: str | None = field(
-        default=None,
-        metadata={
-            "help": "fine-tune this Hugging Face text encoder inside the model (local path, Hub id, or 'default' for the "
-            "offline all-MiniLM-L6-v2): trains on the tokens of the data's text column instead of text_features"
-        },
-    )
-    train_window: int | None = field(
-        default=None,
-        metadata={
-            "help": "cut training dialogues longer than N utterances into windows of N scored utterances "
-            "(DialogueDataset.windows), so a batch means about the same on short- and long-dialogue corpora; "
-            "validation and test keep whole dialogues"
-        },
-    )
-    train_window_context: int = field(
-        default=0, metadata={"help": "with train_window: earlier utterances each window also sees, unscored"}
-    )
-    max_text_length: int = field(default=128, metadata={"help": "with text_backbone: tokens per utterance (truncation)"})
-    freeze_text_backbone: bool = field(
-        default=False, metadata={"help": "with text_backbone: keep the pretrained encoder weights fixed"}
-    )
-
-
-# ----------------------------------------------------------------------------------------------- arguments
-
-
-def _read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"config file {path} not found")
-    try:
-        content = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ValueError(f"config file {path} is not valid YAML{where}: {problem}") from None
-    if not isinstance(content, dict):
-        raise ValueError(f"{path}: a training config must be a mapping, got {type(content).__name__}")
-    return content
-
-
-def _model_config_fields(model_type: str) -> set[str]:
-    config_class, _ = get_model_classes(model_type)
-    if dataclasses.is_dataclass(config_class):
-        names = {f.name for f in dataclasses.fields(config_class)}
-    else:
-        names = set(inspect.signature(config_class.__init__).parameters) - {"self", "kwargs"}
-    return (names | {"num_labels"}) - {"transformers_version", "architectures"}
-
-
-def _split_argv(argv: list[str]) -> tuple[str | None, str | None, list[str]]:
-    """Take ``--config PATH`` and ``--push-to-hub REPO`` out of argv (the latter is not TrainingArguments' bool)."""
-    config, repo, rest = None, None, []
-    index = 0
-    while index < len(argv):
-        token = argv[index]
-        key, _, inline = token.partition("=")
-        if key in ("--config", "--push-to-hub", "--push_to_hub"):
-            value = inline if inline else (argv[index + 1] if index + 1 < len(argv) else None)
-            if value is None or value.startswith("--"):
-                raise ValueError(f"{key} needs a value ({'a YAML file' if key == '--config' else 'a Hub repo id'})")
-            if key == "--config":
-                config = value
-            elif value.lower() in ("true", "1", "yes"):
-                repo = _HUB_MODEL_ID  # TrainingArguments style: publish to --hub_model_id
-            elif value.lower() not in ("false", "0", "no"):
-                repo = value
-            index += 1 if inline else 2
-            continue
-        rest.append(token)
-        index += 1
-    return config, repo, rest
-
-
-def _parse_override_value(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ScriptArguments, TrainingArguments, dict[str, Any]]:
-    """Merge package defaults < YAML config < command line into (script options, TrainingArguments, model fields)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    help_request = requested_help(argv)
-    config_path, repo, argv = _split_argv(argv)
-    content = _read_yaml(config_path) if config_path else {}
-    if help_request:
-        _print_help(help_request, argv, content)
-    script_fields = {f.name for f in dataclasses.fields(ScriptArguments)}
-    unknown = sorted(set(content) - script_fields - set(CONFIG_SECTIONS))
-    if unknown:
-        raise ValueError(f"{config_path}: unknown top-level keys {unknown}; use {sorted(script_fields)} or sections {CONFIG_SECTIONS}")
-    model_section = dict(content.get("model") or {})
-    training_section = dict(content.get("training") or {})
-    script_section = {key: value for key, value in content.items() if key in script_fields}
-    for key in MODEL_SECTION_OPTIONS:  # model-building options may sit in the model section too
-        if key in model_section:
-            if key in script_section:
-                raise ValueError(f"{config_path}: {key!r} is set both at the top level and in 'model'")
-            script_section[key] = model_section.pop(key)
-    if isinstance(script_section.get("modalities"), list):
-        script_section["modalities"] = ",".join(script_section["modalities"])
-
-    parser = HfArgumentParser((ScriptArguments, ERCTrainingArguments))
-    training_fields = {f.name for f in dataclasses.fields(ERCTrainingArguments)}
-    bad = sorted(set(training_section) - training_fields)
-    if bad:
-        raise ValueError(f"{config_path}: 'training' has keys that are not TrainingArguments fields: {bad}")
-    defaults = {**default_training_arguments(), **training_section, **script_section}
-    parser.set_defaults(**defaults)
-    with warnings.catch_warnings():  # refused below with one line; transformers' rename warning would only add noise
-        warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated", category=FutureWarning)
-        script, training_args, leftovers = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
-    if repo == _HUB_MODEL_ID:
-        if not training_args.hub_model_id:
-            raise ValueError("--push_to_hub true needs --hub_model_id USER/REPO (or pass --push-to-hub USER/REPO)")
-        repo = training_args.hub_model_id
-    if repo:
-        script.push_to_hub_repo = repo
-
-    overrides = dict(model_section)
-    index = 0
-    while index < len(leftovers):
-        token = leftovers[index]
-        if not token.startswith("--"):
-            raise ValueError(f"unexpected argument {token!r}")
-        key, _, inline = token[2:].partition("=")
-        if inline:
-            value, index = inline, index + 1
-        elif index + 1 < len(leftovers) and not leftovers[index + 1].startswith("--"):
-            value, index = leftovers[index + 1], index + 2
-        else:
-            value, index = "true", index + 1
-        overrides[key.replace("-", "_")] = _parse_override_value(value)
-    allowed = _model_config_fields(script.model_type)
-    unknown = sorted(set(overrides) - allowed)
-    if unknown:
-        raise ValueError(
-            f"unknown options {unknown}: not emoje-train options, TrainingArguments fields or {script.model_type} config fields"
-        )
-    derived = sorted(set(overrides) & set(DATA_DERIVED_FIELDS))
-    if derived:
-        raise ValueError(f"{derived} come from the data; choose modalities with --modalities instead")
-    check_model_option_types(script.model_type, overrides)
-    refused = refused_option_error(training_args)
-    if refused:
-        raise ValueError(refused)
-    # Publishing is done once at the end by `training.hub`, never from every checkpoint.
-    training_args.push_to_hub = False
-    if training_args.remove_unused_columns:
-        logger.warning("remove_unused_columns=True would drop the dialogue inputs; using False")
-        training_args.remove_unused_columns = False
-    if training_args.ddp_find_unused_parameters is False and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        logger.warning(
-            "ddp_find_unused_parameters=False: the models skip modules a batch does not need, so DDP will wait forever "
-            "for their gradients; use true (the default)"
-        )
-    return script, training_args, overrides
-
-
-def _print_help(kind: str, argv: list[str], content: dict[str, Any]) -> None:
-    """Print ``--help`` (the model fields of ``--model_type``, or of the config's ``model_type``) or ``--help-all``
-    (every TrainingArguments field too), then exit 0."""
-    if kind == "help-all":
-        parser = HfArgumentParser((ScriptArguments, ERCTrainingArguments))
-        parser.prog = "emoje-train"
-        parser.print_help()
-        print("\nModel options: emoje-train [--model_type emoje|cmarr] --help")
-    else:
-        model_type = model_type_from_argv(argv, default=str(content.get("model_type", "emoje")))
-        description = "Train " + __doc__.split("\n\n")[0].split(": train ", 1)[-1] + " " + __doc__.split("\n\n")[2]
-        print(format_train_help(
-            model_type, ScriptArguments, ERCTrainingArguments, default_training_arguments(), DATA_DERIVED_FIELDS, description,
-        ), end="")
-    raise SystemExit(0)
-
-
-def _as_number(value: Any) -> Any:
-    """``"1e-3"`` (a string to YAML 1.1, which needs a dot in floats) as the float it means; anything else unchanged."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _type_error(value: Any, default: Any) -> str | None:
-    """Why ``value`` cannot replace a config field whose default is ``default`` (None if it can)."""
-    if isinstance(default, bool):
-        return None if isinstance(value, bool) else "expects true or false"
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            return "expects an integer"
-        return "must not be negative" if value < 0 <= default else None
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return "expects a number"
-        return "must not be negative" if value < 0 <= default else None
-    return None
-
-
-def check_model_option_types(model_type: str, overrides: dict[str, Any]) -> None:
-    """Check (in place) the model-config values against the types of the config's defaults.
-
-    A ValueError names the option when a value has the wrong type or sign (``--hidden_size abc``, ``-4``); a number
-    that YAML read as a string (``1e-3``) becomes a float for a float field.
-    """
-    config_class, _ = get_model_classes(model_type)
-    try:
-        defaults = config_class()
-    except (TypeError, ValueError):  # a registered config without defaults: the model build reports bad values
-        return
-    for key, value in overrides.items():
-        default = getattr(defaults, key, None)
-        if isinstance(default, float) and not isinstance(default, bool):
-            value = overrides[key] = _as_number(value)
-        problem = _type_error(value, default)
-        if problem:
-            raise ValueError(f"--{key} (model option, also `model: {key}:` in --config) {problem}, got {value!r}")
-
-
-# ----------------------------------------------------------------------------------------------- checkpoints
-
-
-def _check_torch_file(path: Path) -> None:
-    """A ``torch.save`` file is a complete zip archive (a truncated one has no central directory)."""
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path} is truncated or damaged (not a complete torch.save archive)")
-
-
-def checkpoint_problem(path: str | os.PathLike, require_optimizer: bool = True) -> str | None:
-    """What makes ``path`` an incomplete or damaged Trainer checkpoint (a sentence naming it), or None if it is complete."""
-    path = Path(path)
-    if not path.is_dir():
-        return f"checkpoint {path} does not exist"
-    state_file = path / "trainer_state.json"
-    if not state_file.is_file():
-        return f"checkpoint {path} is incomplete: trainer_state.json is missing"
-    try:
-        state = json.loads(state_file.read_text())
-        int(state["global_step"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        return f"checkpoint {path} has a damaged trainer_state.json ({error})"
-    if not (path / "config.json").is_file():
-        return f"checkpoint {path} is incomplete: config.json is missing"
-    deepspeed = (path / "latest").is_file()
-    fsdp = any(child.name.startswith("pytorch_model_fsdp") for child in path.iterdir())
-    has_weights = any(path.glob("model*.safetensors"))
-    if not has_weights and not (deepspeed or fsdp):
-        return f"checkpoint {path} is incomplete: no model.safetensors"
-    try:
-        if has_weights:
-            saved_weight_shapes(path)  # every weight file complete, every listed shard present
-        if require_optimizer and not (deepspeed or fsdp):
-            for name in ("optimizer.pt", "scheduler.pt"):
-                if not (path / name).is_file():
-                    return f"checkpoint {path} is incomplete: {name} is missing"
-                _check_torch_file(path / name)
-    except (CheckpointError, WeightsError) as error:
-        return str(error)
-    return None
-
-
-def validate_checkpoint(path: str | os.PathLike, require_optimizer: bool = True) -> None:
-    """Raise `CheckpointError` naming ``path`` unless it holds a complete Trainer checkpoint."""
-    problem = checkpoint_problem(path, require_optimizer)
-    if problem:
-        raise CheckpointError(
-            f"{problem}. Pass --resume_from_checkpoint with a complete checkpoint, or leave it out to resume from the "
-            "last complete checkpoint of --output-dir."
-        )
-
-
-def find_resume_checkpoint(
-    output_dir: str | os.PathLike, require_optimizer: bool = True, set_aside_damaged: bool = False
-) -> Path | None:
-    """The last complete ``checkpoint-N`` of ``output_dir``; None if there is none.
-
-    A damaged or partial checkpoint (a kill while saving) is skipped with a warning in favour of the one before;
-    with ``set_aside_damaged`` (the main process) it is renamed ``damaged-checkpoint-N`` (kept, never resumed nor
-    rotated), otherwise left in place.
-    """
-    for checkpoint in reversed(checkpoint_dirs(output_dir)):
-        problem = checkpoint_problem(checkpoint, require_optimizer=require_optimizer)
-        if problem is None:
-            return checkpoint
-        if set_aside_damaged and checkpoint.exists():
-            moved = set_aside(checkpoint)
-            logger.warning("skipping a damaged checkpoint: %s; it is kept as %s (delete it when done)", problem, moved)
-        else:
-            logger.warning("skipping a damaged checkpoint: %s (not resumed)", problem)
-    return None
-
-
-# ----------------------------------------------------------------------------------------------- training
 
 
 def build_model(
@@ -443,11 +96,10 @@ def build_model(
     ``text_config`` and ``modality_dims["text"]`` = its hidden size; with ``load_backbone_weights`` its pretrained
     weights are loaded into the model's text encoder (a ValueError naming the path if they do not fit).
     """
-    config_class, model_class = get_model_classes(model_type)
     dims = dict(dataset.feature_dims)
     extra: dict[str, Any] = {}
     if text_backbone is not None:
-        if "text_config" not in _model_config_fields(model_type):
+        if "text_config" not in registry.config_fields(model_type):
             raise ValueError(f"text_backbone: model_type {model_type!r} has no text encoder sub-model (text_config); use emoje")
         if "text_config" in overrides:
             raise ValueError("give either text_backbone or text_config, not both")
@@ -455,23 +107,7 @@ def build_model(
         text_config.name_or_path = _backbone_card_name(text_backbone)  # the Hub id, not a local path, in config.json
         dims["text"] = int(text_config.hidden_size)
         extra["text_config"] = text_config
-    try:
-        config = config_class(
-            modality_dims=dims,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={name: index for index, name in enumerate(labels)},
-            protocol=protocol,
-            **extra,
-            **overrides,
-        )
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"the {model_type} config rejects the model options {overrides}: {error}") from None
-    try:
-        model = model_class(config)
-    except (TypeError, ValueError, RuntimeError, ZeroDivisionError, AssertionError) as error:
-        options = " ".join(f"--{key} {value}" for key, value in overrides.items())
-        raise ValueError(f"the {model_type} model cannot be built with the model options [{options}]: {error}") from None
+    model = registry.build_model(model_type, dims, labels, overrides, protocol=protocol, **extra)
     if text_backbone is not None and load_backbone_weights:
         load_text_backbone_weights(model, text_backbone)
     return model
@@ -484,47 +120,6 @@ def _backbone_card_name(text_backbone: str) -> str:
 
         return DEFAULT_HUB_TEXT_ENCODER
     return resolve_text_backbone(text_backbone)
-
-
-def _check_backbone_checkpoint(checkpoint: Path) -> None:
-    """A checkpoint resumed with ``text_backbone`` must hold a text encoder (it is not reloaded from the path)."""
-    try:
-        config = json.loads((checkpoint / "config.json").read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"checkpoint {checkpoint} has an unreadable config.json ({error})") from error
-    if not config.get("text_config"):
-        raise CheckpointError(
-            f"checkpoint {checkpoint} was trained without a text backbone (its config has no text_config); resume it "
-            "without --text_backbone, or start a new run (--resume false with a new --output-dir)"
-        )
-
-
-def checkpoint_labels(checkpoint: Path, data_labels: list[str]) -> list[str]:
-    """The label order to train with when resuming ``checkpoint``: its own (its weights are in that order).
-
-    The splits are then aligned to it with `DialogueDataset.with_label_order` (remapped, or refused naming both lists).
-    """
-    config_file = checkpoint / "config.json"
-    try:
-        config = json.loads(config_file.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"checkpoint {checkpoint} has an unreadable config.json ({error})") from None
-    id2label = config.get("id2label") or {}
-    return label_list(id2label, len(id2label)) or data_labels
-
-
-def check_checkpoint_weights(checkpoint: Path, model) -> None:
-    """A ValueError naming the checkpoint's weight file and the keys/shapes at fault unless they fit ``model``
-    (resuming with another architecture, e.g. another ``--hidden_size``). DeepSpeed/FSDP checkpoints are not read."""
-    try:
-        weight_files(checkpoint)
-    except WeightsError:
-        return  # no model.safetensors: a DeepSpeed/FSDP checkpoint (validate_checkpoint has accepted it)
-    check_weights_match(
-        model_weight_shapes(model), checkpoint,
-        what="the model this command builds (resume it with the options it was trained with, or start a new run "
-        "in another --output-dir)",
-    )
 
 
 def build_processor(spec: str, data, modalities: Sequence[str]):
@@ -608,7 +203,7 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
             set_aside_damaged=training_args.should_save,
         )
     if backbone is not None and resume_from is not None:
-        _check_backbone_checkpoint(resume_from)
+        check_backbone_checkpoint(resume_from)
 
     labels = label_names(data)
     label_source = "the model"

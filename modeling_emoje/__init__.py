@@ -16,7 +16,7 @@ from .configuration_cmarr import CMARRConfig
 from .configuration_emoje import EmoJEConfig
 from .modeling_cmarr import CMARRForEmotionRecognition, CMARRModel, CMARRPreTrainedModel
 from .modeling_emoje import EmoJEForEmotionRecognition, EmoJEModel, EmoJEPreTrainedModel
-from .modeling_layers import MODALITIES
+from .modalities import MODALITIES, Scenario
 from .pipeline_emoje import EmotionRecognitionInConversationPipeline, register_pipeline
 from .processing_emoje import EmoJEProcessor
 
@@ -51,4 +51,5 @@ __all__ = [
     "EmoJEPreTrainedModel",
     "EmoJEProcessor",
     "EmotionRecognitionInConversationPipeline",
+    "Scenario",
 ]

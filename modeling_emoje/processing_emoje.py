@@ -53,10 +53,12 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 from transformers.utils import logging
 
+from .dialogue_batch import build_dialogue_batch, number_speakers
 from .feature_extraction_emoje import EmoJEFeatureExtractor
 from .media_io import MediaDecodeError, SilentAudioError, is_silent
-from .modeling_layers import MODALITIES
+from .modalities import MODALITIES, Scenario
 from .text_encoding_emoje import TextFeatureEncoder
+from .turn_media import TurnMedia, media_span
 from .video_processing_emoje import EmoJEVideoProcessor
 
 
@@ -65,20 +67,13 @@ logger = logging.get_logger(__name__)
 TEXT_ENCODER_FOLDER = "text_encoder"
 # A reference starting with this prefix is relative to the directory / Hub repository the processor is loaded from.
 RELATIVE_PREFIX = "./"
+_NO_FRAMES = np.zeros((0, 0), dtype=np.float32)  # a turn without a modality's features
 TURN_KEYS = ("speaker", "text", "audio", "video", "face", "body", "text_features", "audio_features")
 
 
 def is_conversation(value: Any) -> bool:
     """True for one conversation (a non-empty list/tuple of turn dicts), False for a list of conversations."""
     return isinstance(value, (list, tuple)) and len(value) > 0 and all(isinstance(turn, Mapping) for turn in value)
-
-
-def speaker_index(conversation: Sequence[Mapping]) -> dict[Any, int]:
-    """Speaker name -> index within the dialogue, in order of first appearance."""
-    index: dict[Any, int] = {}
-    for turn in conversation:
-        index.setdefault(turn["speaker"], len(index))
-    return index
 
 
 def check_turn_keys(turn: Mapping, where: str) -> None:
@@ -91,18 +86,6 @@ def check_turn_keys(turn: Mapping, where: str) -> None:
         matches = [stem] if stem != name and stem in TURN_KEYS else difflib.get_close_matches(name, TURN_KEYS, n=1)
         hint = f" (did you mean {matches[0]!r}?)" if matches else ""
         raise ValueError(f"{where}: unknown key {key!r}{hint}; a turn's keys are {', '.join(TURN_KEYS)}")
-
-
-def _span(value: Any, where: str, field: str) -> tuple[str, float | None, float | None]:
-    """`path` or `{"path", "start", "end"}` -> (path, start, end)."""
-    if isinstance(value, (str, os.PathLike)):
-        return os.fspath(value), None, None
-    if isinstance(value, Mapping) and "path" in value:
-        return os.fspath(value["path"]), value.get("start"), value.get("end")
-    raise ValueError(
-        f"{where}: '{field}' must be a file path or a dict with 'path' (and optional 'start'/'end' in seconds), "
-        f"got {type(value).__name__}"
-    )
 
 
 def _as_frames(value: Any, where: str, field: str, dim: int | None) -> np.ndarray:
@@ -353,9 +336,9 @@ class EmoJEProcessor(ProcessorMixin):
         elif not isinstance(conversations, (list, tuple)) or not conversations:
             raise ValueError("expected a conversation (a non-empty list of turn dicts) or a list of conversations")
         dims = dict(modality_dims) if modality_dims is not None else None
-        wanted = [name for name in MODALITIES if (name in dims if dims is not None else name in self.modalities)]
-        if privacy and "face" in wanted:
-            wanted.remove("face")
+        scenario = Scenario.of_call(privacy)  # the one privacy decision of this call
+        wanted = scenario.select(dims if dims is not None else self.modalities)
+        media = TurnMedia(self.feature_extractor, self.video_processor, scenario)
 
         extracted = []  # per conversation: list of per-turn {modality: (T, D) array} (text may be a pending str)
         pending: list[tuple[dict, str]] = []  # (turn features dict, text) waiting for the next text-encoder batch
@@ -365,7 +348,7 @@ class EmoJEProcessor(ProcessorMixin):
             turns = []
             for turn_index, turn in enumerate(conversation):
                 where = f"turn {turn_index}" if single else f"conversation {conversation_index}, turn {turn_index}"
-                features = self._extract_turn(turn, where, wanted, dims, privacy, text_input, audio_from_video)
+                features = self._extract_turn(turn, where, wanted, dims, media, text_input, audio_from_video)
                 if isinstance(features.get("text"), str) and text_input == "features":
                     pending.append((features, where))
                 turns.append((features, where))
@@ -380,7 +363,7 @@ class EmoJEProcessor(ProcessorMixin):
         where: str,
         wanted: list[str],
         dims: dict | None,
-        privacy: bool,
+        media: TurnMedia,
         text_input: str,
         audio_from_video: bool,
     ) -> dict[str, Any]:
@@ -403,22 +386,22 @@ class EmoJEProcessor(ProcessorMixin):
         if "text" in wanted:
             self._text_of(turn, where, dims.get("text"), text_input, features)
         if "audio" in wanted:
-            self._audio_of(turn, where, dims.get("audio"), audio_from_video, features, absent)
+            self._audio_of(turn, where, dims.get("audio"), audio_from_video, media, features, absent)
         visual = [name for name in ("face", "body") if name in wanted]
         for name in visual:
             if turn.get(name) is not None:
                 features[name] = _as_frames(turn[name], where, name, dims.get(name))
         missing = [name for name in visual if name not in features]
         if missing and turn.get("video") is not None:
-            # FaceMesh only runs when the face is wanted and not given (and never in privacy mode).
-            extracted = self._extract_video(turn["video"], where, privacy or "face" not in missing)
+            # FaceMesh only runs when the face is wanted (kept by the scenario) and not given.
+            extracted = self._extract_video(turn["video"], where, media, "face" in missing)
             for name in missing:
                 if extracted.get(name) is not None and len(extracted[name]) > 0:
                     features[name] = _as_frames(extracted[name], where, f"{name} (from the video)", dims.get(name))
         if not features:
             given = [key for key in TURN_KEYS[1:] if turn.get(key) is not None]
-            if privacy and turn.get("face") is not None:
-                given.append("face (dropped: privacy)")
+            if "face" not in media.scenario and turn.get("face") is not None:
+                given.append(f"face (dropped: {media.scenario.name})")
             detail = " and its video had no detectable face or body" if turn.get("video") is not None and missing else ""
             detail += "".join(f"; its {name} is {reason}" for name, reason in absent.items())
             raise ValueError(
@@ -437,29 +420,39 @@ class EmoJEProcessor(ProcessorMixin):
                 features["text"] = turn["text"]
 
     def _audio_of(
-        self, turn: Mapping, where: str, dim: int | None, audio_from_video: bool, features: dict, absent: dict
+        self,
+        turn: Mapping,
+        where: str,
+        dim: int | None,
+        audio_from_video: bool,
+        media: TurnMedia,
+        features: dict,
+        absent: dict,
     ) -> None:
         if turn.get("audio_features") is not None:
             features["audio"] = _as_frames(turn["audio_features"], where, "audio_features", dim)
             return
         if turn.get("audio") is not None:
-            audio = self._extract_audio(turn["audio"], where)
+            audio = self._extract_audio(turn["audio"], where, media)
             if audio is None:
                 absent["audio"] = "silent"
             else:
                 features["audio"] = audio
         elif audio_from_video and turn.get("video") is not None:
-            path, start, end = _span(turn["video"], where, "video")
+            path, start, end = media_span(turn["video"], where, "video")
             try:
-                features["audio"] = self.feature_extractor.extract_file(path, start, end)
+                audio = media.audio(path, start, end)
             except MediaDecodeError as err:
                 logger.info(f"{where}: no usable audio track in {path!r} ({err.reason})")
+            else:
+                if audio is not None:
+                    features["audio"] = audio
         if "audio" in features and dim is not None and features["audio"].shape[1] != dim:
             raise ValueError(
                 f"{where}: the audio extractor gives {features['audio'].shape[1]} features per frame, the model expects {dim}"
             )
 
-    def _extract_audio(self, value: Any, where: str) -> np.ndarray | None:
+    def _extract_audio(self, value: Any, where: str, media: TurnMedia) -> np.ndarray | None:
         """Log-mel frames of a turn's `audio` (array or file); None for digital silence (an absent modality)."""
         if isinstance(value, Mapping) and "array" in value:
             rate = value.get("sampling_rate")
@@ -479,9 +472,9 @@ class EmoJEProcessor(ProcessorMixin):
                 raise ValueError(f"{where}: audio array: {err}") from err
         if isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and value and not isinstance(value[0], str)):
             raise ValueError(f"{where}: give an audio array as {{'array': ..., 'sampling_rate': ...}}")
-        path, start, end = _span(value, where, "audio")
+        path, start, end = media_span(value, where, "audio")
         try:
-            return self.feature_extractor.extract_file(path, start, end)
+            return media.audio(path, start, end)
         except SilentAudioError as err:
             logger.info(f"{where}: audio file {err.path!r} is silent; the turn has no audio")
             return None
@@ -490,19 +483,16 @@ class EmoJEProcessor(ProcessorMixin):
         except ValueError as err:
             raise ValueError(f"{where}: audio file {path!r}: {err}") from err
 
-    def _extract_video(self, value: Any, where: str, privacy: bool) -> dict[str, np.ndarray | None]:
-        """Face/body landmarks of one turn's clip; with `privacy` FaceMesh is never built nor run."""
-        path, start, end = _span(value, where, "video")
+    @staticmethod
+    def _extract_video(value: Any, where: str, media: TurnMedia, face: bool) -> dict[str, np.ndarray | None]:
+        """Face/body landmarks of one turn's clip; FaceMesh runs only with `face` (and a scenario keeping it)."""
+        path, start, end = media_span(value, where, "video")
         try:
-            result = self.video_processor(path, start=start, end=end, privacy=privacy)
+            return media.video(path, start, end, face=face)
         except MediaDecodeError as err:
             raise ValueError(f"{where}: video file {err.path!r} is unusable: {err.reason}") from err
         except (ValueError, OSError) as err:
             raise ValueError(f"{where}: video file {path!r}: {err}") from err
-        result = {name: result.get(name) for name in ("face", "body")}
-        if privacy:
-            result["face"] = None
-        return result
 
     def _encode_texts(self, pending: list[tuple[dict, str]], dims: dict | None, batch_size: int) -> None:
         """Run the text encoder on the turns' texts (one length-sorted pass) and store (1, D) features in place."""
@@ -552,71 +542,27 @@ class EmoJEProcessor(ProcessorMixin):
         return prepared
 
     def _collate(self, conversations, extracted, wanted, text_input, return_tensors) -> BatchFeature:
-        batch, length = len(conversations), max(len(turns) for turns in extracted)
-        modality_mask = np.zeros((batch, length, len(MODALITIES)), dtype=bool)
-        utterance_mask = np.zeros((batch, length), dtype=np.int64)
-        speaker_ids = np.zeros((batch, length), dtype=np.int64)
-        for b, conversation in enumerate(conversations):
-            speakers = speaker_index(conversation)
-            for u, turn in enumerate(conversation):
-                utterance_mask[b, u] = 1
-                speaker_ids[b, u] = speakers[turn["speaker"]]
-        data: dict[str, Any] = {}
-        for position, name in enumerate(MODALITIES):
-            if name not in wanted:
-                continue
-            if name == "text" and text_input == "input_ids":
-                self._collate_tokens(extracted, modality_mask, data, length)
-                continue
-            cells = [
-                (b, u, features[name], where)
-                for b, turns in enumerate(extracted)
-                for u, (features, where) in enumerate(turns)
-                if name in features
-            ]
-            if not cells:
-                continue
-            dim = cells[0][2].shape[1]
-            for b, u, array, where in cells:
-                if array.shape[1] != dim:
-                    raise ValueError(f"{where}: {name} features have size {array.shape[1]}, other turns have {dim}")
-            frames = max(array.shape[0] for _, _, array, _ in cells)
-            values = np.zeros((batch, length, frames, dim), dtype=np.float32)
-            mask = np.zeros((batch, length, frames), dtype=np.int64)
-            for b, u, array, _ in cells:
-                values[b, u, : array.shape[0]] = array
-                mask[b, u, : array.shape[0]] = 1
-                modality_mask[b, u, position] = True
-            data[f"{name}_features"] = values
-            data[f"{name}_attention_mask"] = mask
-        data.update(modality_mask=modality_mask, utterance_mask=utterance_mask, speaker_ids=speaker_ids)
-        return BatchFeature(data, tensor_type=return_tensors)
-
-    def _collate_tokens(self, extracted, modality_mask, data, length) -> None:
-        cells = [
-            (b, u, features["text"])
-            for b, turns in enumerate(extracted)
-            for u, (features, _) in enumerate(turns)
-            if isinstance(features.get("text"), str)
-        ]
-        if not cells:
-            return
-        encoded = self.tokenizer(
-            [text for _, _, text in cells],
-            padding="longest",
-            truncation=True,
-            max_length=self.max_text_length,
-            return_tensors="np",
+        """The extracted turns as dialogues of `build_dialogue_batch` (the training collator's batch builder)."""
+        dialogues = []
+        for conversation, turns in zip(conversations, extracted):
+            dialogue: dict[str, Any] = {
+                "speaker_ids": number_speakers(turn["speaker"] for turn in conversation),
+                "modality_mask": [[name in features for name in MODALITIES] for features, _ in turns],
+            }
+            for name in wanted:
+                if name == "text" and text_input == "input_ids":
+                    dialogue["text"] = [features.get("text", "") for features, _ in turns]
+                else:
+                    dialogue[f"{name}_features"] = [features.get(name, _NO_FRAMES) for features, _ in turns]
+            dialogues.append(dialogue)
+        data = build_dialogue_batch(
+            dialogues,
+            scenario=Scenario(wanted),
+            tokenizer=self.tokenizer if text_input == "input_ids" else None,
+            max_text_length=self.max_text_length,
+            locate=lambda b, u: extracted[b][u][1],
         )
-        tokens = encoded["input_ids"].shape[1]
-        input_ids = np.full((len(extracted), length, tokens), self.tokenizer.pad_token_id or 0, dtype=np.int64)
-        attention_mask = np.zeros((len(extracted), length, tokens), dtype=np.int64)
-        for row, (b, u, _) in enumerate(cells):
-            input_ids[b, u] = encoded["input_ids"][row]
-            attention_mask[b, u] = encoded["attention_mask"][row]
-            modality_mask[b, u, MODALITIES.index("text")] = True
-        data["input_ids"] = input_ids
-        data["attention_mask"] = attention_mask
+        return BatchFeature(data, tensor_type=return_tensors)
 
     @property
     def model_input_names(self) -> list[str]:
@@ -626,4 +572,4 @@ class EmoJEProcessor(ProcessorMixin):
         return names + ["input_ids", "attention_mask", "modality_mask", "utterance_mask", "speaker_ids"]
 
 
-__all__ = ["TURN_KEYS", "EmoJEProcessor", "check_turn_keys", "is_conversation", "speaker_index"]
+__all__ = ["TURN_KEYS", "EmoJEProcessor", "check_turn_keys", "is_conversation"]

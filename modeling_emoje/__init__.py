@@ -19,6 +19,7 @@ from .modeling_emoje import EmoJEForEmotionRecognition, EmoJEModel, EmoJEPreTrai
 from .modalities import MODALITIES, Scenario
 from .pipeline_emoje import EmotionRecognitionInConversationPipeline, register_pipeline
 from .processing_emoje import EmoJEProcessor
+from .text_feature_extraction_emoje import EmoJETextFeatureExtractor
 
 AutoConfig.register("emoje", EmoJEConfig, exist_ok=True)
 AutoConfig.register("cmarr", CMARRConfig, exist_ok=True)
@@ -50,6 +51,7 @@ __all__ = [
     "EmoJEModel",
     "EmoJEPreTrainedModel",
     "EmoJEProcessor",
+    "EmoJETextFeatureExtractor",
     "EmotionRecognitionInConversationPipeline",
     "Scenario",
 ]

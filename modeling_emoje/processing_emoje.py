@@ -20,7 +20,8 @@ featurised block by block, in memory that does not grow with its length.
 **Text.** The models read pooled sentence features of a frozen encoder (`modality_dims["text"]`, 384 for MiniLM),
 so the processor needs the encoder's weights, not only its tokenizer. It keeps the `tokenizer` as its
 [`ProcessorMixin`] part (used for `input_ids` when the model has its own text backbone, `text_input="input_ids"`)
-and refers to the encoder by `text_encoder_name_or_path`. `save_pretrained` writes the encoder (weights and
+and delegates the encoder to its `text_features` part ([`EmoJETextFeatureExtractor`]), which refers to it by
+`text_encoder_name_or_path`. `save_pretrained` writes the encoder (weights and
 tokenizer) into a `text_encoder/` subfolder and stores the reference `"./text_encoder"`, which is resolved against
 the directory (or Hub repository) the processor is loaded from. A saved model directory is therefore
 self-contained: `pipeline(..., model=dir)` needs no download. The encoder is loaded lazily, on the first turn
@@ -48,7 +49,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoTokenizer
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 from transformers.utils import logging
@@ -58,15 +59,13 @@ from .feature_extraction_emoje import EmoJEFeatureExtractor
 from .media_io import MediaDecodeError, SilentAudioError, is_silent
 from .modalities import MODALITIES, Scenario
 from .text_encoding_emoje import TextFeatureEncoder
+from .text_feature_extraction_emoje import EmoJETextFeatureExtractor
 from .turn_media import TurnMedia, media_span
 from .video_processing_emoje import EmoJEVideoProcessor
 
 
 logger = logging.get_logger(__name__)
 
-TEXT_ENCODER_FOLDER = "text_encoder"
-# A reference starting with this prefix is relative to the directory / Hub repository the processor is loaded from.
-RELATIVE_PREFIX = "./"
 _NO_FRAMES = np.zeros((0, 0), dtype=np.float32)  # a turn without a modality's features
 TURN_KEYS = ("speaker", "text", "audio", "video", "face", "body", "text_features", "audio_features")
 
@@ -136,16 +135,10 @@ class EmoJEProcessor(ProcessorMixin):
         unknown = sorted(set(modalities or ()) - set(MODALITIES))
         if unknown:
             raise ValueError(f"unknown modalities {unknown}; modalities are {MODALITIES}")
-        self.text_encoder_name_or_path = (
-            None if text_encoder_name_or_path is None else os.fspath(text_encoder_name_or_path)
-        )
+        self.text_features = EmoJETextFeatureExtractor(text_encoder_name_or_path)
         self.text_input = text_input
         self.max_text_length = max_text_length
         self.modalities = [name for name in MODALITIES if name in modalities] if modalities else list(MODALITIES)
-        self._base_path: str | None = None  # where `./` references are resolved (set by from_pretrained)
-        self._subfolder = ""
-        self._hub_kwargs: dict[str, Any] = {}
-        self._text_encoder: TextFeatureEncoder | None = None
         super().__init__(feature_extractor, video_processor, tokenizer, **kwargs)
 
     # ------------------------------------------------------------------ construction / serialisation
@@ -166,10 +159,9 @@ class EmoJEProcessor(ProcessorMixin):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> EmoJEProcessor:
         processor = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        processor._base_path = os.fspath(pretrained_model_name_or_path)
-        processor._subfolder = kwargs.get("subfolder") or ""
         hub_keys = ("revision", "token", "cache_dir", "local_files_only")
-        processor._hub_kwargs = {key: kwargs[key] for key in hub_keys if kwargs.get(key) is not None}
+        hub_kwargs = {key: kwargs[key] for key in hub_keys if kwargs.get(key) is not None}
+        processor.text_features.bind(pretrained_model_name_or_path, kwargs.get("subfolder") or "", hub_kwargs)
         return processor
 
     @classmethod
@@ -220,70 +212,33 @@ class EmoJEProcessor(ProcessorMixin):
 
         Without it, the reference is written resolved (an absolute local path or a Hub id), so loading may download.
         """
-        save_directory = os.fspath(save_directory)
         original = self.text_encoder_name_or_path
         if original is not None:
-            if save_text_encoder:
-                self._save_text_encoder(os.path.join(save_directory, TEXT_ENCODER_FOLDER))
-                self.text_encoder_name_or_path = RELATIVE_PREFIX + TEXT_ENCODER_FOLDER
-            else:
-                self.text_encoder_name_or_path = self.resolve_text_encoder_path()
+            self.text_encoder_name_or_path = (
+                self.text_features.save(save_directory) if save_text_encoder else self.resolve_text_encoder_path()
+            )
         try:
             return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
         finally:
             self.text_encoder_name_or_path = original
 
-    def _save_text_encoder(self, target: str) -> None:
-        source = self.resolve_text_encoder_path()
-        if os.path.isdir(source) and os.path.realpath(source) == os.path.realpath(target):
-            return
-        encoder = self._text_encoder
-        model = getattr(encoder, "model", None)
-        tokenizer = getattr(encoder, "tokenizer", None)
-        if model is None or tokenizer is None:
-            model = AutoModel.from_pretrained(source)
-            tokenizer = AutoTokenizer.from_pretrained(source)
-        os.makedirs(target, exist_ok=True)
-        model.save_pretrained(target)
-        tokenizer.save_pretrained(target)
+    @property
+    def text_encoder_name_or_path(self) -> str | None:
+        """The text encoder's reference (see [`EmoJETextFeatureExtractor`]), as `processor_config.json` stores it."""
+        return self.text_features.name_or_path
+
+    @text_encoder_name_or_path.setter
+    def text_encoder_name_or_path(self, value: str | os.PathLike | None) -> None:
+        self.text_features.name_or_path = None if value is None else os.fspath(value)
 
     def resolve_text_encoder_path(self) -> str | None:
         """The text encoder as a loadable local path or Hub id (`./x` resolved against the load location)."""
-        reference = self.text_encoder_name_or_path
-        if reference is None or not reference.startswith(RELATIVE_PREFIX):
-            return reference
-        folder = reference[len(RELATIVE_PREFIX):]
-        base = self._base_path
-        if base is None:
-            raise ValueError(
-                f"text_encoder_name_or_path {reference!r} is relative to the processor's directory, but this processor "
-                "was not loaded with from_pretrained: pass an absolute path or a Hub id"
-            )
-        folder = f"{self._subfolder}/{folder}" if self._subfolder else folder
-        if os.path.isfile(base):  # loaded from a processor_config.json file: resolve next to it
-            base = os.path.dirname(os.path.abspath(base))
-        if os.path.isdir(base):
-            path = os.path.join(base, folder)
-            if not os.path.isdir(path):
-                raise ValueError(f"the processor in {base!r} refers to its text encoder {reference!r}, but {path!r} is missing")
-            return path
-        from huggingface_hub import snapshot_download
-
-        snapshot = snapshot_download(base, allow_patterns=[f"{folder}/*"], **self._hub_kwargs)
-        return os.path.join(snapshot, folder)
+        return self.text_features.resolve_path()
 
     @property
     def text_encoder(self) -> TextFeatureEncoder:
         """The frozen sentence encoder (loaded on first use)."""
-        if self._text_encoder is None:
-            path = self.resolve_text_encoder_path()
-            if path is None:
-                raise ValueError(
-                    "this processor has no text encoder (text_encoder_name_or_path is None): give turns "
-                    "'text_features', or build the processor with EmoJEProcessor.from_text_encoder(...)"
-                )
-            self._text_encoder = TextFeatureEncoder(path)
-        return self._text_encoder
+        return self.text_features.encoder
 
     # ------------------------------------------------------------------ processing
 
@@ -496,21 +451,10 @@ class EmoJEProcessor(ProcessorMixin):
 
     def _encode_texts(self, pending: list[tuple[dict, str]], dims: dict | None, batch_size: int) -> None:
         """Run the text encoder on the turns' texts (one length-sorted pass) and store (1, D) features in place."""
-        encoded = self._run_text_encoder([features["text"] for features, _ in pending], dims, batch_size)
+        encoded = self.text_features([features["text"] for features, _ in pending], batch_size, (dims or {}).get("text"))
         for (features, _), row in zip(pending, encoded):
             features["text"] = row.reshape(1, -1)
         pending.clear()
-
-    def _run_text_encoder(self, texts: list[str], dims: Mapping[str, int] | None, batch_size: int | None = None) -> np.ndarray:
-        encoded = self.text_encoder(texts, batch_size=batch_size)
-        encoded = np.asarray(encoded.detach().cpu() if hasattr(encoded, "detach") else encoded, dtype=np.float32)
-        expected = dims.get("text") if dims is not None else None
-        if expected is not None and encoded.shape[-1] != expected:
-            raise ValueError(
-                f"the text encoder {self.text_encoder_name_or_path!r} gives {encoded.shape[-1]}-d features but the model "
-                f"expects text features of size {expected}"
-            )
-        return encoded
 
     def attach_text_features(
         self,
@@ -536,7 +480,7 @@ class EmoJEProcessor(ProcessorMixin):
             and turn["text"].strip()
         ]
         if pending:
-            encoded = self._run_text_encoder([turn["text"] for turn in pending], modality_dims, batch_size)
+            encoded = self.text_features([turn["text"] for turn in pending], batch_size, (modality_dims or {}).get("text"))
             for turn, row in zip(pending, encoded):
                 turn["text_features"] = row.reshape(1, -1)
         return prepared

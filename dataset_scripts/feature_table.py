@@ -63,11 +63,10 @@ from .schema import (
     emoje_features,
     feature_column,
 )
-from .synthetic import frames_to_arrow
+from .feature_frames import frames_column
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq")
 DEFAULT_FILE_PATTERN = "{dialogue}_{utterance}"
-_CHUNK_ROWS = 2048  # rows per Arrow chunk of a feature column (keeps int32 list offsets small)
 _RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
 
 
@@ -667,7 +666,7 @@ class FeatureTableBuilder:
             for modality in modalities:
                 dim = self.dims[modality]
                 frames = [row.get(modality, np.zeros((0, dim), np.float32)) for row in per_row]
-                table = table.append_column(feature_column(modality), _frames_column(frames, dim))
+                table = table.append_column(feature_column(modality), frames_column(frames, dim))
                 rows_with[modality][split] = sum(modality in row for row in per_row)
             info = DatasetInfo(features=features)
             splits[split] = Dataset(table.cast(features.arrow_schema), info=info, split=NamedSplit(split))
@@ -681,12 +680,6 @@ class FeatureTableBuilder:
         }
         metadata["summary"] = self.summary.to_dict()
         return attach_metadata(DatasetDict(splits), metadata)
-
-
-def _frames_column(frames: Sequence[np.ndarray], dim: int) -> pa.ChunkedArray:
-    """`List(List(float32))` column of (T, dim) arrays, in chunks of `_CHUNK_ROWS` rows (small int32 offsets)."""
-    chunks = [frames_to_arrow(frames[i : i + _CHUNK_ROWS], dim) for i in range(0, max(len(frames), 1), _CHUNK_ROWS)]
-    return pa.chunked_array(chunks, type=pa.list_(pa.list_(pa.float32())))
 
 
 def build_feature_table(table: str | os.PathLike, **kwargs: Any) -> DatasetDict:

@@ -8,7 +8,9 @@ Extractors (from `modeling_emoje`, imported only when needed; ARCHITECTURE.md se
 - audio: `EmoJEFeatureExtractor().extract_file(path) -> (T, 80)` on the wav or the clip's audio track.
 - face/body: `EmoJEVideoProcessor(privacy=...)(video_path, start=None, end=None) -> {"face": (T, 204) | None,
   "body": (T, 88) | None}`; one pass over the video serves both; `start`/`end` cut dialogue videos (IEMOCAP).
-  In privacy mode the processor runs with `privacy=True` (no FaceMesh) and no face column is written.
+  Each utterance's span is cut and extracted by `modeling_emoje.turn_media.TurnMedia` (the processor uses it too).
+  `privacy=True` is the call's `Scenario.privacy()`: the processor runs without FaceMesh and no face column is
+  written.
 
 Cache. Results are stored under `cache_dir/<builder fingerprint>/<modality>-<extractor key>/shard-*.npz`, where
 the builder fingerprint names the local corpus copy and the extractor key hashes the extractor's name and config.
@@ -27,9 +29,7 @@ process shares of `parallel.py`; each writer writes its own shards, and the resu
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -39,24 +39,32 @@ import time
 import uuid
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, List, Value
 
+from modeling_emoje.modalities import Scenario
+from modeling_emoje.turn_media import VIDEO_MODALITIES, TurnMedia
+
+from .feature_frames import frames_column
 from .parallel import JobProgress, ProcessShare, run_media_tasks
-from .schema import MODALITIES, BuildSummary, attach_metadata, dataset_metadata, feature_column
+from .schema import (
+    MODALITIES,
+    BuildSummary,
+    attach_metadata,
+    dataset_metadata,
+    feature_column,
+)
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 64
 _ABSENT = "absent: "  # prefix of cached reasons that mean "nothing to extract" (no face found), not a decode failure
-_CHUNK_ROWS = 2048  # rows per Arrow chunk of a feature column (keeps int32 list offsets small)
 DAMAGED_SUFFIX = ".damaged"  # a shard that cannot be read is renamed `shard-*.npz.damaged`
 # what reading a truncated, corrupted or foreign .npz raises (zip structure, CRC, deflate stream, npy header, keys)
 _DAMAGED_SHARD_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
@@ -251,7 +259,10 @@ def resolve_text_encoder(text_encoder: Any = None) -> Any:
     """`None` -> the package default encoder, a name/path -> `TextFeatureEncoder(name_or_path)`, an object -> itself."""
     if text_encoder is None or isinstance(text_encoder, (str, os.PathLike)):
         try:
-            from modeling_emoje.text_encoding_emoje import TextFeatureEncoder, default_text_encoder
+            from modeling_emoje.text_encoding_emoje import (
+                TextFeatureEncoder,
+                default_text_encoder,
+            )
         except ImportError as error:
             raise ImportError(
                 "text features need modeling_emoje.text_encoding_emoje (TextFeatureEncoder); pass text_encoder= "
@@ -274,46 +285,15 @@ def _default_audio_extractor() -> Any:
     return EmoJEFeatureExtractor()
 
 
-def _default_video_processor(privacy: bool) -> Any:
+def _default_video_processor(scenario: Scenario) -> Any:
     from modeling_emoje.video_processing_emoje import EmoJEVideoProcessor
 
-    return EmoJEVideoProcessor(privacy=privacy)
-
-
-def _private_processor(processor: Any) -> Any:
-    """A processor guaranteed not to run face landmarking (privacy mode), or a ValueError."""
-    if getattr(processor, "privacy", None) is True:
-        return processor
-    if hasattr(processor, "privacy"):
-        private = copy.copy(processor)  # EmoJEVideoProcessor copies drop their mediapipe graphs
-        private.privacy = True
-        return private
-    if "privacy" in _parameters(processor):
-        return processor
-    raise ValueError("privacy mode needs a video processor with a `privacy` setting or call argument")
-
-
-def _parameters(function: Any) -> Mapping[str, Any]:
-    try:
-        return inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return {}
+    return EmoJEVideoProcessor(privacy=scenario.is_private)
 
 
 def _failure_reason(error: BaseException) -> str:
     reason = getattr(error, "reason", None)
     return str(reason) if reason else f"{type(error).__name__}: {error}"
-
-
-def _check_array(value: Any, what: str) -> np.ndarray | None:
-    if value is None:
-        return None
-    array = np.asarray(value, dtype=np.float32)
-    if array.ndim == 1:
-        array = array[None, :]
-    if array.ndim != 2:
-        raise ValueError(f"{what} returned an array of shape {array.shape}, expected (T, D)")
-    return array if array.shape[0] > 0 else None
 
 
 def _file_key(path: str, *segment: Any) -> str | None:
@@ -365,7 +345,7 @@ class MediaExtraction:
 
     audio_extractor: Any
     video_processor: Any
-    privacy: bool
+    scenario: Scenario
     caches: dict[str, Path]  # output modality ("audio", "face", "body") -> FeatureCache folder
     shard_rows: int = 512
     shard_seconds: float = 60.0
@@ -380,11 +360,16 @@ class MediaRunner:
     """Runs [`MediaTask`]s: extracts each job and writes its results to the cache in shards (flushed on `close`)."""
 
     def __init__(self, extraction: MediaExtraction, entries: dict[str, dict[str, np.ndarray | str]] | None):
+        media = TurnMedia(
+            extraction.audio_extractor if "audio" in extraction.outputs else None,
+            extraction.video_processor if "video" in extraction.outputs else None,
+            extraction.scenario,
+        )
         self.work: dict[str, Callable[[tuple], dict[str, np.ndarray | str]]] = {}
         if "audio" in extraction.outputs:
-            self.work["audio"] = _audio_work(extraction.audio_extractor)
+            self.work["audio"] = _audio_work(media)
         if "video" in extraction.outputs:
-            self.work["video"] = _video_work(extraction.video_processor, extraction.privacy)
+            self.work["video"] = _video_work(media)
         self.writers = {
             modality: _ShardWriter(
                 FeatureCache(root),
@@ -407,15 +392,22 @@ class MediaRunner:
             writer.flush()
 
 
-def _audio_work(extractor: Any) -> Callable[[tuple], dict[str, np.ndarray | str]]:
+def _media_file_problem(path: str) -> str | None:
+    if not os.path.isfile(path):
+        return "file not found"
+    if os.path.getsize(path) == 0:
+        return "empty file"
+    return None
+
+
+def _audio_work(media: TurnMedia) -> Callable[[tuple], dict[str, np.ndarray | str]]:
     def work(job: tuple) -> dict[str, np.ndarray | str]:
         (path,) = job
-        if not os.path.isfile(path):
-            return {"audio": "file not found"}
-        if os.path.getsize(path) == 0:
-            return {"audio": "empty file"}
+        problem = _media_file_problem(path)
+        if problem:
+            return {"audio": problem}
         try:
-            array = _check_array(extractor.extract_file(path), "audio extractor")
+            array = media.audio(path)
         except (ValueError, OSError) as error:  # MediaDecodeError is a ValueError
             return {"audio": _failure_reason(error)}
         return {"audio": array if array is not None else _ABSENT + "no audio frames"}
@@ -423,37 +415,21 @@ def _audio_work(extractor: Any) -> Callable[[tuple], dict[str, np.ndarray | str]
     return work
 
 
-def _video_work(processor: Any, privacy: bool) -> Callable[[tuple], dict[str, np.ndarray | str]]:
-    if privacy:
-        processor = _private_processor(processor)
-    parameters = _parameters(processor)
-    takes_span = "start" in parameters and "end" in parameters
-    takes_privacy = "privacy" in parameters
+def _video_work(media: TurnMedia) -> Callable[[tuple], dict[str, np.ndarray | str]]:
+    kept = media.scenario.select(VIDEO_MODALITIES)  # never a face result when the scenario drops the face
 
     def work(job: tuple) -> dict[str, np.ndarray | str]:
         path, start, end = job
-        if not os.path.isfile(path):
-            return {"face": "file not found", "body": "file not found"}
-        if os.path.getsize(path) == 0:
-            return {"face": "empty file", "body": "empty file"}
-        kwargs: dict[str, Any] = {"privacy": privacy} if takes_privacy else {}
-        if start is not None or end is not None:
-            if not takes_span:
-                reason = "segment of a dialogue video, and the video processor takes no start/end"
-                return {"face": reason, "body": reason}
-            kwargs.update(start=start, end=end)
+        problem = _media_file_problem(path)
+        if problem:
+            return dict.fromkeys(kept, problem)
+        if (start is not None or end is not None) and not media.video_takes_span:
+            return dict.fromkeys(kept, "segment of a dialogue video, and the video processor takes no start/end")
         try:
-            output = processor(path, **kwargs)
+            output = media.video(path, start, end)
         except (ValueError, OSError) as error:
-            reason = _failure_reason(error)
-            return {"face": reason, "body": reason}
-        result: dict[str, np.ndarray | str] = {}
-        for modality in ("face", "body"):
-            if privacy and modality == "face":
-                continue  # never keep face features in privacy mode, whatever the processor returned
-            array = _check_array(output.get(modality), "video processor")
-            result[modality] = array if array is not None else f"{_ABSENT}no {modality} found"
-        return result
+            return dict.fromkeys(kept, _failure_reason(error))
+        return {name: output[name] if output[name] is not None else f"{_ABSENT}no {name} found" for name in kept}
 
     return work
 
@@ -463,24 +439,6 @@ def _video_work(processor: Any, privacy: bool) -> Callable[[tuple], dict[str, np
 
 def _column(dataset: Dataset, name: str) -> list:
     return dataset.data.column(name).to_pylist() if name in dataset.column_names else [None] * dataset.num_rows
-
-
-def _to_arrow(arrays: Sequence[np.ndarray | None]) -> pa.ChunkedArray:
-    chunks = []
-    for begin in range(0, max(len(arrays), 1), _CHUNK_ROWS):
-        part = arrays[begin : begin + _CHUNK_ROWS]
-        outer, inner, values = [0], [0], []
-        for array in part:
-            frames = 0 if array is None else array.shape[0]
-            outer.append(outer[-1] + frames)
-            if frames:
-                base, dim = inner[-1], array.shape[1]
-                inner.extend(base + dim * (i + 1) for i in range(frames))
-                values.append(array.reshape(-1))
-        flat = np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32)
-        frames_array = pa.ListArray.from_arrays(pa.array(inner, pa.int32()), pa.array(flat, pa.float32()))
-        chunks.append(pa.ListArray.from_arrays(pa.array(outer, pa.int32()), frames_array))
-    return pa.chunked_array(chunks, type=pa.list_(pa.list_(pa.float32())))
 
 
 def _namespace(dataset_dict: DatasetDict, metadata: dict[str, Any]) -> str:
@@ -583,9 +541,9 @@ def extract_features(
     summary.notes = [
         n for n in summary.notes if not n.startswith(tuple(f"{m}: " for m in requested) + ("privacy mode",))
     ]
-    if privacy:
-        if "face" in requested:
-            requested.remove("face")
+    scenario = Scenario.of_call(privacy)  # the one decision: every step below asks the scenario
+    requested = [m for m in requested if m in scenario]
+    if scenario.is_private:
         summary.notes.append("privacy mode: face features not extracted (and none kept)")
         metadata.get("features", {}).pop("face", None)
     dataset_dict = DatasetDict(
@@ -665,14 +623,14 @@ def extract_features(
         media_todo["audio"], outputs["audio"] = prepare("audio", extractor), ("audio",)
     video_modalities = tuple(m for m in ("face", "body") if m in active)
     if video_modalities:
-        processor = video_processor if video_processor is not None else _default_video_processor(privacy)
+        processor = video_processor if video_processor is not None else _default_video_processor(scenario)
         media_todo["video"], outputs["video"] = {}, video_modalities
         for modality in video_modalities:
-            media_todo["video"].update(prepare(modality, processor, privacy=privacy))
+            media_todo["video"].update(prepare(modality, processor, privacy=scenario.is_private))
     extraction = MediaExtraction(
         audio_extractor=extractor,
         video_processor=processor,
-        privacy=privacy,
+        scenario=scenario,
         caches={m: caches[m].root for kind in outputs for m in outputs[kind]},
         shard_rows=shard_rows,
         shard_seconds=shard_seconds,
@@ -759,14 +717,14 @@ def extract_features(
     result = {}
     for split in splits:
         dataset = dataset_dict[split]
-        dropped = requested + (["face"] if privacy else [])  # privacy mode keeps no face features at all
+        dropped = requested + [m for m in MODALITIES if m not in scenario]  # a dropped modality keeps no column
         stale = [feature_column(m) for m in dropped if feature_column(m) in dataset.column_names]
         if stale:  # re-extracted (or now featureless) modalities lose their old column
             dataset = dataset.remove_columns(stale)
         for modality in columns:
             name = feature_column(modality)
             dataset = dataset.add_column(
-                name, _to_arrow(columns[modality][split]), feature=List(List(Value("float32")))
+                name, frames_column(columns[modality][split], feature_info[modality]["dim"]), feature=List(List(Value("float32")))
             )
         available = []
         for modality in MODALITIES:

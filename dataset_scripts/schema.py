@@ -39,10 +39,7 @@ from typing import Any
 import datasets
 from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, List, Value
 
-try:  # the shared definition (ARCHITECTURE.md section 1)
-    from modeling_emoje.modeling_layers import MODALITIES
-except ImportError:  # pragma: no cover - only while modeling_emoje is absent
-    MODALITIES: tuple[str, ...] = ("text", "audio", "face", "body")
+from modeling_emoje.modalities import MODALITIES  # the shared definition (ARCHITECTURE.md section 1)
 
 SCHEMA_VERSION = 1
 SPLITS: tuple[str, ...] = ("train", "validation", "test")

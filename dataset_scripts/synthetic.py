@@ -64,6 +64,7 @@ import datasets
 import numpy as np
 import pyarrow as pa
 
+from .feature_frames import frames_to_arrow
 from .schema import MODALITIES, SPLITS, attach_metadata, emoje_features
 
 GENERATOR = "dataset_scripts.synthetic"
@@ -320,29 +321,6 @@ class ControlledSettings(SyntheticSettings):
 
 
 PRESETS: dict[str, type[SyntheticSettings]] = {"prototype": PrototypeSettings, "controlled": ControlledSettings}
-
-
-def frames_to_arrow(frames: Sequence[np.ndarray], dim: int) -> pa.Array:
-    """``List(List(float32))`` Arrow array from per-row ``(T, dim)`` arrays (T = 0 for an absent modality).
-
-    Example:
-        >>> import numpy as np
-        >>> frames_to_arrow([np.ones((2, 3)), np.zeros((0, 3))], 3).to_pylist()
-        [[[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]], []]
-    """
-    _check_positive_int("dim", dim)
-    for index, array in enumerate(frames):
-        if np.ndim(array) != 2 or np.shape(array)[1] != dim:
-            raise ValueError(f"frames[{index}] must have shape (T, {dim}), got {np.shape(array)}")
-    counts = np.array([len(array) for array in frames], dtype=np.int32)
-    row_offsets = np.zeros(len(frames) + 1, dtype=np.int32)
-    np.cumsum(counts, out=row_offsets[1:])
-    values = np.zeros((0, dim), np.float32)
-    if len(frames):
-        values = np.concatenate([np.asarray(array, np.float32) for array in frames])
-    frame_offsets = np.arange(0, (len(values) + 1) * dim, dim, dtype=np.int32)
-    inner = pa.ListArray.from_arrays(pa.array(frame_offsets), pa.array(values.reshape(-1)))
-    return pa.ListArray.from_arrays(pa.array(row_offsets), inner)
 
 
 def _resolve_settings(settings: SyntheticSettings | str) -> SyntheticSettings:

@@ -16,9 +16,10 @@ from .configuration_cmarr import CMARRConfig
 from .configuration_emoje import EmoJEConfig
 from .modeling_cmarr import CMARRForEmotionRecognition, CMARRModel, CMARRPreTrainedModel
 from .modeling_emoje import EmoJEForEmotionRecognition, EmoJEModel, EmoJEPreTrainedModel
-from .modeling_layers import MODALITIES
+from .modalities import MODALITIES, Scenario
 from .pipeline_emoje import EmotionRecognitionInConversationPipeline, register_pipeline
 from .processing_emoje import EmoJEProcessor
+from .text_feature_extraction_emoje import EmoJETextFeatureExtractor
 
 AutoConfig.register("emoje", EmoJEConfig, exist_ok=True)
 AutoConfig.register("cmarr", CMARRConfig, exist_ok=True)
@@ -50,5 +51,7 @@ __all__ = [
     "EmoJEModel",
     "EmoJEPreTrainedModel",
     "EmoJEProcessor",
+    "EmoJETextFeatureExtractor",
     "EmotionRecognitionInConversationPipeline",
+    "Scenario",
 ]

@@ -7,8 +7,8 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
-from .configuration_emoje import DEFAULT_MODALITY_DIMS, validate_feature_normalization, validate_modality_dims
-from .modeling_layers import MODALITIES, MODALITY_INDEX
+from .configuration_emoje import DEFAULT_MODALITY_DIMS, validate_feature_normalization
+from .modalities import MODALITIES, MODALITY_INDEX, validate_modality_dims
 
 DEFAULT_MODE_GROUPS: dict[str, list[str]] = {"text": ["text"], "audio": ["audio"], "visual": ["face", "body"]}
 

@@ -7,7 +7,8 @@ from typing import Any
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .modeling_layers import FEATURE_NORMALIZATIONS, MODALITIES, MODALITY_MASKINGS
+from .modalities import MODALITIES, validate_modality_dims
+from .modeling_layers import FEATURE_NORMALIZATIONS, MODALITY_MASKINGS
 
 DEFAULT_MODALITY_DIMS: dict[str, int] = {"text": 384, "audio": 80, "face": 204, "body": 88}
 # `trained_on` of a model whose training data was generated feature vectors (the pipeline warns on raw input).
@@ -33,19 +34,6 @@ def validate_modality_masking(rate: float, scheme: str) -> None:
     upper_ok = rate < 1.0 if scheme == "independent" else rate <= 1.0
     if not (0.0 <= rate and upper_ok):
         raise ValueError(f"modality_dropout must be in [0, 1{')' if scheme == 'independent' else ']'} with modality_masking={scheme!r}, got {rate}")
-
-
-def validate_modality_dims(modality_dims: dict[str, int]) -> dict[str, int]:
-    """Check a ``modality_dims`` mapping (shared by every emoje config) and return it in MODALITIES order."""
-    if not modality_dims:
-        raise ValueError(f"modality_dims must name at least one of {MODALITIES}")
-    unknown = sorted(set(modality_dims) - set(MODALITIES))
-    if unknown:
-        raise ValueError(f"modality_dims has unknown modalities {unknown}; modalities are {MODALITIES}")
-    for name, dim in modality_dims.items():
-        if not isinstance(dim, int) or dim <= 0:
-            raise ValueError(f"modality_dims['{name}'] must be a positive int, got {dim!r}")
-    return {name: modality_dims[name] for name in MODALITIES if name in modality_dims}
 
 
 class EmoJEConfig(PreTrainedConfig):

@@ -24,8 +24,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-MODALITIES: tuple[str, ...] = ("text", "audio", "face", "body")
-MODALITY_INDEX: dict[str, int] = {name: index for index, name in enumerate(MODALITIES)}
+from .modalities import MODALITIES, MODALITY_INDEX, counted_modalities
+
 PREFIX_CHUNK = 64  # prefixes per context call when a bidirectional context streams (`DialogueContext.prefix_states`)
 
 
@@ -490,7 +490,7 @@ def check_model_inputs(
         if claimed_without_features.any():
             missing = [MODALITIES[i] for i in claimed_without_features.flatten(0, 1).any(0).nonzero().flatten().tolist()]
             raise ValueError(f"modality_mask marks {missing} present but no {missing[0]}_features were given")
-    present = present & utterance_mask[..., None]
+    present = counted_modalities(present, utterance_mask)
     empty = utterance_mask & ~present.any(-1)
     if empty.any():
         dialogue, utterance = empty.nonzero()[0].tolist()

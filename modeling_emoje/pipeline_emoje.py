@@ -56,7 +56,7 @@ from transformers import AutoModelForSequenceClassification, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_emoje import is_trained_on_synthetic
-from .modeling_layers import MODALITIES
+from .modalities import MODALITIES, modality_names
 from .processing_emoje import is_conversation
 
 logger = logging.getLogger(__name__)
@@ -301,17 +301,18 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         self, model_outputs: dict[str, torch.Tensor | None], conversation: int, length: int, top_k: int | None
     ) -> list[dict]:
         probabilities = model_outputs["logits"][conversation, :length].float().softmax(-1)
-        present = model_outputs["modality_mask"][conversation].bool()
+        present = model_outputs["modality_mask"][conversation, :length].bool().tolist()
         weights = model_outputs["modality_weights"]
         imputed = model_outputs["imputed_mask"]
+        imputed = None if imputed is None else imputed[conversation, :length].bool().tolist()
         id2label = self.model.config.id2label
         labels = [
             id2label.get(index, id2label.get(str(index), f"LABEL_{index}")) for index in range(probabilities.shape[-1])
         ]
         results = []
         for turn, row in enumerate(probabilities.tolist()):
-            used = [name for position, name in enumerate(MODALITIES) if present[turn, position]]
-            filled = [name for position, name in enumerate(MODALITIES) if imputed is not None and imputed[conversation, turn, position]]
+            used = modality_names(present[turn])
+            filled = [] if imputed is None else modality_names(imputed[turn])
             best = max(range(len(row)), key=row.__getitem__)
             fused = [name for name in MODALITIES if name in used or name in filled]
             result = {

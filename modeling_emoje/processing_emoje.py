@@ -20,7 +20,8 @@ featurised block by block, in memory that does not grow with its length.
 **Text.** The models read pooled sentence features of a frozen encoder (`modality_dims["text"]`, 384 for MiniLM),
 so the processor needs the encoder's weights, not only its tokenizer. It keeps the `tokenizer` as its
 [`ProcessorMixin`] part (used for `input_ids` when the model has its own text backbone, `text_input="input_ids"`)
-and refers to the encoder by `text_encoder_name_or_path`. `save_pretrained` writes the encoder (weights and
+and delegates the encoder to its `text_features` part ([`EmoJETextFeatureExtractor`]), which refers to it by
+`text_encoder_name_or_path`. `save_pretrained` writes the encoder (weights and
 tokenizer) into a `text_encoder/` subfolder and stores the reference `"./text_encoder"`, which is resolved against
 the directory (or Hub repository) the processor is loaded from. A saved model directory is therefore
 self-contained: `pipeline(..., model=dir)` needs no download. The encoder is loaded lazily, on the first turn
@@ -48,37 +49,30 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoTokenizer
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 from transformers.utils import logging
 
+from .dialogue_batch import build_dialogue_batch, number_speakers
 from .feature_extraction_emoje import EmoJEFeatureExtractor
 from .media_io import MediaDecodeError, SilentAudioError, is_silent
-from .modeling_layers import MODALITIES
+from .modalities import MODALITIES, Scenario
 from .text_encoding_emoje import TextFeatureEncoder
+from .text_feature_extraction_emoje import EmoJETextFeatureExtractor
+from .turn_media import TurnMedia, media_span
 from .video_processing_emoje import EmoJEVideoProcessor
 
 
 logger = logging.get_logger(__name__)
 
-TEXT_ENCODER_FOLDER = "text_encoder"
-# A reference starting with this prefix is relative to the directory / Hub repository the processor is loaded from.
-RELATIVE_PREFIX = "./"
+_NO_FRAMES = np.zeros((0, 0), dtype=np.float32)  # a turn without a modality's features
 TURN_KEYS = ("speaker", "text", "audio", "video", "face", "body", "text_features", "audio_features")
 
 
 def is_conversation(value: Any) -> bool:
     """True for one conversation (a non-empty list/tuple of turn dicts), False for a list of conversations."""
     return isinstance(value, (list, tuple)) and len(value) > 0 and all(isinstance(turn, Mapping) for turn in value)
-
-
-def speaker_index(conversation: Sequence[Mapping]) -> dict[Any, int]:
-    """Speaker name -> index within the dialogue, in order of first appearance."""
-    index: dict[Any, int] = {}
-    for turn in conversation:
-        index.setdefault(turn["speaker"], len(index))
-    return index
 
 
 def check_turn_keys(turn: Mapping, where: str) -> None:
@@ -91,18 +85,6 @@ def check_turn_keys(turn: Mapping, where: str) -> None:
         matches = [stem] if stem != name and stem in TURN_KEYS else difflib.get_close_matches(name, TURN_KEYS, n=1)
         hint = f" (did you mean {matches[0]!r}?)" if matches else ""
         raise ValueError(f"{where}: unknown key {key!r}{hint}; a turn's keys are {', '.join(TURN_KEYS)}")
-
-
-def _span(value: Any, where: str, field: str) -> tuple[str, float | None, float | None]:
-    """`path` or `{"path", "start", "end"}` -> (path, start, end)."""
-    if isinstance(value, (str, os.PathLike)):
-        return os.fspath(value), None, None
-    if isinstance(value, Mapping) and "path" in value:
-        return os.fspath(value["path"]), value.get("start"), value.get("end")
-    raise ValueError(
-        f"{where}: '{field}' must be a file path or a dict with 'path' (and optional 'start'/'end' in seconds), "
-        f"got {type(value).__name__}"
-    )
 
 
 def _as_frames(value: Any, where: str, field: str, dim: int | None) -> np.ndarray:
@@ -153,16 +135,10 @@ class EmoJEProcessor(ProcessorMixin):
         unknown = sorted(set(modalities or ()) - set(MODALITIES))
         if unknown:
             raise ValueError(f"unknown modalities {unknown}; modalities are {MODALITIES}")
-        self.text_encoder_name_or_path = (
-            None if text_encoder_name_or_path is None else os.fspath(text_encoder_name_or_path)
-        )
+        self.text_features = EmoJETextFeatureExtractor(text_encoder_name_or_path)
         self.text_input = text_input
         self.max_text_length = max_text_length
         self.modalities = [name for name in MODALITIES if name in modalities] if modalities else list(MODALITIES)
-        self._base_path: str | None = None  # where `./` references are resolved (set by from_pretrained)
-        self._subfolder = ""
-        self._hub_kwargs: dict[str, Any] = {}
-        self._text_encoder: TextFeatureEncoder | None = None
         super().__init__(feature_extractor, video_processor, tokenizer, **kwargs)
 
     # ------------------------------------------------------------------ construction / serialisation
@@ -183,10 +159,9 @@ class EmoJEProcessor(ProcessorMixin):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> EmoJEProcessor:
         processor = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        processor._base_path = os.fspath(pretrained_model_name_or_path)
-        processor._subfolder = kwargs.get("subfolder") or ""
         hub_keys = ("revision", "token", "cache_dir", "local_files_only")
-        processor._hub_kwargs = {key: kwargs[key] for key in hub_keys if kwargs.get(key) is not None}
+        hub_kwargs = {key: kwargs[key] for key in hub_keys if kwargs.get(key) is not None}
+        processor.text_features.bind(pretrained_model_name_or_path, kwargs.get("subfolder") or "", hub_kwargs)
         return processor
 
     @classmethod
@@ -237,70 +212,33 @@ class EmoJEProcessor(ProcessorMixin):
 
         Without it, the reference is written resolved (an absolute local path or a Hub id), so loading may download.
         """
-        save_directory = os.fspath(save_directory)
         original = self.text_encoder_name_or_path
         if original is not None:
-            if save_text_encoder:
-                self._save_text_encoder(os.path.join(save_directory, TEXT_ENCODER_FOLDER))
-                self.text_encoder_name_or_path = RELATIVE_PREFIX + TEXT_ENCODER_FOLDER
-            else:
-                self.text_encoder_name_or_path = self.resolve_text_encoder_path()
+            self.text_encoder_name_or_path = (
+                self.text_features.save(save_directory) if save_text_encoder else self.resolve_text_encoder_path()
+            )
         try:
             return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
         finally:
             self.text_encoder_name_or_path = original
 
-    def _save_text_encoder(self, target: str) -> None:
-        source = self.resolve_text_encoder_path()
-        if os.path.isdir(source) and os.path.realpath(source) == os.path.realpath(target):
-            return
-        encoder = self._text_encoder
-        model = getattr(encoder, "model", None)
-        tokenizer = getattr(encoder, "tokenizer", None)
-        if model is None or tokenizer is None:
-            model = AutoModel.from_pretrained(source)
-            tokenizer = AutoTokenizer.from_pretrained(source)
-        os.makedirs(target, exist_ok=True)
-        model.save_pretrained(target)
-        tokenizer.save_pretrained(target)
+    @property
+    def text_encoder_name_or_path(self) -> str | None:
+        """The text encoder's reference (see [`EmoJETextFeatureExtractor`]), as `processor_config.json` stores it."""
+        return self.text_features.name_or_path
+
+    @text_encoder_name_or_path.setter
+    def text_encoder_name_or_path(self, value: str | os.PathLike | None) -> None:
+        self.text_features.name_or_path = None if value is None else os.fspath(value)
 
     def resolve_text_encoder_path(self) -> str | None:
         """The text encoder as a loadable local path or Hub id (`./x` resolved against the load location)."""
-        reference = self.text_encoder_name_or_path
-        if reference is None or not reference.startswith(RELATIVE_PREFIX):
-            return reference
-        folder = reference[len(RELATIVE_PREFIX):]
-        base = self._base_path
-        if base is None:
-            raise ValueError(
-                f"text_encoder_name_or_path {reference!r} is relative to the processor's directory, but this processor "
-                "was not loaded with from_pretrained: pass an absolute path or a Hub id"
-            )
-        folder = f"{self._subfolder}/{folder}" if self._subfolder else folder
-        if os.path.isfile(base):  # loaded from a processor_config.json file: resolve next to it
-            base = os.path.dirname(os.path.abspath(base))
-        if os.path.isdir(base):
-            path = os.path.join(base, folder)
-            if not os.path.isdir(path):
-                raise ValueError(f"the processor in {base!r} refers to its text encoder {reference!r}, but {path!r} is missing")
-            return path
-        from huggingface_hub import snapshot_download
-
-        snapshot = snapshot_download(base, allow_patterns=[f"{folder}/*"], **self._hub_kwargs)
-        return os.path.join(snapshot, folder)
+        return self.text_features.resolve_path()
 
     @property
     def text_encoder(self) -> TextFeatureEncoder:
         """The frozen sentence encoder (loaded on first use)."""
-        if self._text_encoder is None:
-            path = self.resolve_text_encoder_path()
-            if path is None:
-                raise ValueError(
-                    "this processor has no text encoder (text_encoder_name_or_path is None): give turns "
-                    "'text_features', or build the processor with EmoJEProcessor.from_text_encoder(...)"
-                )
-            self._text_encoder = TextFeatureEncoder(path)
-        return self._text_encoder
+        return self.text_features.encoder
 
     # ------------------------------------------------------------------ processing
 
@@ -353,9 +291,9 @@ class EmoJEProcessor(ProcessorMixin):
         elif not isinstance(conversations, (list, tuple)) or not conversations:
             raise ValueError("expected a conversation (a non-empty list of turn dicts) or a list of conversations")
         dims = dict(modality_dims) if modality_dims is not None else None
-        wanted = [name for name in MODALITIES if (name in dims if dims is not None else name in self.modalities)]
-        if privacy and "face" in wanted:
-            wanted.remove("face")
+        scenario = Scenario.of_call(privacy)  # the one privacy decision of this call
+        wanted = scenario.select(dims if dims is not None else self.modalities)
+        media = TurnMedia(self.feature_extractor, self.video_processor, scenario)
 
         extracted = []  # per conversation: list of per-turn {modality: (T, D) array} (text may be a pending str)
         pending: list[tuple[dict, str]] = []  # (turn features dict, text) waiting for the next text-encoder batch
@@ -365,7 +303,7 @@ class EmoJEProcessor(ProcessorMixin):
             turns = []
             for turn_index, turn in enumerate(conversation):
                 where = f"turn {turn_index}" if single else f"conversation {conversation_index}, turn {turn_index}"
-                features = self._extract_turn(turn, where, wanted, dims, privacy, text_input, audio_from_video)
+                features = self._extract_turn(turn, where, wanted, dims, media, text_input, audio_from_video)
                 if isinstance(features.get("text"), str) and text_input == "features":
                     pending.append((features, where))
                 turns.append((features, where))
@@ -380,7 +318,7 @@ class EmoJEProcessor(ProcessorMixin):
         where: str,
         wanted: list[str],
         dims: dict | None,
-        privacy: bool,
+        media: TurnMedia,
         text_input: str,
         audio_from_video: bool,
     ) -> dict[str, Any]:
@@ -403,22 +341,22 @@ class EmoJEProcessor(ProcessorMixin):
         if "text" in wanted:
             self._text_of(turn, where, dims.get("text"), text_input, features)
         if "audio" in wanted:
-            self._audio_of(turn, where, dims.get("audio"), audio_from_video, features, absent)
+            self._audio_of(turn, where, dims.get("audio"), audio_from_video, media, features, absent)
         visual = [name for name in ("face", "body") if name in wanted]
         for name in visual:
             if turn.get(name) is not None:
                 features[name] = _as_frames(turn[name], where, name, dims.get(name))
         missing = [name for name in visual if name not in features]
         if missing and turn.get("video") is not None:
-            # FaceMesh only runs when the face is wanted and not given (and never in privacy mode).
-            extracted = self._extract_video(turn["video"], where, privacy or "face" not in missing)
+            # FaceMesh only runs when the face is wanted (kept by the scenario) and not given.
+            extracted = self._extract_video(turn["video"], where, media, "face" in missing)
             for name in missing:
                 if extracted.get(name) is not None and len(extracted[name]) > 0:
                     features[name] = _as_frames(extracted[name], where, f"{name} (from the video)", dims.get(name))
         if not features:
             given = [key for key in TURN_KEYS[1:] if turn.get(key) is not None]
-            if privacy and turn.get("face") is not None:
-                given.append("face (dropped: privacy)")
+            if "face" not in media.scenario and turn.get("face") is not None:
+                given.append(f"face (dropped: {media.scenario.name})")
             detail = " and its video had no detectable face or body" if turn.get("video") is not None and missing else ""
             detail += "".join(f"; its {name} is {reason}" for name, reason in absent.items())
             raise ValueError(
@@ -437,29 +375,39 @@ class EmoJEProcessor(ProcessorMixin):
                 features["text"] = turn["text"]
 
     def _audio_of(
-        self, turn: Mapping, where: str, dim: int | None, audio_from_video: bool, features: dict, absent: dict
+        self,
+        turn: Mapping,
+        where: str,
+        dim: int | None,
+        audio_from_video: bool,
+        media: TurnMedia,
+        features: dict,
+        absent: dict,
     ) -> None:
         if turn.get("audio_features") is not None:
             features["audio"] = _as_frames(turn["audio_features"], where, "audio_features", dim)
             return
         if turn.get("audio") is not None:
-            audio = self._extract_audio(turn["audio"], where)
+            audio = self._extract_audio(turn["audio"], where, media)
             if audio is None:
                 absent["audio"] = "silent"
             else:
                 features["audio"] = audio
         elif audio_from_video and turn.get("video") is not None:
-            path, start, end = _span(turn["video"], where, "video")
+            path, start, end = media_span(turn["video"], where, "video")
             try:
-                features["audio"] = self.feature_extractor.extract_file(path, start, end)
+                audio = media.audio(path, start, end)
             except MediaDecodeError as err:
                 logger.info(f"{where}: no usable audio track in {path!r} ({err.reason})")
+            else:
+                if audio is not None:
+                    features["audio"] = audio
         if "audio" in features and dim is not None and features["audio"].shape[1] != dim:
             raise ValueError(
                 f"{where}: the audio extractor gives {features['audio'].shape[1]} features per frame, the model expects {dim}"
             )
 
-    def _extract_audio(self, value: Any, where: str) -> np.ndarray | None:
+    def _extract_audio(self, value: Any, where: str, media: TurnMedia) -> np.ndarray | None:
         """Log-mel frames of a turn's `audio` (array or file); None for digital silence (an absent modality)."""
         if isinstance(value, Mapping) and "array" in value:
             rate = value.get("sampling_rate")
@@ -479,9 +427,9 @@ class EmoJEProcessor(ProcessorMixin):
                 raise ValueError(f"{where}: audio array: {err}") from err
         if isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and value and not isinstance(value[0], str)):
             raise ValueError(f"{where}: give an audio array as {{'array': ..., 'sampling_rate': ...}}")
-        path, start, end = _span(value, where, "audio")
+        path, start, end = media_span(value, where, "audio")
         try:
-            return self.feature_extractor.extract_file(path, start, end)
+            return media.audio(path, start, end)
         except SilentAudioError as err:
             logger.info(f"{where}: audio file {err.path!r} is silent; the turn has no audio")
             return None
@@ -490,37 +438,23 @@ class EmoJEProcessor(ProcessorMixin):
         except ValueError as err:
             raise ValueError(f"{where}: audio file {path!r}: {err}") from err
 
-    def _extract_video(self, value: Any, where: str, privacy: bool) -> dict[str, np.ndarray | None]:
-        """Face/body landmarks of one turn's clip; with `privacy` FaceMesh is never built nor run."""
-        path, start, end = _span(value, where, "video")
+    @staticmethod
+    def _extract_video(value: Any, where: str, media: TurnMedia, face: bool) -> dict[str, np.ndarray | None]:
+        """Face/body landmarks of one turn's clip; FaceMesh runs only with `face` (and a scenario keeping it)."""
+        path, start, end = media_span(value, where, "video")
         try:
-            result = self.video_processor(path, start=start, end=end, privacy=privacy)
+            return media.video(path, start, end, face=face)
         except MediaDecodeError as err:
             raise ValueError(f"{where}: video file {err.path!r} is unusable: {err.reason}") from err
         except (ValueError, OSError) as err:
             raise ValueError(f"{where}: video file {path!r}: {err}") from err
-        result = {name: result.get(name) for name in ("face", "body")}
-        if privacy:
-            result["face"] = None
-        return result
 
     def _encode_texts(self, pending: list[tuple[dict, str]], dims: dict | None, batch_size: int) -> None:
         """Run the text encoder on the turns' texts (one length-sorted pass) and store (1, D) features in place."""
-        encoded = self._run_text_encoder([features["text"] for features, _ in pending], dims, batch_size)
+        encoded = self.text_features([features["text"] for features, _ in pending], batch_size, (dims or {}).get("text"))
         for (features, _), row in zip(pending, encoded):
             features["text"] = row.reshape(1, -1)
         pending.clear()
-
-    def _run_text_encoder(self, texts: list[str], dims: Mapping[str, int] | None, batch_size: int | None = None) -> np.ndarray:
-        encoded = self.text_encoder(texts, batch_size=batch_size)
-        encoded = np.asarray(encoded.detach().cpu() if hasattr(encoded, "detach") else encoded, dtype=np.float32)
-        expected = dims.get("text") if dims is not None else None
-        if expected is not None and encoded.shape[-1] != expected:
-            raise ValueError(
-                f"the text encoder {self.text_encoder_name_or_path!r} gives {encoded.shape[-1]}-d features but the model "
-                f"expects text features of size {expected}"
-            )
-        return encoded
 
     def attach_text_features(
         self,
@@ -546,77 +480,33 @@ class EmoJEProcessor(ProcessorMixin):
             and turn["text"].strip()
         ]
         if pending:
-            encoded = self._run_text_encoder([turn["text"] for turn in pending], modality_dims, batch_size)
+            encoded = self.text_features([turn["text"] for turn in pending], batch_size, (modality_dims or {}).get("text"))
             for turn, row in zip(pending, encoded):
                 turn["text_features"] = row.reshape(1, -1)
         return prepared
 
     def _collate(self, conversations, extracted, wanted, text_input, return_tensors) -> BatchFeature:
-        batch, length = len(conversations), max(len(turns) for turns in extracted)
-        modality_mask = np.zeros((batch, length, len(MODALITIES)), dtype=bool)
-        utterance_mask = np.zeros((batch, length), dtype=np.int64)
-        speaker_ids = np.zeros((batch, length), dtype=np.int64)
-        for b, conversation in enumerate(conversations):
-            speakers = speaker_index(conversation)
-            for u, turn in enumerate(conversation):
-                utterance_mask[b, u] = 1
-                speaker_ids[b, u] = speakers[turn["speaker"]]
-        data: dict[str, Any] = {}
-        for position, name in enumerate(MODALITIES):
-            if name not in wanted:
-                continue
-            if name == "text" and text_input == "input_ids":
-                self._collate_tokens(extracted, modality_mask, data, length)
-                continue
-            cells = [
-                (b, u, features[name], where)
-                for b, turns in enumerate(extracted)
-                for u, (features, where) in enumerate(turns)
-                if name in features
-            ]
-            if not cells:
-                continue
-            dim = cells[0][2].shape[1]
-            for b, u, array, where in cells:
-                if array.shape[1] != dim:
-                    raise ValueError(f"{where}: {name} features have size {array.shape[1]}, other turns have {dim}")
-            frames = max(array.shape[0] for _, _, array, _ in cells)
-            values = np.zeros((batch, length, frames, dim), dtype=np.float32)
-            mask = np.zeros((batch, length, frames), dtype=np.int64)
-            for b, u, array, _ in cells:
-                values[b, u, : array.shape[0]] = array
-                mask[b, u, : array.shape[0]] = 1
-                modality_mask[b, u, position] = True
-            data[f"{name}_features"] = values
-            data[f"{name}_attention_mask"] = mask
-        data.update(modality_mask=modality_mask, utterance_mask=utterance_mask, speaker_ids=speaker_ids)
-        return BatchFeature(data, tensor_type=return_tensors)
-
-    def _collate_tokens(self, extracted, modality_mask, data, length) -> None:
-        cells = [
-            (b, u, features["text"])
-            for b, turns in enumerate(extracted)
-            for u, (features, _) in enumerate(turns)
-            if isinstance(features.get("text"), str)
-        ]
-        if not cells:
-            return
-        encoded = self.tokenizer(
-            [text for _, _, text in cells],
-            padding="longest",
-            truncation=True,
-            max_length=self.max_text_length,
-            return_tensors="np",
+        """The extracted turns as dialogues of `build_dialogue_batch` (the training collator's batch builder)."""
+        dialogues = []
+        for conversation, turns in zip(conversations, extracted):
+            dialogue: dict[str, Any] = {
+                "speaker_ids": number_speakers(turn["speaker"] for turn in conversation),
+                "modality_mask": [[name in features for name in MODALITIES] for features, _ in turns],
+            }
+            for name in wanted:
+                if name == "text" and text_input == "input_ids":
+                    dialogue["text"] = [features.get("text", "") for features, _ in turns]
+                else:
+                    dialogue[f"{name}_features"] = [features.get(name, _NO_FRAMES) for features, _ in turns]
+            dialogues.append(dialogue)
+        data = build_dialogue_batch(
+            dialogues,
+            scenario=Scenario(wanted),
+            tokenizer=self.tokenizer if text_input == "input_ids" else None,
+            max_text_length=self.max_text_length,
+            locate=lambda b, u: extracted[b][u][1],
         )
-        tokens = encoded["input_ids"].shape[1]
-        input_ids = np.full((len(extracted), length, tokens), self.tokenizer.pad_token_id or 0, dtype=np.int64)
-        attention_mask = np.zeros((len(extracted), length, tokens), dtype=np.int64)
-        for row, (b, u, _) in enumerate(cells):
-            input_ids[b, u] = encoded["input_ids"][row]
-            attention_mask[b, u] = encoded["attention_mask"][row]
-            modality_mask[b, u, MODALITIES.index("text")] = True
-        data["input_ids"] = input_ids
-        data["attention_mask"] = attention_mask
+        return BatchFeature(data, tensor_type=return_tensors)
 
     @property
     def model_input_names(self) -> list[str]:
@@ -626,4 +516,4 @@ class EmoJEProcessor(ProcessorMixin):
         return names + ["input_ids", "attention_mask", "modality_mask", "utterance_mask", "speaker_ids"]
 
 
-__all__ = ["TURN_KEYS", "EmoJEProcessor", "check_turn_keys", "is_conversation", "speaker_index"]
+__all__ = ["TURN_KEYS", "EmoJEProcessor", "check_turn_keys", "is_conversation"]

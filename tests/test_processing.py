@@ -13,7 +13,8 @@ from transformers import AutoProcessor
 from modeling_emoje import EmoJEConfig
 from modeling_emoje.feature_extraction_emoje import EmoJEFeatureExtractor
 from modeling_emoje.media_io import load_audio
-from modeling_emoje.processing_emoje import EmoJEProcessor, is_conversation, speaker_index
+from modeling_emoje.dialogue_batch import number_speakers
+from modeling_emoje.processing_emoje import EmoJEProcessor, is_conversation
 from modeling_emoje.text_encoding_emoje import TextFeatureEncoder
 from modeling_emoje.video_processing_emoje import EmoJEVideoProcessor
 
@@ -77,7 +78,7 @@ def test_batch_follows_the_input_contract(processor):
 def test_single_conversation_helpers():
     turns = [{"speaker": "x"}, {"speaker": "y"}, {"speaker": "x"}]
     assert is_conversation(turns) and not is_conversation([turns]) and not is_conversation([])
-    assert speaker_index(turns) == {"x": 0, "y": 1}
+    assert number_speakers(turn["speaker"] for turn in turns).tolist() == [0, 1, 0]
 
 
 def test_text_is_encoded_in_turn_batches_like_the_bare_encoder(processor, minilm_path):

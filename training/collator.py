@@ -3,7 +3,8 @@
 `DialogueDataset` groups the utterance rows of one split (one row per utterance, ARCHITECTURE.md section 3)
 into dialogues once, reading every feature column straight from Arrow into a few contiguous numpy arrays,
 so an epoch never converts Python lists. `DialogueCollator` pads a list of dialogues into the tensors of
-SPEC.md's shared input contract.
+SPEC.md's shared input contract with `modeling_emoje.dialogue_batch.build_dialogue_batch`, the batch builder the
+processor (and so the pipeline) uses too.
 
 For a model with its own text encoder (`EmoJEConfig.text_config`), ``DialogueDataset(split, raw_text=True)``
 carries each utterance's ``text`` instead of ``text_features``, and ``DialogueCollator(tokenizer=...)``
@@ -27,53 +28,21 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import torch
+
+from dataset_scripts.feature_frames import read_frames
+from modeling_emoje.dialogue_batch import build_dialogue_batch, number_speakers
+from modeling_emoje.modalities import (
+    MODALITIES,
+    Scenario,
+    counted_modalities,
+    normalize_modalities,
+)
 
 from .metrics import IGNORE_INDEX
 
-# The modality order of every 4-wide mask. It must equal `modeling_emoje.MODALITIES`; it is repeated here so
-# that data code does not import the model package (checked by tests/test_collator.py).
-MODALITIES: tuple[str, ...] = ("text", "audio", "face", "body")
 REQUIRED_COLUMNS: tuple[str, ...] = ("dialogue_id", "utterance_id", "speaker", "label")
 _TEXT = MODALITIES.index("text")
-
-
-def normalize_modalities(names: Iterable[str] | str | None, *, field: str = "modalities") -> frozenset[str] | None:
-    """Validate a collection of modality names (``None`` means all) and return it as a frozenset."""
-    if names is None:
-        return None
-    if isinstance(names, str):
-        names = [part for part in names.replace("+", ",").split(",") if part]
-    names = frozenset(names)
-    unknown = sorted(names - set(MODALITIES))
-    if unknown:
-        raise ValueError(f"{field} has unknown modalities {unknown}; modalities are {MODALITIES}")
-    return names
-
-
-def _column_frames(table: pa.Table, column: str, split_name: str) -> tuple[np.ndarray, np.ndarray, int | None]:
-    """Read a ``List(List(float32))`` column as ``(frames (F, D) float32, row offsets (N + 1,), D)``."""
-    chunked = table.column(column)
-    array = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
-    # A null row is an absent modality, like [] (list_flatten skips nulls, so offsets stay consistent).
-    lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    frames = pc.list_flatten(array)
-    if len(frames) == 0:
-        return np.zeros((0, 0), dtype=np.float32), offsets, None
-    frame_sizes = pc.list_value_length(frames).to_numpy(zero_copy_only=False)
-    dim = int(frame_sizes[0])
-    if dim == 0 or (frame_sizes != dim).any():
-        bad = int(np.flatnonzero(frame_sizes != dim)[0]) if dim else 0
-        row = int(np.searchsorted(offsets, bad, side="right") - 1)
-        raise ValueError(
-            f"{split_name}: column '{column}' row {row} has a frame of size {int(frame_sizes[bad])}, "
-            f"expected every frame to have size {dim}"
-        )
-    values = pc.list_flatten(frames).to_numpy(zero_copy_only=False)
-    return np.ascontiguousarray(values, dtype=np.float32).reshape(-1, dim), offsets, dim
 
 
 class DialogueDataset(torch.utils.data.Dataset):
@@ -139,7 +108,7 @@ class DialogueDataset(torch.utils.data.Dataset):
                 continue
             if modality == "text" and self.raw_text:
                 continue
-            frames, offsets, dim = _column_frames(table, column, self.name)
+            frames, offsets, dim = read_frames(table, column, self.name)
             has_frames = np.diff(offsets) > 0
             if declared is not None:
                 claimed = declared[:, index] & ~has_frames
@@ -195,10 +164,8 @@ class DialogueDataset(torch.utils.data.Dataset):
 
     def _apply_scenario(self, keep_modalities: Iterable[str] | str | None) -> None:
         self.keep_modalities = normalize_modalities(keep_modalities, field="keep_modalities")
-        usable = self.presence.copy()
-        if self.keep_modalities is not None:
-            usable &= np.array([m in self.keep_modalities for m in MODALITIES])[None, :]
-        self.usable = usable
+        scenario = None if self.keep_modalities is None else Scenario(self.keep_modalities)
+        self.usable = usable = counted_modalities(self.presence, scenario=scenario)
         self.dialogue_ids: list[str] = []
         self._rows: list[np.ndarray] = []
         self._speaker_ids: list[np.ndarray] = []
@@ -214,11 +181,9 @@ class DialogueDataset(torch.utils.data.Dataset):
 
     def _add_item(self, dialogue_id: str, rows: np.ndarray, scored_from: int = 0) -> None:
         """One item: ``rows`` in order, speakers numbered by first appearance, labels scored from ``scored_from`` on."""
-        numbering: dict[str, int] = {}
-        speaker_ids = [numbering.setdefault(speaker, len(numbering)) for speaker in self._speakers[rows]]
         self.dialogue_ids.append(dialogue_id)
         self._rows.append(rows)
-        self._speaker_ids.append(np.asarray(speaker_ids, dtype=np.int64))
+        self._speaker_ids.append(number_speakers(self._speakers[rows]))
         self._scored_from.append(scored_from)
 
     @property
@@ -389,114 +354,14 @@ class DialogueCollator:
     def __call__(self, dialogues: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         if not dialogues:
             raise ValueError("DialogueCollator got an empty list of dialogues")
-        batch_size = len(dialogues)
-        lengths = [len(d["labels"]) for d in dialogues]
-        length = max(lengths)
-        labels = np.full((batch_size, length), IGNORE_INDEX, dtype=np.int64)
-        speaker_ids = np.zeros((batch_size, length), dtype=np.int64)
-        utterance_mask = np.zeros((batch_size, length), dtype=np.int64)
-        modality_mask = np.zeros((batch_size, length, len(MODALITIES)), dtype=bool)
-        for b, (dialogue, size) in enumerate(zip(dialogues, lengths)):
-            labels[b, :size] = dialogue["labels"]
-            speaker_ids[b, :size] = dialogue.get("speaker_ids", np.zeros(size, dtype=np.int64))
-            utterance_mask[b, :size] = 1
-            mask = np.asarray(dialogue["modality_mask"], dtype=bool)
-            if mask.shape != (size, len(MODALITIES)):
-                raise ValueError(f"dialogue {b}: modality_mask has shape {mask.shape}, expected {(size, len(MODALITIES))}")
-            modality_mask[b, :size] = mask
-        batch: dict[str, torch.Tensor] = {}
-        for index, modality in enumerate(MODALITIES):
-            key = f"{modality}_features"
-            if self.keep_modalities is not None and modality not in self.keep_modalities:
-                modality_mask[:, :, index] = False
-                continue
-            if modality == "text" and self.tokenizer is not None:
-                self._tokenize(dialogues, lengths, modality_mask, batch)
-                continue
-            if not any(key in d for d in dialogues):
-                modality_mask[:, :, index] = False
-                continue
-            per_dialogue = [d.get(key) for d in dialogues]
-            dim, frames_max = None, 1
-            for b, utterances in enumerate(per_dialogue):
-                if utterances is None:
-                    continue
-                if len(utterances) != lengths[b]:
-                    raise ValueError(f"dialogue {b}: {key} has {len(utterances)} utterances, labels have {lengths[b]}")
-                for u, frames in enumerate(utterances):
-                    frames = np.asarray(frames, dtype=np.float32)
-                    if frames.size == 0:
-                        continue
-                    if frames.ndim != 2 or (dim is not None and frames.shape[1] != dim):
-                        raise ValueError(f"dialogue {b} utterance {u}: {key} has shape {frames.shape}, expected (T, {dim or 'D'})")
-                    dim = frames.shape[1]
-                    frames_max = max(frames_max, frames.shape[0])
-            if dim is None:
-                modality_mask[:, :, index] = False
-                continue
-            if self.max_frames is not None:
-                frames_max = min(frames_max, self.max_frames)
-            values = np.zeros((batch_size, length, frames_max, dim), dtype=np.float32)
-            attention = np.zeros((batch_size, length, frames_max), dtype=np.int64)
-            for b, utterances in enumerate(per_dialogue):
-                if utterances is None:
-                    modality_mask[b, :, index] = False
-                    continue
-                for u, frames in enumerate(utterances):
-                    count = min(len(frames), frames_max)
-                    if count and modality_mask[b, u, index]:
-                        values[b, u, :count] = np.asarray(frames[:count], dtype=np.float32)
-                        attention[b, u, :count] = 1
-                    else:
-                        modality_mask[b, u, index] = False
-            batch[key] = torch.from_numpy(values)
-            batch[f"{modality}_attention_mask"] = torch.from_numpy(attention)
-        batch["modality_mask"] = torch.from_numpy(modality_mask)
-        batch["utterance_mask"] = torch.from_numpy(utterance_mask)
-        batch["speaker_ids"] = torch.from_numpy(speaker_ids)
-        batch["labels"] = torch.from_numpy(labels)
-        return batch
-
-    def _tokenize(
-        self, dialogues: Sequence[Mapping[str, Any]], lengths: list[int], modality_mask: np.ndarray, batch: dict
-    ) -> None:
-        """``input_ids`` / ``attention_mask`` (B, U, L) from each dialogue's ``text``; clears text where it is absent."""
-        text_index = _TEXT
-        cells: list[tuple[int, int]] = []
-        texts: list[str] = []
-        for b, (dialogue, size) in enumerate(zip(dialogues, lengths)):
-            utterances = dialogue.get("text")
-            if utterances is None:
-                if modality_mask[b, :size, text_index].any():
-                    raise ValueError(
-                        f"dialogue {b}: modality_mask marks text present but the item has no 'text' to tokenize "
-                        "(build the dataset with DialogueDataset(..., raw_text=True))"
-                    )
-                continue
-            if len(utterances) != size:
-                raise ValueError(f"dialogue {b}: text has {len(utterances)} utterances, labels have {size}")
-            for u, text in enumerate(utterances):
-                if text is not None and not isinstance(text, str):
-                    raise ValueError(f"dialogue {b} utterance {u}: text must be a string, got {type(text).__name__}")
-                if modality_mask[b, u, text_index] and text and text.strip():
-                    cells.append((b, u))
-                    texts.append(text)
-                else:
-                    modality_mask[b, u, text_index] = False
-        if not cells:
-            return
-        encoded = self.tokenizer(
-            texts, truncation=True, max_length=self.max_text_length, padding="longest", return_tensors="np"
+        batch = build_dialogue_batch(
+            dialogues,
+            scenario=None if self.keep_modalities is None else Scenario(self.keep_modalities),
+            max_frames=self.max_frames,
+            tokenizer=self.tokenizer,
+            max_text_length=self.max_text_length,
         )
-        ids, mask = encoded["input_ids"], encoded["attention_mask"]
-        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        input_ids = np.full((len(dialogues), max(lengths), ids.shape[1]), pad_id, dtype=np.int64)
-        attention = np.zeros(input_ids.shape, dtype=np.int64)
-        rows, columns = np.array(cells).T
-        input_ids[rows, columns] = ids
-        attention[rows, columns] = mask
-        batch["input_ids"] = torch.from_numpy(input_ids)
-        batch["attention_mask"] = torch.from_numpy(attention)
+        return {key: torch.from_numpy(value) for key, value in batch.items()}
 
 
 __all__ = ["MODALITIES", "DialogueCollator", "DialogueDataset", "normalize_modalities"]

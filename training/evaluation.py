@@ -38,15 +38,15 @@ import torch
 
 from dataset_scripts.cli_logging import add_quiet_option, run_command
 
-from .collator import MODALITIES, DialogueCollator, DialogueDataset, normalize_modalities
+from modeling_emoje.modalities import ABBREVIATIONS, MODALITIES, PRIVACY, Scenario, normalize_modalities
+
+from .collator import DialogueCollator, DialogueDataset
 from .files import write_text_atomic
 from .labels import model_label_names
 from .metrics import IGNORE_INDEX, METRIC_NAMES, compute_erc_metrics
 
-PRIVACY = "privacy"
 FULL = "full"
 ALL = "all"
-ABBREVIATIONS: dict[str, str] = {"t": "text", "a": "audio", "f": "face", "b": "body"}
 # CM-ARR protocol: three modes; "visual" is face and body together.
 THREE_MODE_GROUPS: dict[str, tuple[str, ...]] = {"audio": ("audio",), "text": ("text",), "visual": ("face", "body")}
 THREE_MODE_CONDITIONS: tuple[tuple[str, ...], ...] = (
@@ -60,14 +60,6 @@ DEFAULT_MAX_TEXT_LENGTH = DialogueCollator.max_text_length
 
 
 @dataclass(frozen=True)
-class Scenario:
-    """Evaluate with only ``keep`` modalities present."""
-
-    name: str
-    keep: frozenset[str]
-
-
-@dataclass(frozen=True)
 class ScenarioAggregate:
     """A score over several scenarios: ``mean`` of their metrics or ``pooled`` (all their predictions at once)."""
 
@@ -78,22 +70,19 @@ class ScenarioAggregate:
 
 def scenario_name(modalities: Iterable[str]) -> str:
     """``+``-joined modality names in MODALITIES order."""
-    chosen = normalize_modalities(modalities, field="scenario") or frozenset()
-    if not chosen:
-        raise ValueError("a scenario must keep at least one modality")
-    return "+".join(m for m in MODALITIES if m in chosen)
+    return Scenario(normalize_modalities(modalities, field="scenario") or frozenset()).name
 
 
 def modality_scenarios(available: Iterable[str]) -> list[Scenario]:
     """Every non-empty subset of the available modalities (by size, then MODALITIES order), then ``privacy``."""
     ordered = [m for m in MODALITIES if m in set(available)]
     scenarios = [
-        Scenario(scenario_name(subset), frozenset(subset))
+        Scenario(frozenset(subset))
         for size in range(1, len(ordered) + 1)
         for subset in combinations(ordered, size)
     ]
     if "face" in ordered and len(ordered) > 1:
-        scenarios.append(Scenario(PRIVACY, frozenset(ordered) - {"face"}))
+        scenarios.append(Scenario.privacy(ordered))
     return scenarios
 
 
@@ -105,12 +94,12 @@ def three_mode_scenarios(available: Iterable[str]) -> list[Scenario | ScenarioAg
     for condition in THREE_MODE_CONDITIONS:
         if all(groups[mode] for mode in condition):
             keep = frozenset(m for mode in condition for m in groups[mode])
-            scenarios.append(Scenario(scenario_name(keep), keep))
+            scenarios.append(Scenario(keep))
     if len(scenarios) < 2:
         return []
     members = tuple(s.name for s in scenarios)
     full = frozenset(m for members_ in groups.values() for m in members_)
-    scenarios.append(Scenario(scenario_name(full), full))
+    scenarios.append(Scenario(full))
     scenarios.append(ScenarioAggregate(THREE_MODE_MEAN, "mean", members))
     scenarios.append(ScenarioAggregate(THREE_MODE_POOLED, "pooled", members))
     return scenarios
@@ -125,9 +114,9 @@ def _parse_one(spec: str, available: list[str]) -> Scenario:
     if spec == PRIVACY:
         if "face" not in available or len(available) < 2:
             raise ValueError(f"scenario 'privacy' needs face and another modality; the data has {available}")
-        return Scenario(PRIVACY, frozenset(available) - {"face"})
+        return Scenario.privacy(available)
     if spec == FULL:
-        return Scenario(scenario_name(available), frozenset(available))
+        return Scenario.full(available)
     names = []
     for token in spec.replace("+", ",").split(","):
         token = token.strip().lower()
@@ -141,7 +130,7 @@ def _parse_one(spec: str, available: list[str]) -> Scenario:
     absent = sorted(keep - set(available), key=MODALITIES.index)
     if absent:
         raise ValueError(f"scenario {spec!r} keeps {absent}, which the data/model never has (available: {available})")
-    return Scenario(scenario_name(keep), keep)
+    return Scenario(keep)
 
 
 def build_scenarios(
@@ -186,14 +175,13 @@ def _model_modalities(model) -> list[str] | None:
 def _predict(
     model,
     dataset: DialogueDataset,
-    keep: frozenset[str],
     batch_size: int,
     accelerator,
     tokenizer=None,
     max_text_length: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(y_true, y_pred)`` over every labelled utterance of ``dataset``, gathered across processes exactly once."""
-    collator = DialogueCollator(keep_modalities=keep, tokenizer=tokenizer, max_text_length=max_text_length or DEFAULT_MAX_TEXT_LENGTH)
+    collator = DialogueCollator(keep_modalities=dataset.keep_modalities, tokenizer=tokenizer, max_text_length=max_text_length or DEFAULT_MAX_TEXT_LENGTH)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collator)
     if accelerator is not None:
         loader = accelerator.prepare_data_loader(loader)
@@ -267,7 +255,7 @@ def evaluate_model(
     if scenarios is None or isinstance(scenarios, str):
         scenarios = build_scenarios(available, scenarios or ALL)
     elif isinstance(scenarios, Mapping):
-        scenarios = [Scenario(name, normalize_modalities(keep) or frozenset()) for name, keep in scenarios.items()]
+        scenarios = [Scenario(normalize_modalities(keep) or frozenset(), name) for name, keep in scenarios.items()]
     else:
         resolved = []
         for scenario in scenarios:
@@ -288,8 +276,8 @@ def evaluate_model(
             if scenario.name in predictions:
                 bar.update(1)
                 continue
-            view = dataset.with_scenario(scenario.keep)
-            y_true, y_pred = _predict(model, view, scenario.keep, batch_size, accelerator, tokenizer, max_text_length)
+            view = dataset.with_scenario(scenario.keep)  # the scenario, applied once: the view's modality masks
+            y_true, y_pred = _predict(model, view, batch_size, accelerator, tokenizer, max_text_length)
             predictions[scenario.name] = (y_true, y_pred)
             scores = compute_erc_metrics(y_true, y_pred)
             if view.num_skipped:

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modeling_emoje.modalities import MODALITIES
 from modeling_emoje.processing_emoje import is_conversation
 
-from .collator import MODALITIES, DialogueDataset
+from .collator import DialogueDataset
 from .metrics import IGNORE_INDEX
 
 # A prepared split's feature column -> the turn key the processor reads it from.

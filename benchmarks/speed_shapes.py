@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from modeling_emoje.dialogue_batch import number_speakers
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MELD_DIMS: dict[str, int] = {"text": 384, "audio": 80, "face": 204, "body": 88}
 AUDIO_FPS, VIDEO_FPS = 10.0, 5.0  # EmoJEFeatureExtractor / EmoJEVideoProcessor defaults
@@ -95,7 +97,6 @@ def meld_shaped_dialogues(
     for shape in shapes:
         durations = np.asarray(shape["durations"])
         count = len(durations)
-        numbering: dict[str, int] = {}
         lengths = {
             "text": np.ones(count, dtype=int),
             "audio": np.clip(np.round(durations * AUDIO_FPS), 1, AUDIO_MAX_FRAMES).astype(int),
@@ -107,7 +108,7 @@ def meld_shaped_dialogues(
             lengths = {name: np.minimum(values, cap) for name, values in lengths.items()}
         item = {
             "labels": rng.integers(0, 7, count),
-            "speaker_ids": np.asarray([numbering.setdefault(s, len(numbering)) for s in shape["speakers"]]),
+            "speaker_ids": number_speakers(shape["speakers"]),
             "modality_mask": np.ones((count, 4), dtype=bool),
         }
         for name, dim in dims.items():

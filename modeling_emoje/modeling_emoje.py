@@ -540,7 +540,9 @@ class EmoJEForEmotionRecognition(EmoJEPreTrainedModel):
     """AM^2-EmoJE with its utterance classifier and training losses.
 
     ``loss = focal(fused logits) + focal(ACN descriptors) + nce_weight * guided NCE
-    + joint_weight * (joint InfoNCE + mapping + Jensen-Shannon)``; each term is reported in ``loss_terms``.
+    + joint_weight * (joint InfoNCE + mapping + Jensen-Shannon)``; each term is reported in ``loss_terms``. With
+    ``config.modality_logit_weight > 0`` the logits also get that weight times the mean of the per-mode descriptor
+    classifier's logits over the modes present (`_modality_vote`).
     """
 
     def __init__(self, config: EmoJEConfig) -> None:

@@ -10,6 +10,8 @@ from transformers.configuration_utils import SubConfigSpec
 from .modalities import MODALITIES, validate_modality_dims
 from .modeling_layers import FEATURE_NORMALIZATIONS, MODALITY_MASKINGS
 
+# What the joint embedding's losses may train (`EmoJEConfig.joint_gradient`).
+JOINT_GRADIENTS: tuple[str, ...] = ("shared", "isolated")
 DEFAULT_MODALITY_DIMS: dict[str, int] = {"text": 384, "audio": 80, "face": 204, "body": 88}
 # `trained_on` of a model whose training data was generated feature vectors (the pipeline warns on raw input).
 SYNTHETIC_TRAINED_ON = "synthetic features — not for real input"
@@ -65,6 +67,14 @@ class EmoJEConfig(PreTrainedConfig):
         reconstruction_weight: weight of the imputed-descriptor reconstruction term: relative squared error between
             each present mode's descriptor imputed from the other modes (decoded from the joint embedding) and its
             real (stop-gradient) descriptor, so the fusion sees imputed modes like real ones [ours].
+        joint_gradient: what the joint embedding may train: ``"shared"`` (default, the paper's form: its alignment,
+            mapping and Jensen-Shannon terms reshape the mode descriptors too) or ``"isolated"`` (it reads the
+            descriptors through a stop-gradient, so its terms and the classification loss through imputed modes train
+            only the joint embedding, and the Jensen-Shannon term takes the real descriptor's posterior as a fixed
+            teacher) [ours].
+        modality_logit_weight: late-fusion vote: the classifier's logits plus this weight times the mean, over the
+            modes actually present (never imputed ones), of the per-mode descriptor classifier's logits; 0 (default)
+            turns it off [ours].
         temperature: initial temperature of the joint InfoNCE and fixed temperature of the guided NCE.
         classifier_dropout: dropout before the classifier.
         text_config: optional config of a Hugging Face text encoder run on ``input_ids`` (e.g. a BertConfig).
@@ -110,6 +120,8 @@ class EmoJEConfig(PreTrainedConfig):
     guided_pairs: list[list[str]] | None = None
     joint_weight: float = 0.5
     reconstruction_weight: float = 0.0
+    joint_gradient: str = "shared"
+    modality_logit_weight: float = 0.0
     temperature: float = 0.07
     classifier_dropout: float = 0.1
     initializer_range: float = 0.02
@@ -137,6 +149,10 @@ class EmoJEConfig(PreTrainedConfig):
         if self.text_backbone_chunk_size < 1:
             raise ValueError(f"text_backbone_chunk_size must be >= 1, got {self.text_backbone_chunk_size}")
         validate_modality_masking(self.modality_dropout, self.modality_masking)
+        if self.joint_gradient not in JOINT_GRADIENTS:
+            raise ValueError(f"joint_gradient must be one of {JOINT_GRADIENTS}, got {self.joint_gradient!r}")
+        if self.modality_logit_weight < 0:
+            raise ValueError(f"modality_logit_weight must be >= 0, got {self.modality_logit_weight}")
         if self.hidden_size % self.acn_heads or self.hidden_size % self.encoder_heads:
             raise ValueError(
                 f"hidden_size={self.hidden_size} must be divisible by acn_heads={self.acn_heads} and encoder_heads={self.encoder_heads}"
@@ -154,6 +170,7 @@ class EmoJEConfig(PreTrainedConfig):
 
 __all__ = [
     "DEFAULT_MODALITY_DIMS",
+    "JOINT_GRADIENTS",
     "SYNTHETIC_TRAINED_ON",
     "EmoJEConfig",
     "is_trained_on_synthetic",

@@ -404,6 +404,12 @@ class EmoJEModel(EmoJEPreTrainedModel):
             return full.reshape(batch, length, 1, -1), (token_counts > 0).reshape(batch, length, 1).to(attention_mask.dtype)
         return full.reshape(batch, length, tokens, -1), attention_mask
 
+    def _joint_inputs(self, descriptors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The descriptors the joint embedding reads: through a stop-gradient when ``joint_gradient="isolated"``."""
+        if self.config.joint_gradient == "isolated":
+            return {name: value.detach() for name, value in descriptors.items()}
+        return descriptors
+
     def forward(
         self,
         text_features: torch.Tensor | None = None,
@@ -481,7 +487,7 @@ class EmoJEModel(EmoJEPreTrainedModel):
         columns = list((real * kept_modes[..., None].to(real.dtype)).unbind(1))
         joint_embeds = loo_descriptors = loo_mask = None
         if self.joint_embedding is not None:
-            embeds = self.joint_embedding.embed(descriptors)
+            embeds = self.joint_embedding.embed(self._joint_inputs(descriptors))
             joint_embeds = torch.stack(
                 [embeds[name] if name in embeds else zeros.new_zeros(num_rows, self.config.joint_embedding_size) for name in modes], 1
             )
@@ -539,7 +545,9 @@ class EmoJEForEmotionRecognition(EmoJEPreTrainedModel):
     """AM^2-EmoJE with its utterance classifier and training losses.
 
     ``loss = focal(fused logits) + focal(ACN descriptors) + nce_weight * guided NCE
-    + joint_weight * (joint InfoNCE + mapping + Jensen-Shannon)``; each term is reported in ``loss_terms``.
+    + joint_weight * (joint InfoNCE + mapping + Jensen-Shannon)``; each term is reported in ``loss_terms``. With
+    ``config.modality_logit_weight > 0`` the logits also get that weight times the mean of the per-mode descriptor
+    classifier's logits over the modes present (`_modality_vote`).
     """
 
     def __init__(self, config: EmoJEConfig) -> None:
@@ -574,6 +582,8 @@ class EmoJEForEmotionRecognition(EmoJEPreTrainedModel):
         """
         outputs = self.emoje(labels=labels, **inputs)
         logits = self.classifier(outputs.last_hidden_state)
+        if self.config.modality_logit_weight > 0:
+            logits = logits + self.config.modality_logit_weight * self._modality_vote(outputs)
         loss = loss_terms = None
         if labels is not None:
             loss, loss_terms = self._losses(outputs, logits, labels)
@@ -585,6 +595,12 @@ class EmoJEForEmotionRecognition(EmoJEPreTrainedModel):
             joint_embeds=outputs.joint_embeds,
             loss_terms=loss_terms,
         )
+
+    def _modality_vote(self, outputs: EmoJEModelOutput) -> torch.Tensor:
+        """(B, U, C) mean of the descriptor classifier's logits over each utterance's kept (real, not imputed) modes."""
+        kept = outputs.kept_mask.to(outputs.descriptors.dtype)  # (B, U, 4)
+        per_mode = self.descriptor_classifier(outputs.descriptors)  # (B, U, 4, C)
+        return (per_mode * kept[..., None]).sum(2) / kept.sum(2, keepdim=True).clamp_min(1.0)
 
     def _losses(self, outputs: EmoJEModelOutput, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
         config = self.config
@@ -621,9 +637,10 @@ class EmoJEForEmotionRecognition(EmoJEPreTrainedModel):
             terms["joint_nce"], terms["mapping"] = joint.alignment_losses(embeds, present)
             loo_mask = outputs.leave_one_out_mask.flatten(0, 1).bool()
             loo = outputs.leave_one_out_descriptors.flatten(0, 1)
-            terms["js"] = jensen_shannon(
-                self.descriptor_classifier(descriptors[loo_mask]), self.descriptor_classifier(loo[loo_mask])
-            )
+            real_logits = self.descriptor_classifier(descriptors[loo_mask])
+            if config.joint_gradient == "isolated":  # the real posterior is a fixed teacher for the imputed one
+                real_logits = real_logits.detach()
+            terms["js"] = jensen_shannon(real_logits, self.descriptor_classifier(loo[loo_mask]))
             # Imputed descriptors should look like the real ones to the fusion: relative squared error against the
             # (stop-gradient) real descriptor of the same utterance and mode.
             target = descriptors[loo_mask].detach()

@@ -84,15 +84,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def publish(result: Mapping[str, Any], output: str | os.PathLike, summary: str, models: Sequence[str] | None = None) -> Path:
+def publish(
+    result: Mapping[str, Any], output: str | os.PathLike, summary: str, models: Sequence[str] | None = None, chart: bool = True
+) -> Path:
     """What a benchmark run ends with: its JSON written (`benchmarks.environment.write_result`), its summary table
-    printed, and its chart drawn beside the JSON (``.png``). Returns the JSON's path."""
+    printed, and (``chart``) its chart drawn beside the JSON (``.png``). Returns the JSON's path."""
     from benchmarks.environment import write_result
 
     path = write_result(output, result)
     print(summary)
     print(f"[{result['benchmark']}] results written to {path}")
-    write_chart(result, Path(output).with_suffix(".png"), models)
+    if chart:
+        write_chart(result, Path(output).with_suffix(".png"), models)
     return path
 
 
@@ -105,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     return path
 
 
-__all__ = ["DISPLAY_NAMES", "TITLES", "main", "parse_args", "publish", "plot_result", "scenario_means", "write_chart"]
+__all__ = ["DISPLAY_NAMES", "TITLES", "main", "parse_args", "plot_result", "publish", "scenario_means", "write_chart"]
 
 
 if __name__ == "__main__":

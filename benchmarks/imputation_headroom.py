@@ -29,7 +29,14 @@ import numpy as np
 import torch
 
 from benchmarks.environment import command_line, load_average, machine_info
-from benchmarks.robustness import SIZES, _load_corpus, build_model, parse_overrides, train_model, with_overrides
+from benchmarks.robustness import (
+    SIZES,
+    _load_corpus,
+    build_model,
+    parse_overrides,
+    train_model,
+    with_overrides,
+)
 from training.evaluation import PRIVACY, evaluate_model, modality_scenarios
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -146,17 +153,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    import json
+    from benchmarks.charts import publish
 
     logging.basicConfig(level=logging.WARNING)
     args = parse_args(argv)
     args.argv = None if argv is None else list(argv)
     result = run(args)
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2) + "\n")
-    print(format_summary(result))
-    print(f"[imputation_headroom] results written to {output}")
+    publish(result, args.output, format_summary(result), chart=False)
     return result
 
 

@@ -129,6 +129,22 @@ def assert_causal_matches_prefixes(model, inputs: dict[str, torch.Tensor], atol:
     assert not torch.allclose(streamed.logits[real], bidirectional[real], atol=1e-4)
 
 
+def save_text_model_with_large_weights(config, directory: Path, text_encoder_path: str) -> Path:
+    """Save a seeded AM^2-EmoJE of ``config`` whose weights are drawn large (so predictions depend visibly on inputs
+    and context) with a processor that encodes text with ``text_encoder_path``; returns ``directory``."""
+    from modeling_emoje import EmoJEForEmotionRecognition, EmoJEProcessor
+
+    torch.manual_seed(0)
+    model = EmoJEForEmotionRecognition(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() > 1:
+                parameter.normal_(0.0, 0.3)
+    model.save_pretrained(directory)
+    EmoJEProcessor.from_text_encoder(text_encoder_path).save_pretrained(directory, save_text_encoder=False)
+    return directory
+
+
 def isolated_load_script(model_dir: Path, batch_file: Path) -> str:
     """Python source that loads ``model_dir`` with trust_remote_code while the emoje packages cannot be imported."""
     return textwrap.dedent(
@@ -178,5 +194,6 @@ __all__ = [
     "load_in_isolated_process",
     "make_batch",
     "pad_batch",
+    "save_text_model_with_large_weights",
     "with_noise_in_absent",
 ]

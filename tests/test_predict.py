@@ -10,14 +10,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from transformers import pipeline
 
 import modeling_emoje  # noqa: F401  (registers the task)
-from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
+from modeling_emoje import EmoJEConfig
 from modeling_emoje.pipeline_emoje import TASK
-from modeling_emoje.processing_emoje import EmoJEProcessor
-from tests.synthetic_data import REPO_ROOT, TINY_CONFIG, TINY_DIMS, free_port, one_thread, subprocess_env, write_corpus  # noqa: F401
+from tests.modeling_common import save_text_model_with_large_weights
+from tests.synthetic_data import (  # noqa: F401
+    REPO_ROOT,
+    TINY_CONFIG,
+    TINY_DIMS,
+    free_port,
+    one_thread,
+    subprocess_env,
+    write_corpus,
+)
 from training import predict
 
 LABELS = ["anger", "joy", "neutral", "sadness"]
@@ -38,16 +45,7 @@ def model_dir(tmp_path_factory, corpus, minilm_path) -> Path:
         modality_dims=TINY_DIMS, num_labels=len(labels), id2label=dict(enumerate(labels)),
         label2id={label: index for index, label in enumerate(labels)}, **TINY_CONFIG,
     )
-    torch.manual_seed(0)
-    model = EmoJEForEmotionRecognition(config).eval()
-    with torch.no_grad():  # large random weights: predictions depend visibly on inputs and context
-        for parameter in model.parameters():
-            if parameter.dim() > 1:
-                parameter.normal_(0.0, 0.3)
-    directory = tmp_path_factory.mktemp("model")
-    model.save_pretrained(directory)
-    EmoJEProcessor.from_text_encoder(minilm_path).save_pretrained(directory, save_text_encoder=False)
-    return directory
+    return save_text_model_with_large_weights(config, tmp_path_factory.mktemp("model"), minilm_path)
 
 
 @pytest.fixture(scope="module")

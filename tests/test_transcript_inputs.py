@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
-from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
-from modeling_emoje.processing_emoje import EmoJEProcessor
+from modeling_emoje import EmoJEConfig
+from tests.modeling_common import save_text_model_with_large_weights
 from tests.synthetic_data import TINY_CONFIG
 from training import predict
 from training.transcript_inputs import read_rttm, read_stm, read_transcript_folder
@@ -166,16 +165,7 @@ def audio_text_model(tmp_path_factory, minilm_path) -> Path:
         modality_dims={"text": 384, "audio": 80}, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
         label2id={label: index for index, label in enumerate(LABELS)}, **TINY_CONFIG,
     )
-    torch.manual_seed(0)
-    model = EmoJEForEmotionRecognition(config).eval()
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() > 1:
-                parameter.normal_(0.0, 0.3)
-    directory = tmp_path_factory.mktemp("model")
-    model.save_pretrained(directory)
-    EmoJEProcessor.from_text_encoder(minilm_path).save_pretrained(directory, save_text_encoder=False)
-    return directory
+    return save_text_model_with_large_weights(config, tmp_path_factory.mktemp("model"), minilm_path)
 
 
 def test_emoje_predict_reads_a_transcript_folder(audio_text_model, sample_folder, tmp_path):

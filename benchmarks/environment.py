@@ -84,6 +84,19 @@ def command_line(module: str | None = None, argv: Sequence[str] | None = None) -
     return shlex.join([Path(sys.executable).name, *sys.argv])
 
 
+def run_record(benchmark: str, argv: Sequence[str] | None, load_at_start: Sequence[float], started: float) -> dict[str, Any]:
+    """The head of a results JSON: benchmark name, the command that made it, the machine, the load average at the
+    start and now, and the seconds since ``started`` (a `time.perf_counter` reading)."""
+    return {
+        "benchmark": benchmark,
+        "command": command_line(f"benchmarks.{benchmark}", argv),
+        "machine": machine_info(),
+        "load_average_start": load_at_start,
+        "load_average_end": load_average(),
+        "duration_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
 def write_result(path: str | os.PathLike, result: dict[str, Any]) -> Path:
     """Write ``result`` as indented JSON (parents created), stamped with the UTC time; returns the path."""
     path = Path(path)
@@ -93,4 +106,4 @@ def write_result(path: str | os.PathLike, result: dict[str, Any]) -> Path:
     return path
 
 
-__all__ = ["command_line", "cpu_model", "load_average", "machine_info", "total_memory_gb", "write_result"]
+__all__ = ["command_line", "cpu_model", "load_average", "machine_info", "run_record", "total_memory_gb", "write_result"]

@@ -17,7 +17,6 @@ there, short of changing what the generalist learns from the present modes. Test
 from __future__ import annotations
 
 import argparse
-import logging
 import shutil
 import sys
 import time
@@ -28,7 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.environment import command_line, load_average, machine_info
+from benchmarks.environment import load_average, run_record
+from benchmarks.runner import add_run_options, run_from_command_line
 from benchmarks.robustness import (
     SIZES,
     _load_corpus,
@@ -107,12 +107,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         name: round(float(np.mean([per_seed[s]["scenarios"][name]["headroom"] for s in per_seed])), 4) for name in wanted
     }
     return {
-        "benchmark": "imputation_headroom",
-        "command": command_line("benchmarks.imputation_headroom", args.argv),
-        "machine": machine_info(),
-        "load_average_start": load_at_start,
-        "load_average_end": load_average(),
-        "duration_seconds": round(time.perf_counter() - started, 1),
+        **run_record("imputation_headroom", args.argv, load_at_start, started),
         "size": args.size,
         "seeds": list(args.seeds),
         "model_overrides": parse_overrides(args.set),
@@ -146,21 +141,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", choices=sorted(SIZES), default="default", help="model/training size (tiny: plumbing check)")
     parser.add_argument("--tiny", action="store_const", const="tiny", dest="size", help="same as --size tiny")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an AM^2-EmoJE config field")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="results JSON")
-    parser.add_argument("--work-dir", default=str(DEFAULT_WORK_DIR), help="scratch directory for Trainer checkpoints")
+    add_run_options(parser, DEFAULT_OUTPUT.relative_to(REPO_ROOT), DEFAULT_WORK_DIR)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    from benchmarks.charts import publish
-
-    logging.basicConfig(level=logging.WARNING)
-    args = parse_args(argv)
-    args.argv = None if argv is None else list(argv)
-    result = run(args)
-    publish(result, args.output, format_summary(result), chart=False)
-    return result
+    return run_from_command_line(argv, parse_args, run, format_summary, chart=False)
 
 
 __all__ = ["GENERALIST", "format_summary", "main", "run"]

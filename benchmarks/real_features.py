@@ -27,7 +27,6 @@ baseline on the scenario mean. Model choices were made on the validation actors;
 from __future__ import annotations
 
 import argparse
-import logging
 import shutil
 import sys
 import time
@@ -39,8 +38,8 @@ import numpy as np
 import torch
 import yaml
 
-from benchmarks.charts import publish
-from benchmarks.environment import command_line, load_average, machine_info
+from benchmarks.runner import add_run_options, run_from_command_line
+from benchmarks.environment import load_average, run_record
 from benchmarks.robustness import SIZES, build_model, linear_probe_reference, parse_overrides, train_model, with_overrides
 from training.collator import DialogueDataset
 from training.evaluation import PRIVACY, evaluate_model, modality_scenarios
@@ -177,12 +176,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "validation_summary": summarize(validation),
         }
     return {
-        "benchmark": "real_features",
-        "command": command_line("benchmarks.real_features", args.argv),
-        "machine": machine_info(),
-        "load_average_start": load_at_start,
-        "load_average_end": load_average(),
-        "duration_seconds": round(time.perf_counter() - started, 1),
+        **run_record("real_features", args.argv, load_at_start, started),
         "corpus": {
             "name": "RAVDESS speech (OpenFace action units + MFCC statistics per clip)",
             "parquet": str(args.parquet),
@@ -228,21 +222,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--size", choices=("default", "tiny"), default="default", help="tiny: plumbing check only")
     parser.add_argument("--tiny", action="store_const", const="tiny", dest="size", help="same as --size tiny")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="results JSON")
-    parser.add_argument("--work-dir", default=str(DEFAULT_WORK_DIR), help="scratch directory for Trainer checkpoints")
+    add_run_options(parser, DEFAULT_OUTPUT.relative_to(REPO_ROOT), DEFAULT_WORK_DIR)
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    logging.basicConfig(level=logging.WARNING)
-    args = parse_args(argv)
-    args.argv = None if argv is None else list(argv)
+def _check_parquet(args: argparse.Namespace) -> None:
     if not Path(args.parquet).is_file():
         raise SystemExit(f"the RAVDESS features parquet {args.parquet} was not found (pass --parquet PATH)")
-    result = run(args)
-    publish(result, args.output, format_summary(result), CHART_MODELS)
-    return result
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    return run_from_command_line(argv, parse_args, run, format_summary, CHART_MODELS, check=_check_parquet)
 
 
 __all__ = ["MODEL_NAMES", "format_summary", "main", "recipe_settings", "run", "summarize", "target_checks"]

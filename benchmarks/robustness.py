@@ -30,7 +30,6 @@ missing scenarios (every subset but the full one); privacy mode within 2 points 
 from __future__ import annotations
 
 import argparse
-import logging
 import shutil
 import sys
 import time
@@ -41,8 +40,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.charts import publish
-from benchmarks.environment import command_line, load_average, machine_info
+from benchmarks.runner import add_run_options, run_from_command_line
+from benchmarks.environment import load_average, run_record
 from dataset_scripts.synthetic import make_controlled_corpus
 from dataset_scripts.schema import dataset_metadata
 from benchmarks.baselines import CONCAT_MODEL_TYPE, concat_options
@@ -491,12 +490,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
 
     return {
-        "benchmark": "robustness",
-        "command": command_line("benchmarks.robustness", args.argv),
-        "machine": machine_info(),
-        "load_average_start": load_at_start,
-        "load_average_end": load_average(),
-        "duration_seconds": round(time.perf_counter() - started, 1),
+        **run_record("robustness", args.argv, load_at_start, started),
         "size": args.size,
         "seeds": list(args.seeds),
         "model_overrides": parse_overrides(args.set),
@@ -551,27 +545,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, help="override the size's number of training epochs")
     parser.add_argument("--patience", type=int, help="override the early-stopping patience (epochs; 0 = none)")
     parser.add_argument(
-        "--threads", type=int, default=1,
-        help="torch threads (default 1: these small models gain nothing from a second thread, and on a shared machine "
-        "two OpenMP threads can be an order of magnitude slower than one)",
-    )
-    parser.add_argument(
         "--set", action="append", metavar="KEY=VALUE",
         help="override an AM^2-EmoJE config field for every model that has it (repeatable), e.g. --set acn_layers=1",
     )
     parser.add_argument("--jobs", type=int, default=1, help="(model, seed) runs trained side by side in worker processes")
-    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help=f"results JSON (default {DEFAULT_OUTPUT.relative_to(REPO_ROOT)})")
-    parser.add_argument("--work-dir", default=str(DEFAULT_WORK_DIR), help="scratch directory for Trainer checkpoints")
+    add_run_options(parser, DEFAULT_OUTPUT.relative_to(REPO_ROOT), DEFAULT_WORK_DIR)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    logging.basicConfig(level=logging.WARNING)
-    args = parse_args(argv)
-    args.argv = None if argv is None else list(argv)
-    result = run(args)
-    publish(result, args.output, format_summary(result), CHART_MODELS)
-    return result
+    return run_from_command_line(argv, parse_args, run, format_summary, CHART_MODELS)
 
 
 __all__ = ["MODEL_NAMES", "SIZES", "build_model", "format_summary", "linear_probe_reference", "main", "pooled_utterances", "run", "summarize", "target_checks", "train_model"]

@@ -29,13 +29,10 @@ This module is the run (`run`, and `main`, the console script); the options are 
 checkpoints are checked by `training.checkpoints` and the model is built by `training.registry.build_model` (their
 public names are importable from here too).
 
-Example:
-    >>> from training.train import parse_arguments
-    >>> script, training_args, model_overrides = parse_arguments(
-    ...     ["--data", "d", "--output-dir", "runs/x", "--hidden_size", "32", "--max_steps", "5"]
-    ... )
-    >>> script.data, training_args.max_steps, model_overrides
-    ('d', 5, {'hidden_size': 32})
+Example (the options parser is the one of `training.train_config`, re-exported here):
+    >>> from training import train, train_config
+    >>> train.parse_arguments is train_config.parse_arguments
+    True
 """
 
 from __future__ import annotations

@@ -479,6 +479,145 @@ def _task_is_cached(task: MediaTask, outputs: dict[str, tuple[str, ...]], entrie
     return all(key in entries[modality] for kind, key, _ in task for modality in outputs[kind])
 
 
+def _plan_inputs(
+    dataset_dict: DatasetDict, splits: list[str], requested: list[str]
+) -> tuple[dict[str, dict[str, list[str | None]]], dict[str, dict[str, Any]]]:
+    """The input of every row, by modality: ``row_keys[m][split]`` is each row's content key (None = no input) and
+    ``jobs[m]`` maps each distinct key to what its extractor takes (a text, ``(path,)`` or ``(path, start, end)``)."""
+    row_keys: dict[str, dict[str, list[str | None]]] = {m: {} for m in requested}
+    jobs: dict[str, dict[str, Any]] = {m: {} for m in requested}
+    for split in splits:
+        dataset = dataset_dict[split]
+        if "text" in requested:
+            keys = []
+            for text in _column(dataset, "text"):
+                key = _sha1("text\0" + text) if text and text.strip() else None
+                if key is not None:
+                    jobs["text"][key] = text
+                keys.append(key)
+            row_keys["text"][split] = keys
+        if "audio" in requested:
+            keys = []
+            for path in _column(dataset, "audio_path"):
+                key = _file_key(path) if path else None
+                if key is not None:
+                    jobs["audio"][key] = (path,)
+                keys.append(key)
+            row_keys["audio"][split] = keys
+        if "face" in requested or "body" in requested:
+            paths, starts, ends = (_column(dataset, c) for c in ("video_path", "video_start", "video_end"))
+            keys = []
+            for path, start, end in zip(paths, starts, ends, strict=True):
+                key = _file_key(path, start, end) if path else None
+                if key is not None:
+                    for modality in ("face", "body"):
+                        if modality in requested:
+                            jobs[modality][key] = (path, start, end)
+                keys.append(key)
+            for modality in ("face", "body"):
+                if modality in requested:
+                    row_keys[modality][split] = keys
+    return row_keys, jobs
+
+
+def _feature_columns(
+    dataset_dict: DatasetDict,
+    active: list[str],
+    row_keys: dict[str, dict[str, list[str | None]]],
+    jobs: dict[str, dict[str, Any]],
+    entries: dict[str, dict[str, np.ndarray | str]],
+    descriptions: dict[str, dict[str, Any]],
+    summary: BuildSummary,
+    feature_info: dict[str, Any],
+    undecodable: list[dict[str, str]],
+) -> dict[str, dict[str, list[np.ndarray | None]]]:
+    """Each active modality's arrays per split (None where a row has none), read from the cache ``entries``; notes
+    why inputs gave nothing in ``summary``, undecodable files in ``undecodable`` and dims/extractor in ``feature_info``."""
+    splits = list(dataset_dict)
+    reported: set[tuple[str, str, str]] = set()
+    columns: dict[str, dict[str, list[np.ndarray | None]]] = {}
+    for modality in active:
+        per_split: dict[str, list[np.ndarray | None]] = {}
+        have = {}
+        dims = set()
+        for split in splits:
+            arrays = []
+            paths = _column(
+                dataset_dict[split],
+                "text" if modality == "text" else f"{'audio' if modality == 'audio' else 'video'}_path",
+            )
+            for key, path in zip(row_keys[modality][split], paths, strict=True):
+                value = entries[modality].get(key) if key is not None else None
+                if isinstance(value, str):
+                    if not value.startswith(_ABSENT) and (modality, path, value) not in reported:
+                        reported.add((modality, path, value))
+                        undecodable.append({"split": split, "modality": modality, "file": path, "reason": value})
+                    value = None
+                if value is not None:
+                    dims.add(value.shape[1])
+                arrays.append(value)
+            per_split[split] = arrays
+            have[split] = sum(a is not None for a in arrays)
+        absent_reasons: dict[str, int] = {}
+        for key in jobs[modality]:
+            value = entries[modality].get(key)
+            if isinstance(value, str) and value.startswith(_ABSENT):
+                reason = value[len(_ABSENT) :]
+                absent_reasons[reason] = absent_reasons.get(reason, 0) + 1
+        for reason, count in sorted(absent_reasons.items()):
+            summary.notes.append(f"{modality}: {reason} in {count} input(s)")
+        if len(dims) > 1:
+            raise ValueError(f"{modality} features have inconsistent dims {sorted(dims)} (mixed cache entries?)")
+        if sum(have.values()) == 0:
+            summary.notes.append(f"{modality}: no row could be featurised; no {feature_column(modality)} column")
+            continue
+        columns[modality] = per_split
+        feature_info[modality] = {"dim": dims.pop(), "extractor": descriptions[modality], "rows": have}
+    return columns
+
+
+def _with_feature_columns(
+    dataset: Dataset,
+    split: str,
+    requested: list[str],
+    scenario: Scenario,
+    columns: dict[str, dict[str, list[np.ndarray | None]]],
+    feature_info: dict[str, Any],
+) -> Dataset:
+    """``dataset`` (one split) with the new `{m}_features` columns, stale ones removed and `modality_mask` redone."""
+    dropped = requested + [m for m in MODALITIES if m not in scenario]  # a dropped modality keeps no column
+    stale = [feature_column(m) for m in dropped if feature_column(m) in dataset.column_names]
+    if stale:  # re-extracted (or now featureless) modalities lose their old column
+        dataset = dataset.remove_columns(stale)
+    for modality in columns:
+        name = feature_column(modality)
+        dataset = dataset.add_column(
+            name, frames_column(columns[modality][split], feature_info[modality]["dim"]), feature=List(List(Value("float32")))
+        )
+    available = []
+    for modality in MODALITIES:
+        name = feature_column(modality)
+        if modality in columns:
+            available.append([array is not None for array in columns[modality][split]])
+        elif name in dataset.column_names:  # extracted by an earlier call: keep what it found
+            lengths = pc.fill_null(pc.list_value_length(dataset.data.column(name)), 0)
+            available.append([length > 0 for length in lengths.to_pylist()])
+        else:
+            available.append([False] * dataset.num_rows)
+    masks = [list(row) for row in zip(*available, strict=True)] if dataset.num_rows else []
+    mask_feature = (
+        dataset.features["modality_mask"]
+        if "modality_mask" in dataset.column_names
+        else List(Value("bool"), length=len(MODALITIES))
+    )
+    if "modality_mask" in dataset.column_names:
+        dataset = dataset.remove_columns("modality_mask")
+    dataset = dataset.add_column("modality_mask", masks, feature=mask_feature)
+    order = [c for c in dataset.column_names if not c.endswith("_features")]
+    order += [feature_column(m) for m in MODALITIES if feature_column(m) in dataset.column_names]
+    return dataset.select_columns(order)
+
+
 def extract_features(
     dataset_dict: DatasetDict,
     modalities: Iterable[str] = MODALITIES,
@@ -554,39 +693,7 @@ def extract_features(
     splits = list(dataset_dict)
 
     # 1. the input of every row, by modality: content key per row (None = no input)
-    row_keys: dict[str, dict[str, list[str | None]]] = {m: {} for m in requested}
-    jobs: dict[str, dict[str, Any]] = {m: {} for m in requested}
-    for split in splits:
-        dataset = dataset_dict[split]
-        if "text" in requested:
-            keys = []
-            for text in _column(dataset, "text"):
-                key = _sha1("text\0" + text) if text and text.strip() else None
-                if key is not None:
-                    jobs["text"][key] = text
-                keys.append(key)
-            row_keys["text"][split] = keys
-        if "audio" in requested:
-            keys = []
-            for path in _column(dataset, "audio_path"):
-                key = _file_key(path) if path else None
-                if key is not None:
-                    jobs["audio"][key] = (path,)
-                keys.append(key)
-            row_keys["audio"][split] = keys
-        if "face" in requested or "body" in requested:
-            paths, starts, ends = (_column(dataset, c) for c in ("video_path", "video_start", "video_end"))
-            keys = []
-            for path, start, end in zip(paths, starts, ends, strict=True):
-                key = _file_key(path, start, end) if path else None
-                if key is not None:
-                    for modality in ("face", "body"):
-                        if modality in requested:
-                            jobs[modality][key] = (path, start, end)
-                keys.append(key)
-            for modality in ("face", "body"):
-                if modality in requested:
-                    row_keys[modality][split] = keys
+    row_keys, jobs = _plan_inputs(dataset_dict, splits, requested)
 
     # 2. run the extractors on what the cache does not hold yet (media: here, in workers, or shared by processes)
     share = ProcessShare.current()
@@ -666,88 +773,20 @@ def extract_features(
             run_media_tasks(missing, extraction, 1, entries)
 
     # 3. assemble columns, masks and the summary
-    reported: set[tuple[str, str, str]] = set()
     undecodable = [item for item in summary.undecodable if item.get("modality") not in active]
     feature_info = dict(metadata.get("features", {}))
     for modality in requested:
         feature_info.pop(modality, None)
-    columns: dict[str, dict[str, list[np.ndarray | None]]] = {}
-    for modality in active:
-        per_split: dict[str, list[np.ndarray | None]] = {}
-        have = {}
-        dims = set()
-        for split in splits:
-            arrays = []
-            paths = _column(
-                dataset_dict[split],
-                "text" if modality == "text" else f"{'audio' if modality == 'audio' else 'video'}_path",
-            )
-            for key, path in zip(row_keys[modality][split], paths, strict=True):
-                value = entries[modality].get(key) if key is not None else None
-                if isinstance(value, str):
-                    if not value.startswith(_ABSENT) and (modality, path, value) not in reported:
-                        reported.add((modality, path, value))
-                        undecodable.append({"split": split, "modality": modality, "file": path, "reason": value})
-                    value = None
-                if value is not None:
-                    dims.add(value.shape[1])
-                arrays.append(value)
-            per_split[split] = arrays
-            have[split] = sum(a is not None for a in arrays)
-        absent_reasons: dict[str, int] = {}
-        for key in jobs[modality]:
-            value = entries[modality].get(key)
-            if isinstance(value, str) and value.startswith(_ABSENT):
-                reason = value[len(_ABSENT) :]
-                absent_reasons[reason] = absent_reasons.get(reason, 0) + 1
-        for reason, count in sorted(absent_reasons.items()):
-            summary.notes.append(f"{modality}: {reason} in {count} input(s)")
-        if len(dims) > 1:
-            raise ValueError(f"{modality} features have inconsistent dims {sorted(dims)} (mixed cache entries?)")
-        if sum(have.values()) == 0:
-            summary.notes.append(f"{modality}: no row could be featurised; no {feature_column(modality)} column")
-            continue
-        columns[modality] = per_split
-        feature_info[modality] = {"dim": dims.pop(), "extractor": descriptions[modality], "rows": have}
+    columns = _feature_columns(dataset_dict, active, row_keys, jobs, entries, descriptions, summary, feature_info, undecodable)
     for modality in requested:
         if modality not in active:
             summary.notes.append(f"{modality}: no input in any split; no {feature_column(modality)} column")
     summary.undecodable = undecodable
 
-    result = {}
-    for split in splits:
-        dataset = dataset_dict[split]
-        dropped = requested + [m for m in MODALITIES if m not in scenario]  # a dropped modality keeps no column
-        stale = [feature_column(m) for m in dropped if feature_column(m) in dataset.column_names]
-        if stale:  # re-extracted (or now featureless) modalities lose their old column
-            dataset = dataset.remove_columns(stale)
-        for modality in columns:
-            name = feature_column(modality)
-            dataset = dataset.add_column(
-                name, frames_column(columns[modality][split], feature_info[modality]["dim"]), feature=List(List(Value("float32")))
-            )
-        available = []
-        for modality in MODALITIES:
-            name = feature_column(modality)
-            if modality in columns:
-                available.append([array is not None for array in columns[modality][split]])
-            elif name in dataset.column_names:  # extracted by an earlier call: keep what it found
-                lengths = pc.fill_null(pc.list_value_length(dataset.data.column(name)), 0)
-                available.append([length > 0 for length in lengths.to_pylist()])
-            else:
-                available.append([False] * dataset.num_rows)
-        masks = [list(row) for row in zip(*available, strict=True)] if dataset.num_rows else []
-        mask_feature = (
-            dataset.features["modality_mask"]
-            if "modality_mask" in dataset.column_names
-            else List(Value("bool"), length=len(MODALITIES))
-        )
-        if "modality_mask" in dataset.column_names:
-            dataset = dataset.remove_columns("modality_mask")
-        dataset = dataset.add_column("modality_mask", masks, feature=mask_feature)
-        order = [c for c in dataset.column_names if not c.endswith("_features")]
-        order += [feature_column(m) for m in MODALITIES if feature_column(m) in dataset.column_names]
-        result[split] = dataset.select_columns(order)
+    result = {
+        split: _with_feature_columns(dataset_dict[split], split, requested, scenario, columns, feature_info)
+        for split in splits
+    }
 
     metadata["features"] = feature_info
     metadata["summary"] = summary.to_dict()

@@ -60,6 +60,7 @@ from .evaluation import build_scenarios, evaluate_model, format_table, uses_thre
 from .labels import label_list
 from .registry import get_model_classes
 from .run_folder import RecordedCheckpointRotation, checkpoint_dirs, claim_output_dir, run_identity, set_aside
+from .schedule import SCHEDULE_HELP, apply_schedule
 from .text_backbone import (
     DEFAULT_BACKBONE,
     build_text_processor,
@@ -133,6 +134,7 @@ class ScriptArguments:
             "offline all-MiniLM-L6-v2): trains on the tokens of the data's text column instead of text_features"
         },
     )
+    schedule: str = field(default="none", metadata={"help": SCHEDULE_HELP})
     train_window: int | None = field(
         default=None,
         metadata={
@@ -584,6 +586,7 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         split: DialogueDataset(data[split], modalities=modalities, name=split, raw_text=backbone is not None)
         for split in ("train", "validation", "test")
     }
+    schedule = apply_schedule(script.schedule, script, training_args, data["train"])  # training/schedule.py
     if script.train_window:
         datasets_["train"] = datasets_["train"].windows(script.train_window, script.train_window_context)
     train_set = datasets_["train"]
@@ -598,6 +601,8 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         resume=script.resume or bool(training_args.resume_from_checkpoint), write=training_args.should_save,
         resume_from=training_args.resume_from_checkpoint,
     )
+    if schedule is not None and training_args.should_save:
+        schedule.save(training_args.output_dir)
     resume_from = None
     if training_args.resume_from_checkpoint:
         resume_from = Path(training_args.resume_from_checkpoint)
@@ -668,6 +673,7 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         "output_dir": training_args.output_dir,
         "global_step": trainer.state.global_step,
         "max_steps": trainer.state.max_steps,
+        "schedule": schedule.to_dict() if schedule is not None else None,
         "resumed_from": str(resume_from) if resume_from else None,
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "evaluation": evaluation,

@@ -132,7 +132,8 @@ def train_once(data: Path, corpus: str, recipe: str, seed: int, args) -> dict[st
         "training_seconds_wall": summary["training_seconds_wall"],
         "stopped_by_budget": summary["stopped_by_time_budget"],
         "schedule": summary.get("schedule"),
-        "emoje_train_args": argv[2:3] + argv[6:],
+        "config": str(CONFIGS[recipe].relative_to(REPO)),
+        "emoje_train_args": argv[6:],
         "validation_history": summary["validation_history"],
     }
 

@@ -23,7 +23,7 @@ and seed; ``--fresh`` starts over), so the seeds can be added one command at a t
     python benchmarks/finetune.py --meld-dir ../shared/data/meld --recipes finetune --corpora episodes --finetune-seeds 1
 
 ``--plan`` prints the runs and the schedule the fine-tuning recipe derives for each corpus without training;
-``--table`` prints the README table of the results file.
+``--table`` prints the README table of the results file and redraws its chart (``finetune.png`` beside it).
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ BENCHMARK = "finetune: frozen vs fine-tuned MiniLM in text-only AM^2-EmoJE, MELD
 
 CORPORA: dict[str, str] = {"meld": "emotion", "episodes": "episodes"}  # name -> emoje-prepare meld --protocol
 CONFIGS: dict[str, Path] = {
-    "finetune": REPO / "training" / "configs" / "text_finetune_auto.yaml",
     "frozen": REPO / "training" / "configs" / "meld_text.yaml",
     "frozen_windows": REPO / "training" / "configs" / "meld_text.yaml",
+    "finetune": REPO / "training" / "configs" / "text_finetune_auto.yaml",
 }
 RECIPE_ARGS: dict[str, list[str]] = {
     "finetune": [],
@@ -203,6 +203,46 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+RECIPE_LABELS = {"frozen": "frozen features", "frozen_windows": "frozen, windows 16+4", "finetune": "fine-tuned, schedule auto"}
+
+
+def plot_summary(report: dict[str, Any], path: Path) -> Path | None:
+    """Bars of mean test weighted-F1 (± std over seeds) per corpus and recipe, with the optimiser steps and training
+    CPU-minutes under each bar; None (nothing drawn) without matplotlib."""
+    from training.plots import PlottingUnavailable, _pyplot
+
+    try:
+        plt = _pyplot()
+    except PlottingUnavailable:
+        return None
+    summary = report.get("summary", {})
+    figure, axis = plt.subplots(figsize=(8, 4.2))
+    width, position, ticks = 0.8, 0.0, []
+    colours = {"frozen": "#9aa5b1", "frozen_windows": "#5f6b7a", "finetune": "#d95f02"}
+    for corpus, entry in summary.items():
+        start = position
+        for recipe, row in entry["recipes"].items():
+            mean, std = 100 * row["weighted_f1"]["mean"], 100 * row["weighted_f1"]["std"]
+            axis.bar(position, mean, width, yerr=std, color=colours.get(recipe, "#999999"), capsize=3,
+                     label=RECIPE_LABELS.get(recipe, recipe))
+            axis.text(position, mean + std + 0.4, f"{mean:.1f}\n{row['optimizer_steps']} st\n{row['training_cpu_minutes']} min",
+                      ha="center", va="bottom", fontsize=7)
+            position += 1
+        ticks.append(((start + position - 1) / 2, f"{corpus}\n({entry['recipes'].get('finetune', {}).get('num_seeds', 0)} fine-tune seed(s))"))
+        position += 0.7
+    handles, labels = axis.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    axis.legend(unique.values(), unique.keys(), fontsize=8, loc="lower right")
+    axis.set_xticks([t for t, _ in ticks], [label for _, label in ticks])
+    axis.set_ylim(40, 70)
+    axis.set_ylabel("test weighted-F1 (%)")
+    axis.set_title("MELD text: frozen vs fine-tuned MiniLM (steps, training CPU-minutes above bars)", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 # ------------------------------------------------------------------------------------------------ main
 
 
@@ -258,7 +298,9 @@ def _report(runs: list[dict[str, Any]], commands: list[str], args, started: floa
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.table:
-        print(format_table(json.loads(args.output.read_text())))
+        report = json.loads(args.output.read_text())
+        print(format_table(report))
+        plot_summary(report, args.output.with_suffix(".png"))
         return 0
     import torch
 
@@ -292,6 +334,8 @@ def main(argv=None) -> int:
         print(json.dumps({k: v for k, v in result.items() if k not in ("validation_history", "schedule", "emoje_train_args")}), flush=True)
     report = json.loads(args.output.read_text()) if plan else _report(runs, commands, args, started, load_start)
     print(format_table(report))
+    if plan:
+        plot_summary(report, args.output.with_suffix(".png"))
     return 0
 
 

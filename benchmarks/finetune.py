@@ -232,9 +232,9 @@ def plot_summary(report: dict[str, Any], path: Path) -> Path | None:
         position += 0.7
     handles, labels = axis.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
-    axis.legend(unique.values(), unique.keys(), fontsize=8, loc="lower right")
+    axis.legend(unique.values(), unique.keys(), fontsize=8, loc="upper center", ncol=3)
     axis.set_xticks([t for t, _ in ticks], [label for _, label in ticks])
-    axis.set_ylim(40, 70)
+    axis.set_ylim(40, 72)
     axis.set_ylabel("test weighted-F1 (%)")
     axis.set_title("MELD text: frozen vs fine-tuned MiniLM (steps, training CPU-minutes above bars)", fontsize=9)
     figure.tight_layout()

@@ -61,6 +61,7 @@ from .collator import DialogueCollator, DialogueDataset, normalize_modalities
 from .data import data_metadata, data_protocol, label_names, load_prepared_data, text_encoder_name
 from .evaluation import build_scenarios, evaluate_model, format_table, uses_three_mode_protocol
 from .run_folder import RecordedCheckpointRotation, claim_output_dir, run_identity
+from .schedule import apply_schedule
 from .text_backbone import (
     DEFAULT_BACKBONE,
     build_text_processor,
@@ -176,6 +177,7 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         split: DialogueDataset(data[split], modalities=modalities, name=split, raw_text=backbone is not None)
         for split in ("train", "validation", "test")
     }
+    schedule = apply_schedule(script.schedule, script, training_args, data["train"])  # training/schedule.py
     if script.train_window:
         datasets_["train"] = datasets_["train"].windows(script.train_window, script.train_window_context)
     train_set = datasets_["train"]
@@ -190,6 +192,8 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         resume=script.resume or bool(training_args.resume_from_checkpoint), write=training_args.should_save,
         resume_from=training_args.resume_from_checkpoint,
     )
+    if schedule is not None and training_args.should_save:
+        schedule.save(training_args.output_dir)
     resume_from = None
     if training_args.resume_from_checkpoint:
         resume_from = Path(training_args.resume_from_checkpoint)
@@ -260,6 +264,7 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         "output_dir": training_args.output_dir,
         "global_step": trainer.state.global_step,
         "max_steps": trainer.state.max_steps,
+        "schedule": schedule.to_dict() if schedule is not None else None,
         "resumed_from": str(resume_from) if resume_from else None,
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "evaluation": evaluation,

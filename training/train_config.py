@@ -31,6 +31,7 @@ import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from .registry import config_fields, get_model_classes
+from .schedule import SCHEDULE_HELP
 from .trainer import ERCTrainingArguments, default_training_arguments
 from .train_help import format_train_help, model_type_from_argv, refused_option_error, requested_help
 
@@ -90,6 +91,7 @@ class ScriptArguments:
             "offline all-MiniLM-L6-v2): trains on the tokens of the data's text column instead of text_features"
         },
     )
+    schedule: str = field(default="none", metadata={"help": SCHEDULE_HELP})
     train_window: int | None = field(
         default=None,
         metadata={

@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,10 @@ def plot_scenario_scores(
         group_spans.append((group, start, x - 1.0))
         x += gap
     figure_width = max(6.0, 0.55 * len(labels) * max(1.0, len(models) ** 0.5) + 2.0)
-    figure, axis = plt.subplots(figsize=(figure_width, 4.8))
+    # Few scenarios and several models: the legend goes under the plot, so the bars keep the figure's width.
+    legend_below = len(models) > 1 and len(labels) <= 4
+    legend_rows = len(models) if legend_below else 0  # two columns: each model's bar and its full-score line
+    figure, axis = plt.subplots(figsize=(figure_width, 4.8 + 0.22 * legend_rows))
     full = _full_scenario(names)
     for index, model in enumerate(models):
         colour = MODEL_COLOURS[index % len(MODEL_COLOURS)]
@@ -170,8 +174,17 @@ def plot_scenario_scores(
     padding = max(0.7, (4.0 - (positions[-1] - positions[0])) / 2)  # a few scenarios: slim bars, not wide blocks
     axis.set_xlim(positions[0] - padding, positions[-1] + padding)
     axis.spines[["top", "right"]].set_visible(False)
-    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)  # outside: never over a bar
-    axis.set_title(title or f"Test {shown} per missing-modality scenario", pad=30)
+    if legend_below:
+        handles, names_ = axis.get_legend_handles_labels()
+        bars_first = [i for i, h in enumerate(handles) if not hasattr(h, "get_linestyle")] + [
+            i for i, h in enumerate(handles) if hasattr(h, "get_linestyle")
+        ]
+        axis.legend([handles[i] for i in bars_first], [names_[i] for i in bars_first], loc="upper center",
+                    bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
+    else:
+        axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)  # outside: never over a bar
+    heading = title or f"Test {shown} per missing-modality scenario"
+    axis.set_title(textwrap.fill(heading, width=max(40, int(figure_width * 9))), pad=30)
     figure.tight_layout()
     return _finish(plt, figure, path)
 

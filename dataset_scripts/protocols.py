@@ -301,29 +301,25 @@ _SPEAKER_AND_DIALOGUE_SEPARATION = tuple(("speaker", pair) for pair in _ALL_PAIR
 _MER4_MAP = {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "sad": "sad"}
 _MSP_MAP = {"A": "angry", "H": "happy", "S": "sad", "N": "neutral"}
 
+_MELD_EMOTION = Protocol(
+    "meld",
+    "emotion",
+    LABEL_SETS["meld/emotion"],
+    _identity(LABEL_SETS["meld/emotion"]),
+    0,
+    split_official,
+    _DIALOGUE_SEPARATION,
+    label_field="emotion",
+    description="MELD, 7 emotions, official train/dev/test",
+)
+
 PROTOCOLS: dict[str, Protocol] = {
     p.id: p
     for p in (
-        Protocol(
-            "meld",
-            "emotion",
-            LABEL_SETS["meld/emotion"],
-            _identity(LABEL_SETS["meld/emotion"]),
-            0,
-            split_official,
-            _DIALOGUE_SEPARATION,
-            label_field="emotion",
-            description="MELD, 7 emotions, official train/dev/test",
-        ),
-        Protocol(
-            "meld",
-            "episodes",
-            LABEL_SETS["meld/emotion"],
-            _identity(LABEL_SETS["meld/emotion"]),
-            0,
-            split_official,
-            _DIALOGUE_SEPARATION,
-            label_field="emotion",
+        _MELD_EMOTION,
+        replace(  # the same labels and split; only the grouping of utterances into conversations differs
+            _MELD_EMOTION,
+            name="episodes",
             description="MELD, 7 emotions, official split, the dialogues of one episode joined into one long conversation",
             extra={"group_by": "episode"},
         ),

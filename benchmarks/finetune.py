@@ -22,6 +22,13 @@ and seed; ``--fresh`` starts over), so the seeds can be added one command at a t
 
     python benchmarks/finetune.py --meld-dir ../shared/data/meld --recipes finetune --corpora episodes --finetune-seeds 1
 
+``--jobs 2`` trains two runs at a time in worker processes (one torch thread each by default), the parent merging
+each result as it arrives; ``--skip-recorded`` leaves out the runs ``--output`` already holds with the same
+settings (recipe, corpus, seed and, for fine-tuning, the optimiser steps), so an interrupted or partial benchmark is
+completed by the same command:
+
+    python benchmarks/finetune.py --meld-dir ../shared/data/meld --finetune-seeds 0 1 2 --skip-recorded --jobs 2
+
 ``--plan`` prints the runs and the schedule the fine-tuning recipe derives for each corpus without training;
 ``--table`` prints the README table of the results file and redraws its chart (``finetune.png`` beside it).
 """
@@ -87,6 +94,22 @@ def schedule_spec(args) -> str:
     return "auto" if args.finetune_steps is None else f"auto,steps={args.finetune_steps}"
 
 
+def schedule_rule(args) -> dict[str, Any]:
+    """The fine-tuning schedule rule's fields (steps, utterances per batch, window, ...), as runs record them."""
+    import dataclasses
+
+    from training.schedule import ScheduleRule
+
+    return dataclasses.asdict(ScheduleRule.parse(schedule_spec(args)))
+
+
+def is_recorded(run: dict[str, Any], corpus: str, recipe: str, seed: int, rule: dict[str, Any]) -> bool:
+    """Whether ``run`` (a recorded result) is the planned (corpus, recipe, seed) with the same schedule rule."""
+    if (run["corpus"], run["recipe"], run["seed"]) != (corpus, recipe, seed):
+        return False
+    return recipe != "finetune" or (run.get("schedule") or {}).get("rule") == rule
+
+
 def prepare(meld_dir: str, work_dir: Path, corpus: str) -> Path:
     """`emoje-prepare meld --protocol <corpus's> --features text` into ``work_dir/<corpus>`` (reused if there);
     the MiniLM features come from the shared feature cache when it has them."""
@@ -107,7 +130,11 @@ def prepare(meld_dir: str, work_dir: Path, corpus: str) -> Path:
 
 def train_once(data: Path, corpus: str, recipe: str, seed: int, args) -> dict[str, Any]:
     """One `emoje-train` run; its test scores, steps, time and (fine-tuning) derived schedule."""
+    import torch
+
     from training.train import run as train_run
+
+    torch.set_num_threads(args.threads)
 
     output_dir = args.work_dir / "runs" / f"{corpus}_{recipe}_seed{seed}"
     shutil.rmtree(output_dir, ignore_errors=True)  # a fresh run, never a resumed one
@@ -261,9 +288,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
     parser.add_argument("--output", type=Path, default=RESULTS / "finetune.json")
     parser.add_argument("--fresh", action="store_true", help="drop the runs already in --output")
+    parser.add_argument("--skip-recorded", action="store_true",
+                        help="leave out planned runs that --output already holds with the same settings")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at a time, in worker processes (>= 1)")
     parser.add_argument("--plan", action="store_true", help="print the runs and derived schedules, train nothing")
     parser.add_argument("--table", action="store_true", help="print the README table of --output and exit")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs must be >= 1")
     if args.budget_minutes <= 0:
         parser.error("--budget-minutes must be > 0")
     if not args.table and not args.meld_dir:
@@ -325,13 +357,34 @@ def main(argv=None) -> int:
     previous = _load_previous(args.output, args.fresh)
     commands = ([] if args.fresh or not args.output.is_file() else json.loads(args.output.read_text()).get("commands", []))
     commands = [*commands, command]
+    if args.skip_recorded:
+        rule = schedule_rule(args)
+        skipped = [key for key in plan if any(is_recorded(r, *key, rule) for r in previous)]
+        plan = [key for key in plan if key not in skipped]
+        for corpus, recipe, seed in skipped:
+            print(f"== {corpus} {recipe} seed {seed}: recorded in {args.output}, skipped", flush=True)
     runs = previous
-    for corpus, recipe, seed in plan:
-        print(f"== {corpus} {recipe} seed {seed}", flush=True)
-        result = train_once(data[corpus], corpus, recipe, seed, args)
-        runs = [r for r in runs if (r["corpus"], r["recipe"], r["seed"]) != (corpus, recipe, seed)] + [result]
+
+    def merge(result: dict[str, Any]) -> None:
+        nonlocal runs
+        key = (result["corpus"], result["recipe"], result["seed"])
+        runs = [r for r in runs if (r["corpus"], r["recipe"], r["seed"]) != key] + [result]
         write_result(args.output, _report(runs, commands, args, started, load_start))
         print(json.dumps({k: v for k, v in result.items() if k not in ("validation_history", "schedule", "emoje_train_args")}), flush=True)
+
+    if args.jobs == 1:
+        for corpus, recipe, seed in plan:
+            print(f"== {corpus} {recipe} seed {seed}", flush=True)
+            merge(train_once(data[corpus], corpus, recipe, seed, args))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(train_once, data[c], c, r, s, args): (c, r, s) for c, r, s in plan}
+            print("== " + ", ".join(f"{c} {r} seed {s}" for c, r, s in plan) + f" on {args.jobs} workers", flush=True)
+            for future in as_completed(futures):
+                merge(future.result())
     report = json.loads(args.output.read_text()) if plan else _report(runs, commands, args, started, load_start)
     print(format_table(report))
     if plan:

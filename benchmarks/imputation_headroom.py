@@ -1,6 +1,7 @@
 """How much can imputing missing modes add? Scenario specialists against one missing-modality generalist.
 
     python -m benchmarks.imputation_headroom                  # seed 0, the 4 single-mode scenarios, about 12 minutes
+    python -m benchmarks.imputation_headroom --scenarios text+audio+face+body privacy --seeds 0 1   # privacy's cost
     python -m benchmarks.imputation_headroom --tiny --output /tmp/h.json     # seconds: checks the plumbing only
 
 An imputed mode is a function of the modes that are present, so it holds no information about the emotion that they
@@ -12,6 +13,10 @@ modality dropout) against the *generalist* (the same model with all modes and th
 ``emoje_no_joint`` of the robustness benchmark, scored with only ``S`` kept). ``headroom = specialist - generalist``:
 where it is below 2 points, no missing-mode method built on the generalist (imputation included) can add 2 points
 there, short of changing what the generalist learns from the present modes. Test weighted-F1, choices by validation.
+
+With the full scenario and ``privacy`` (every mode but the face) both measured, the run also reports the
+*specialists'* full-minus-privacy gap: what the face adds for a model built for each input set alone, i.e. the
+privacy cost no model of this family can avoid on the corpus (`privacy_gap`).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from benchmarks.robustness import (
     train_model,
     with_overrides,
 )
-from training.evaluation import PRIVACY, evaluate_model, modality_scenarios
+from training.evaluation import PRIVACY, evaluate_model, modality_scenarios, scenario_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "imputation_headroom.json"
@@ -70,7 +75,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     load_at_start = load_average()
     corpus, splits = _load_corpus(args)
     dims = dict(splits["train"].feature_dims)
-    everything = {s.name: s for s in modality_scenarios(splits["test"].available_modalities) if s.name != PRIVACY}
+    everything = {s.name: s for s in modality_scenarios(splits["test"].available_modalities)}
     wanted = args.scenarios or [name for name, s in everything.items() if len(s.keep) == 1]
     unknown = sorted(set(wanted) - set(everything))
     if unknown:
@@ -108,6 +113,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     return {
         **run_record("imputation_headroom", args.argv, load_at_start, started),
+        **privacy_gap(per_seed, scenario_name(dims)),
         "size": args.size,
         "seeds": list(args.seeds),
         "model_overrides": parse_overrides(args.set),
@@ -120,6 +126,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def privacy_gap(per_seed: dict[str, Any], full: str) -> dict[str, Any]:
+    """``{"privacy_gap": ...}``: full minus privacy test weighted-F1 of the specialists and of the generalist, per
+    seed and mean, when both scenarios were measured; ``{}`` otherwise."""
+    seeds = list(per_seed.values())
+    if not seeds or not {full, PRIVACY} <= set(seeds[0]["scenarios"]):
+        return {}
+    gap = {}
+    for model in ("specialist", "generalist"):
+        values = [round(seed["scenarios"][full][model] - seed["scenarios"][PRIVACY][model], 4) for seed in seeds]
+        gap[model] = {"per_seed": values, "mean": round(float(np.mean(values)), 4)}
+    return {"privacy_gap": {"description": f"{full} minus {PRIVACY} (no face), test weighted-F1", **gap}}
+
+
 def format_summary(result: dict[str, Any]) -> str:
     """Per scenario: generalist, specialist and headroom (percent, mean over seeds)."""
     lines = [f"{'scenario':<12}{'generalist':>12}{'specialist':>12}{'headroom':>10}"]
@@ -129,12 +148,18 @@ def format_summary(result: dict[str, Any]) -> str:
         specialist = np.mean([seed["scenarios"][name]["specialist"] for seed in seeds])
         lines.append(f"{name:<12}{100 * generalist:>12.1f}{100 * specialist:>12.1f}{100 * headroom:>+10.1f}")
     lines.append(f"mean headroom over these scenarios: {100 * result['headroom_over_scenarios']:+.2f} points")
+    if "privacy_gap" in result:
+        gap = result["privacy_gap"]
+        lines.append(
+            f"full minus privacy: specialists {100 * gap['specialist']['mean']:+.1f} points, "
+            f"generalist {100 * gap['generalist']['mean']:+.1f} points"
+        )
     return "\n".join(lines)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.imputation_headroom", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenarios", nargs="+", help="scenario names, e.g. text audio+face (default: the single modes)")
+    parser.add_argument("--scenarios", nargs="+", help="scenario names, e.g. text audio+face privacy (default: the single modes)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default 0)")
     parser.add_argument("--corpus-seed", type=int, default=0, help="seed of the synthetic corpus (default 0)")
     parser.add_argument("--num-dialogues", type=int, nargs=3, metavar=("TRAIN", "VALIDATION", "TEST"), help="corpus size")
@@ -149,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return run_from_command_line(argv, parse_args, run, format_summary, chart=False)
 
 
-__all__ = ["GENERALIST", "format_summary", "main", "run"]
+__all__ = ["GENERALIST", "format_summary", "main", "privacy_gap", "run"]
 
 
 if __name__ == "__main__":

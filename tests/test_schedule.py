@@ -111,3 +111,21 @@ def test_finetune_benchmark_compares_with_the_frozen_recipe_chosen_on_validation
     plan = finetune.planned_runs(finetune.parse_args(["--meld-dir", "m", "--frozen-seeds", "0", "1"]))
     assert ("meld", "frozen_windows", 0) not in plan and ("episodes", "frozen_windows", 1) in plan
     assert plan[-1] == ("episodes", "finetune", 0)
+
+
+def test_finetune_benchmark_skips_only_runs_recorded_with_the_same_schedule_rule():
+    from benchmarks import finetune
+
+    args = finetune.parse_args(["--meld-dir", "m", "--finetune-seeds", "0", "1", "--skip-recorded", "--jobs", "2"])
+    rule = finetune.schedule_rule(args)
+    assert rule["steps"] == 520 and args.jobs == 2
+    recorded = {"corpus": "meld", "recipe": "finetune", "seed": 0, "max_steps": 520, "schedule": {"rule": rule}}
+    assert finetune.is_recorded(recorded, "meld", "finetune", 0, rule)
+    assert not finetune.is_recorded(recorded, "meld", "finetune", 1, rule)  # another seed
+    assert not finetune.is_recorded(recorded, "episodes", "finetune", 0, rule)  # another corpus
+    shorter = finetune.schedule_rule(finetune.parse_args(["--meld-dir", "m", "--finetune-steps", "260"]))
+    assert not finetune.is_recorded(recorded, "meld", "finetune", 0, shorter)  # same seed, other schedule
+    frozen = {"corpus": "meld", "recipe": "frozen", "seed": 2, "max_steps": 3000}
+    assert finetune.is_recorded(frozen, "meld", "frozen", 2, shorter)  # the frozen recipe has no schedule rule
+    with pytest.raises(SystemExit):
+        finetune.parse_args(["--meld-dir", "m", "--jobs", "0"])

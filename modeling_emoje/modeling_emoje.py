@@ -303,8 +303,11 @@ class EmoJEPreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """`PreTrainedModel.from_pretrained`; weights that do not fit the config are an error, never random weights."""
-        return load_pretrained_strictly(super().from_pretrained, pretrained_model_name_or_path, *model_args, **kwargs)
+        """`PreTrainedModel.from_pretrained`; a folder of another model_type, or weights that do not fit the config,
+        are an error, never random weights."""
+        return load_pretrained_strictly(
+            super().from_pretrained, pretrained_model_name_or_path, *model_args, model_class=cls, **kwargs
+        )
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """`PreTrainedModel.save_pretrained`; with remote code, ``auto_map`` also maps ``AutoModel`` to `EmoJEModel`."""

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .modalities import MODALITIES, MODALITY_INDEX, counted_modalities
+from .model_folder import check_model_folder
 
 PREFIX_CHUNK = 64  # prefixes per context call when a bidirectional context streams (`DialogueContext.prefix_states`)
 
@@ -646,14 +648,26 @@ def _load_single_values(model: nn.Module, pretrained_model_name_or_path, keys: l
                 parameters[key].copy_(handle.get_tensor(key).reshape(parameters[key].shape))
 
 
-def load_pretrained_strictly(load, pretrained_model_name_or_path, *model_args, **kwargs):
+def load_pretrained_strictly(
+    load, pretrained_model_name_or_path, *model_args, model_class: type | None = None, **kwargs
+):
     """``PreTrainedModel.from_pretrained`` (``load``) that refuses weights which would leave parameters random.
 
     Missing keys or shape mismatches (a ``config.json`` that does not fit ``model.safetensors``) raise a ValueError
     naming the folder and the keys, instead of a warning and randomly initialised weights; an unreadable weight
     file raises one naming the folder. ``ignore_mismatched_sizes=True`` or ``output_loading_info=True`` (the caller
     handles the report) keep transformers' behaviour.
+
+    With ``model_class`` (the class being loaded) and no ``config`` argument, a local folder must hold a
+    ``config.json`` of ``model_class.config_class.model_type`` (`check_model_folder`): a folder without one, a BERT
+    checkpoint or a ``model_type`` typo is a ValueError naming the folder and the model_type found, instead of
+    transformers' "model of type bert to instantiate a model of type emoje" warning and a later, unrelated error.
     """
+    path = pretrained_model_name_or_path
+    if model_class is not None and kwargs.get("config") is None and isinstance(path, (str, os.PathLike)):
+        folder = Path(path) / kwargs.get("subfolder", "")
+        if folder.is_dir():  # a Hub id is left to transformers
+            check_model_folder(folder, [model_class.config_class.model_type], model_class.__name__)
     caller_handles = kwargs.get("output_loading_info", False)
     ignore_sizes = kwargs.pop("ignore_mismatched_sizes", False)
     kwargs["output_loading_info"] = True

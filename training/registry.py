@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -102,33 +101,21 @@ def build_model(
         raise ValueError(f"the {model_type} model cannot be built with the model options [{options}]: {error}") from None
 
 
-def saved_model_type(config_file: str | os.PathLike) -> str:
-    """The ``model_type`` field of a saved ``config.json``; a ValueError naming the file unless it is a known one."""
-    config_file = Path(config_file)
-    try:
-        model_type = json.loads(config_file.read_text()).get("model_type")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as error:
-        raise ValueError(f"{config_file} is not a readable model config ({error})") from None
-    if model_type not in known_model_types():
-        raise ValueError(f"{config_file}: model_type {model_type!r} is not one of this package's models {known_model_types()}")
-    return model_type
-
-
 def load_model(path: str | os.PathLike, **kwargs) -> PreTrainedModel:
     """Load a saved emotion-recognition model directory (config.json + weights) with the class its model_type names.
 
-    The weights are checked first (`training.weights`): a truncated file or keys/shapes that do not fit the config
-    raise a ValueError naming the file, instead of loading random weights.
+    A folder that is not one of `known_model_types` (no config.json, a BERT checkpoint, a model_type typo) is a
+    ValueError naming the folder, its model_type and the known ones (`modeling_emoje.model_folder`). The weights are
+    checked next (`training.weights`): a truncated file or keys/shapes that do not fit the config raise a ValueError
+    naming the file, instead of loading random weights.
     """
+    from modeling_emoje.model_folder import check_model_folder  # also registers the package's configs with AutoConfig
+
     path = Path(path)
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise ValueError(f"{path} is not a saved model directory: it has no config.json")
-    model_type = saved_model_type(config_file)
-    importlib.import_module("modeling_emoje")  # registers the package's configs with AutoConfig
+    model_type = check_model_folder(path, known_model_types(), "this package")
     config_class, model_class = get_model_classes(model_type)
     config = config_class.from_pretrained(path)
-    check_weights_match(config_weight_shapes(model_class, config), path, what=str(config_file))
+    check_weights_match(config_weight_shapes(model_class, config), path, what=str(path / "config.json"))
     return model_class.from_pretrained(path, config=config, **kwargs)
 
 
@@ -139,5 +126,4 @@ __all__ = [
     "known_model_types",
     "load_model",
     "register_model",
-    "saved_model_type",
 ]

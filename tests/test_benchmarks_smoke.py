@@ -262,3 +262,18 @@ def test_quality_runs_emoje_train_per_seed_under_the_budget(tmp_path, meld_dir, 
     means = [np.mean([run[key]["weighted_f1"] if key else run["weighted_f1"] for run in runs]) for key in (None, "reference")]
     assert reference["weighted_f1_ratio"] == pytest.approx(means[0] / means[1], abs=1e-3)
     assert reference["weighted_f1_difference_points"] == pytest.approx(100 * (means[0] - means[1]), abs=0.01)
+
+
+def test_robustness_models_get_their_own_validation_chosen_settings():
+    dims, labels = {"text": 8, "audio": 4, "face": 6, "body": 5}, ["a", "b", "c"]
+    emoje = robustness.build_model("emoje", dims, labels)
+    paper = robustness.build_model("emoje_paper", dims, labels)
+    concat = robustness.build_model("concat_zeros", dims, labels)
+    assert (emoje.config.acn_layers, emoje.config.modality_dropout) == (0, 0.5)
+    assert (paper.config.acn_layers, paper.config.modality_dropout) == (2, 0.3)
+    assert concat.config.modality_dropout == 0.3 and concat.config.hidden_size == emoje.config.hidden_size
+    no_joint = robustness.build_model("emoje_no_joint", dims, labels)
+    assert not no_joint.config.use_joint_embedding and no_joint.config.acn_layers == 0  # same settings, JE off
+    settings = robustness.with_overrides(robustness.SIZES["default"], {"modality_dropout": 0.2, "acn_layers": 1})
+    assert robustness.build_model("concat_zeros", dims, labels, settings=settings).config.modality_dropout == 0.2
+    assert robustness.build_model("emoje", dims, labels, settings=settings).config.acn_layers == 1

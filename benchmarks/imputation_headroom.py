@@ -141,12 +141,13 @@ def privacy_gap(per_seed: dict[str, Any], full: str) -> dict[str, Any]:
 
 def format_summary(result: dict[str, Any]) -> str:
     """Per scenario: generalist, specialist and headroom (percent, mean over seeds)."""
-    lines = [f"{'scenario':<12}{'generalist':>12}{'specialist':>12}{'headroom':>10}"]
+    width = max([12, *(len(name) + 2 for name in result["headroom_mean"])])
+    lines = [f"{'scenario':<{width}}{'generalist':>12}{'specialist':>12}{'headroom':>10}"]
     seeds = list(result["per_seed"].values())
     for name, headroom in result["headroom_mean"].items():
         generalist = np.mean([seed["scenarios"][name]["generalist"] for seed in seeds])
         specialist = np.mean([seed["scenarios"][name]["specialist"] for seed in seeds])
-        lines.append(f"{name:<12}{100 * generalist:>12.1f}{100 * specialist:>12.1f}{100 * headroom:>+10.1f}")
+        lines.append(f"{name:<{width}}{100 * generalist:>12.1f}{100 * specialist:>12.1f}{100 * headroom:>+10.1f}")
     lines.append(f"mean headroom over these scenarios: {100 * result['headroom_over_scenarios']:+.2f} points")
     if "privacy_gap" in result:
         gap = result["privacy_gap"]

@@ -30,6 +30,7 @@ DISPLAY_NAMES: dict[str, str] = {
     "concat_zeros": "concat + modality dropout",
     "emoje": "AM^2-EmoJE",
     "emoje_no_joint": "AM^2-EmoJE w/o joint emb.",
+    "emoje_paper": "AM^2-EmoJE, paper depth (2 ACN layers)",
     "emoje_unnormalized": "AM^2-EmoJE, raw feature scales",
     "cmarr": "CM-ARR",
     "linear_probe": "linear probe (same run)",

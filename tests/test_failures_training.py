@@ -317,3 +317,24 @@ def test_overwriting_a_folder_keeps_the_checkpoint_it_resumes(trained, corpus, t
     ))
     assert summary["resumed_from"] == str(start) and summary["global_step"] == 8
     assert start.is_dir() and read_run_record(folder)["checkpoints"] == ["checkpoint-8"]
+
+
+def test_a_checking_process_beside_the_writer_sees_the_record_with_the_files(tmp_path, monkeypatch):
+    """Two-process runs: the main process claims --output-dir (writes the run record) while the other process only
+    checks it. Whenever the checker sees a file of this run, it must see the record too (no "files emoje-train did
+    not write" error): here the main process writes the record just as the checker lists the folder."""
+    from training import run_folder
+
+    identity = run_folder.run_identity(tmp_path / "data", "emoje", None, None, {"hidden_size": 8})
+    output = tmp_path / "run"
+    output.mkdir()
+    listed = run_folder._contents
+
+    def main_process_writes_then_list(folder):
+        if not (output / run_folder.RUN_RECORD).exists():
+            run_folder.write_run_record(output, run_folder._new_record(identity))  # the main process, meanwhile
+        return listed(folder)
+
+    monkeypatch.setattr(run_folder, "_contents", main_process_writes_then_list)
+    record = run_folder.claim_output_dir(output, identity, overwrite=False, resume=True, write=False)
+    assert record["run_id"] == run_folder.run_id(identity)

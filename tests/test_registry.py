@@ -46,13 +46,14 @@ def test_build_model_names_the_options_a_config_or_model_rejects():
 @pytest.mark.parametrize("size", ["tiny", "default"])
 def test_the_concat_baseline_gets_the_emoje_settings_it_shares(size):
     """The benchmarks' `concat_zeros` models: built by the registry with AM^2-EmoJE's shared settings (the same
-    encoders, context and modality dropout as the AM^2-EmoJE it is compared with)."""
+    encoders and context as the AM^2-EmoJE it is compared with), except where the size's ``concat`` section names
+    the baseline's own choice (its modality dropout, chosen on validation)."""
     settings = robustness.SIZES[size]
     emoje = robustness.build_model("emoje", DIMS, LABELS, size).config
     for name, changes in (("concat_zeros", {}), ("concat_zeros_no_dropout", {"modality_dropout": 0.0})):
         concat = robustness.build_model(name, DIMS, LABELS, size)
         assert isinstance(concat, ConcatFusionForEmotionRecognition)
-        expected = EmoJEConfig(modality_dims=DIMS, **{**settings["emoje"], **changes})
+        expected = EmoJEConfig(modality_dims=DIMS, **{**settings["emoje"], **settings.get("concat", {}), **changes})
         for field in SHARED_FIELDS:
             assert getattr(concat.config, field) == getattr(expected, field), field
         assert concat.config.id2label == emoje.id2label

@@ -152,8 +152,10 @@ def claim_output_dir(
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise OutputDirError(f"--output-dir {output_dir} is a file, not a folder")
-    record = read_run_record(output_dir) if output_dir.is_dir() else None
+    # Contents first, record second: the main process writes the record before anything else, so a process that
+    # only checks (``write=False``, running beside it) and sees any file of this run also sees its record.
     contents = _contents(output_dir)
+    record = read_run_record(output_dir) if output_dir.is_dir() else None
     this_run = record is not None and record["run_id"] == run_id(identity)
     if record is None and contents and not overwrite:
         shown = contents[:5] + (["..."] if len(contents) > 5 else [])

@@ -25,7 +25,7 @@ reported as ``emoje/imputation_off_at_test``: it says whether the imputed modes 
 Targets (reported, not asserted): the joint embedding adds >= 2 points of weighted-F1 averaged over the
 missing scenarios (every subset but the full one); privacy mode within 2 points of full.
 
-    python -m benchmarks.robustness                                 # 3 seeds, about an hour on 2 cores
+    python -m benchmarks.robustness --jobs 2                        # 3 seeds, about 15 minutes on 2 cores
     python -m benchmarks.robustness --seeds 0 --models emoje,emoje_no_joint --output /tmp/r.json
     python -m benchmarks.robustness --tiny --output /tmp/r.json      # seconds: checks the plumbing only
 """

@@ -24,7 +24,7 @@ and seed; ``--fresh`` starts over), so the seeds can be added one command at a t
 
 ``--jobs 2`` trains two runs at a time in worker processes (one torch thread each by default), the parent merging
 each result as it arrives; ``--skip-recorded`` leaves out the runs ``--output`` already holds with the same
-settings (recipe, corpus, seed and, for fine-tuning, the optimiser steps), so an interrupted or partial benchmark is
+settings (recipe, corpus, seed and, for fine-tuning, the schedule rule), so an interrupted or partial benchmark is
 completed by the same command:
 
     python benchmarks/finetune.py --meld-dir ../shared/data/meld --finetune-seeds 0 1 2 --skip-recorded --jobs 2
@@ -260,7 +260,8 @@ def plot_summary(report: dict[str, Any], path: Path) -> Path | None:
         position += 0.7
     handles, labels = axis.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
-    order = [label for label in RECIPE_LABELS.values() if label in unique] + [l for l in unique if l not in RECIPE_LABELS.values()]
+    known = list(RECIPE_LABELS.values())
+    order = [label for label in known if label in unique] + [label for label in unique if label not in known]
     axis.legend([unique[label] for label in order], order, fontsize=8, loc="upper center", ncol=3)
     axis.set_xticks([t for t, _ in ticks], [label for _, label in ticks])
     axis.set_ylim(40, 72)

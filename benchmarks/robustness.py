@@ -158,9 +158,10 @@ def build_model(
     if base not in BASE_MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES + tuple(VARIANTS)}")
     model_type, section = BASE_MODELS[base]
-    options = {**settings[section], **changes}
-    if model_type == CONCAT_MODEL_TYPE:
+    if model_type == CONCAT_MODEL_TYPE:  # AM^2-EmoJE's shared settings, then the baseline's own choices
         options = concat_options({**settings[section], **settings.get("concat", {}), **changes})
+    else:
+        options = {**settings[section], **changes}
     return registry.build_model(model_type, dims, labels, options)
 
 

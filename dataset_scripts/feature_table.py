@@ -230,6 +230,20 @@ def as_text(value: Any) -> str:
     return str(value).strip()
 
 
+def column_list(columns: Iterable[Any], limit: int = 12) -> str:
+    """A table's column names for a message: the first `limit`, then how many more.
+
+    Example:
+        >>> column_list(["clip", "actor", "emotion"])
+        "'clip', 'actor', 'emotion'"
+        >>> column_list([f"f{i}" for i in range(20)], limit=2)
+        "'f0', 'f1' and 18 more"
+    """
+    names = [str(name) for name in columns]
+    shown = ", ".join(repr(name) for name in names[:limit])
+    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
+
+
 def _as_position(text: str) -> int | None:
     try:
         return int(text)
@@ -457,7 +471,7 @@ class FeatureTableBuilder:
         for modality, column in self.feature_columns.items():
             if column not in frame.columns:
                 raise ValueError(
-                    f"{self.table}: no column {column!r} for {modality} features; columns: {list(frame.columns)}"
+                    f"{self.table}: no column {column!r} for {modality} features; columns: {column_list(frame.columns)}"
                 )
         sources = dict(self.feature_columns)
         for modality in MODALITIES:
@@ -480,8 +494,22 @@ class FeatureTableBuilder:
         if column in frame.columns:
             return column
         if required or name is not None:
-            raise ValueError(f"{self.table}: no column {column!r} ({option}); columns: {list(frame.columns)}")
+            raise ValueError(f"{self.table}: no column {column!r} ({option}); columns: {column_list(frame.columns)}")
         return None
+
+    def _split_column(self, frame: pd.DataFrame) -> str:
+        """The table's split column; without one, an error saying the two ways to give the split."""
+        name = self.columns.split
+        if name in frame.columns:
+            return name
+        raise ValueError(
+            f"{self.table} has no column {name!r}, so its rows have no train/validation/test split (its columns: "
+            f"{column_list(frame.columns)}). Either add a {name!r} column saying train, validation (dev, val) or test "
+            f"for each row (a column of another name: --split-column NAME), or split by the values of one of its "
+            f"columns: --split-by COLUMN --train VALUES --validation VALUES --test VALUES (in Python: "
+            f"split=ColumnSplit.parse(COLUMN, train=..., validation=..., test=...)); splitting by speaker or session "
+            f"keeps the test speakers out of training"
+        )
 
     def _layout(self, frame: pd.DataFrame) -> _Layout:
         """Find every column the build reads (raising on a missing one) and whether utterance ids are integers."""
@@ -493,7 +521,7 @@ class FeatureTableBuilder:
         if self.split is not None:
             split = self._column(frame, self.split.column, self.split.column, "split-by column", True)
         else:
-            split = self._column(frame, names.split, names.split, "split column (or give a split rule)", True)
+            split = self._split_column(frame)
         utterance = self._column(frame, names.utterance, "utterance_id", "utterance column", False)
         numeric = utterance is not None and all(_as_position(as_text(v)) is not None for v in frame[utterance])
         return _Layout(
@@ -712,6 +740,7 @@ __all__ = [
     "as_text",
     "build_feature_table",
     "canonical_value",
+    "column_list",
     "describe_features",
     "load_array_file",
     "parse_values",

@@ -50,7 +50,10 @@ def features_parser() -> argparse.ArgumentParser:
     names.add_argument("--speaker-column", default="speaker")
     names.add_argument("--label-column", default="label")
     names.add_argument("--text-column", default=None, help="transcript column (default text if present)")
-    names.add_argument("--split-column", default="split", help="train/validation(dev,val)/test per row")
+    names.add_argument(
+        "--split-column", default="split",
+        help="train/validation(dev,val)/test per row; a table without one needs --split-by (default %(default)s)",
+    )
     arrays = parser.add_argument_group("features")
     arrays.add_argument(
         "--column", action="append", default=[], metavar="MODALITY=COLUMN",

@@ -63,8 +63,10 @@ DATASET_CITATIONS: dict[str, str] = {
         "volume = {8},\n  number = {1},\n  pages = {67--80},\n  year = {2017}\n}"
     ),
 }
-# Corpus names for the card's `datasets` metadata (no official Hugging Face Hub copy of these corpora exists).
+# Corpus display names, and the Hub dataset ids for the card's `datasets` metadata where the corpus's authors publish
+# one (MELD: declare-lab/MELD; IEMOCAP and MSP-IMPROV are licensed per user and have no official Hub copy).
 DATASET_NAMES: dict[str, str] = {"meld": "MELD", "iemocap": "IEMOCAP", "msp": "MSP-IMPROV"}
+DATASET_HUB_IDS: dict[str, str] = {"meld": "declare-lab/MELD"}
 # What each corpus's own terms say, shown in the card so a user picks the card's `license` knowingly.
 DATASET_TERMS: dict[str, str] = {
     "meld": "MELD is distributed by its authors under GPL-3.0 (github.com/declare-lab/MELD); its utterances are "
@@ -75,8 +77,13 @@ DATASET_TERMS: dict[str, str] = {
     "msp": "MSP-IMPROV is released by the MSP lab (UT Dallas) to each user under an academic license agreement; check "
     "that it allows publishing weights trained on it before you push this folder.",
 }
-# The Hub has no emotion-recognition-in-conversation task: the closest classification task of the model's inputs.
-PIPELINE_TAGS: dict[str, str] = {"text": "text-classification", "audio": "audio-classification", "video": "video-classification"}
+# Why the card has no `pipeline_tag`: the Hub's tasks classify one text, one clip or one image; this model labels every
+# turn of a conversation from whichever modalities each turn has, through its own pipeline (remote code).
+NO_PIPELINE_TAG_REASON = (
+    "The card sets no `pipeline_tag`: the Hub's tasks (text-, audio-, video-classification) take one input and give "
+    "one label, while this model labels every turn of a conversation from whichever of its modalities each turn "
+    "has. Its own pipeline comes with the repository (`custom_pipelines` in `config.json`)."
+)
 SYNTHETIC_NOTICE = (
     "\n> **Demo model trained on synthetic data.** The corpus behind this checkpoint is generated noise around "
     "per-class prototypes (`dataset_scripts.synthetic`, preset \"prototype\"), not recordings of people. Its scores show "
@@ -91,21 +98,6 @@ def _dataset_key(*names: str | None) -> str | None:
         if key in text:
             return key
     return "synthetic" if "synthetic" in text else None
-
-
-def pipeline_tag_for(modalities: Sequence[str]) -> str:
-    """The Hub ``pipeline_tag`` of a model with these modalities: ``text-classification`` for text only,
-    ``audio-classification`` for audio (with or without text), ``video-classification`` as soon as face or body
-    (landmarks of a video) take part: each utterance is classified, and video is the input that carries them all.
-
-    Example:
-        >>> pipeline_tag_for(["text"]), pipeline_tag_for(["text", "audio"]), pipeline_tag_for(["text", "face"])
-        ('text-classification', 'audio-classification', 'video-classification')
-    """
-    present = set(modalities)
-    if present & {"face", "body"}:
-        return PIPELINE_TAGS["video"]
-    return PIPELINE_TAGS["audio"] if "audio" in present else PIPELINE_TAGS["text"]
 
 
 def eval_results_from_evaluation(
@@ -180,8 +172,9 @@ def build_model_card(
     """Build the README.md model card of an exported checkpoint (``trained_on``: the config's note on the training
     data, shown in the card; one that says synthetic marks the card as a synthetic demo).
 
-    The metadata carries ``pipeline_tag`` (`pipeline_tag_for`), ``base_model`` (the Hub id of the text encoder,
-    when known), ``datasets`` (the corpus, when it is MELD, IEMOCAP or MSP-IMPROV) and the ``model-index``;
+    The metadata carries ``base_model`` (the Hub id of the text encoder, when known), ``datasets`` (the corpus's Hub
+    id, where its authors publish one: `DATASET_HUB_IDS`) and the ``model-index``; no ``pipeline_tag``
+    (`NO_PIPELINE_TAG_REASON`, stated in the card);
     ``evaluation_image`` (a file name in the folder, e.g. ``evaluation.png``) is shown above the evaluation table."""
     dataset_name = dataset_name or protocol or "unknown corpus"
     key = _dataset_key(dataset_name, protocol, trained_on)
@@ -195,9 +188,8 @@ def build_model_card(
         tags=["emotion-recognition", "emotion-recognition-in-conversation", "multimodal", "missing-modality", "emoje", model_type],
         model_name=title,
         eval_results=eval_results,
-        pipeline_tag=pipeline_tag_for(modalities),
         base_model=base_model,
-        datasets=[DATASET_NAMES[key]] if key in DATASET_NAMES else None,
+        datasets=[DATASET_HUB_IDS[key]] if key in DATASET_HUB_IDS else None,
     )
     three_mode = evaluation and any(name.startswith("three_mode") for name in evaluation.get("scenarios", {}))
     notes = list(limitations)
@@ -229,6 +221,7 @@ def build_model_card(
         "num_labels": str(len(label_names)),
         "labels": ", ".join(f"`{name}`" for name in label_names),
         "repo_id": repo_id or "path/to/this/folder",
+        "pipeline_note": NO_PIPELINE_TAG_REASON,
         "dataset_name": dataset_name,
         "trained_on_line": f"- **Trained on:** {trained_on} (`config.trained_on`)\n" if trained_on else "",
         "protocol": protocol or "unspecified",
@@ -256,4 +249,12 @@ def build_model_card(
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}")
 
 
-__all__ = ["CARD_METRICS", "DATASET_NAMES", "DATASET_TERMS", "PIPELINE_TAGS", "build_model_card", "eval_results_from_evaluation", "pipeline_tag_for"]
+__all__ = [
+    "CARD_METRICS",
+    "DATASET_HUB_IDS",
+    "DATASET_NAMES",
+    "DATASET_TERMS",
+    "NO_PIPELINE_TAG_REASON",
+    "build_model_card",
+    "eval_results_from_evaluation",
+]

@@ -7,7 +7,7 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
-from .configuration_emoje import DEFAULT_MODALITY_DIMS, validate_feature_normalization
+from .configuration_emoje import DEFAULT_MODALITY_DIMS, validate_feature_normalization, without_installed_pipelines
 from .modalities import MODALITIES, MODALITY_INDEX, validate_modality_dims
 
 DEFAULT_MODE_GROUPS: dict[str, list[str]] = {"text": ["text"], "audio": ["audio"], "visual": ["face", "body"]}
@@ -92,6 +92,7 @@ class CMARRConfig(PreTrainedConfig):
     trained_on: str | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
+        kwargs = without_installed_pipelines(kwargs)
         if self.modality_dims is None:
             self.modality_dims = dict(DEFAULT_MODALITY_DIMS)
         super().__post_init__(**kwargs)

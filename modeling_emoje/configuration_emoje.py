@@ -38,6 +38,32 @@ def validate_modality_masking(rate: float, scheme: str) -> None:
         raise ValueError(f"modality_dropout must be in [0, 1{')' if scheme == 'independent' else ']'} with modality_masking={scheme!r}, got {rate}")
 
 
+def without_installed_pipelines(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` of a config being loaded, without its `custom_pipelines` entry when an installed package already
+    serves that task.
+
+    An exported `config.json` names the conversation pipeline's code in `custom_pipelines`, so that
+    `pipeline(model=REPO, trust_remote_code=True)` runs it where the emoje package is not installed. Where it is
+    installed and imported, `transformers.pipeline(task, model=REPO)` must use the installed, registered pipeline
+    instead (transformers would otherwise insist on running the repository's copy, with `trust_remote_code=True`).
+    Only the installed config class does this: the repository's copy (loaded with `trust_remote_code=True`) keeps the
+    entry, so that call runs the repository's pipeline whether or not the package is installed.
+    """
+    pipelines = kwargs.get("custom_pipelines")
+    if not pipelines or __name__.startswith("transformers_modules"):
+        return kwargs
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    installed = {
+        task
+        for task, entry in PIPELINE_REGISTRY.supported_tasks.items()
+        if not str(getattr(entry.get("impl"), "__module__", "")).startswith("transformers_modules")
+    }
+    if not installed & set(pipelines):
+        return kwargs
+    return {key: value for key, value in kwargs.items() if key != "custom_pipelines"}
+
+
 class EmoJEConfig(PreTrainedConfig):
     r"""Configuration of AM^2-EmoJE (query adaptive fusion, cross-attended network, guided NCE, joint embedding).
 
@@ -132,6 +158,7 @@ class EmoJEConfig(PreTrainedConfig):
     trained_on: str | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
+        kwargs = without_installed_pipelines(kwargs)
         if self.modality_dims is None:
             self.modality_dims = dict(DEFAULT_MODALITY_DIMS)
         if self.guided_pairs is None:
@@ -177,4 +204,5 @@ __all__ = [
     "validate_feature_normalization",
     "validate_modality_dims",
     "validate_modality_masking",
+    "without_installed_pipelines",
 ]

@@ -198,7 +198,10 @@ class EmoJEFeatureExtractor(SequenceFeatureExtractor):
             frames = np.lib.stride_tricks.sliding_window_view(samples, self.n_fft)[:: self.hop_length]
             spectrum = np.fft.rfft(frames * self.window, n=self.n_fft, axis=-1)
             power = spectrum.real**2 + spectrum.imag**2
-            yield np.log(power.astype(np.float32) @ self.mel_filters + self.log_floor, dtype=np.float32)
+            # numpy's own loop, not BLAS: a BLAS product's rounding depends on its thread count, and extraction must
+            # give the same bits in one process and in parallel workers (which run single-threaded).
+            mel = np.einsum("fk,km->fm", power.astype(np.float32), self.mel_filters, optimize=False)
+            yield np.log(mel + self.log_floor, dtype=np.float32)
 
     def log_mel(self, waveform: np.ndarray) -> np.ndarray:
         """Full-rate log-mel spectrogram `(num_stft_frames, feature_size)` of a mono waveform at `sampling_rate`."""

@@ -45,6 +45,11 @@ def check_model_folder(folder: str | os.PathLike, known: Collection[str], loader
     config_file = folder / CONFIG_FILE
     if not folder.is_dir():
         raise ModelFolderError(f"{folder} is not a saved model folder: {'not a folder' if folder.exists() else 'no such path'}")
+    if not config_file.is_file() and (folder / "model" / CONFIG_FILE).is_file():
+        raise ModelFolderError(
+            f"{folder} is a training output folder (checkpoints), not a saved model: its exported model is "
+            f"{folder / 'model'}"
+        )
     if not config_file.is_file():
         raise ModelFolderError(
             f"{folder} is not a saved model folder: it has no {CONFIG_FILE}; {loader} loads only model_type {known}"

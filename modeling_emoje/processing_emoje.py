@@ -44,6 +44,8 @@ Example:
 from __future__ import annotations
 
 import difflib
+import inspect
+import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -52,7 +54,7 @@ import numpy as np
 from transformers import AutoTokenizer
 from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
-from transformers.utils import logging
+from transformers.utils import cached_file, logging
 
 from .dialogue_batch import build_dialogue_batch, number_speakers
 from .feature_extraction_emoje import EmoJEFeatureExtractor
@@ -67,6 +69,9 @@ from .video_processing_emoje import EmoJEVideoProcessor
 logger = logging.get_logger(__name__)
 
 _NO_FRAMES = np.zeros((0, 0), dtype=np.float32)  # a turn without a modality's features
+PROCESSOR_CONFIG_FILE = "processor_config.json"
+# Keyword arguments of `from_pretrained` that say where and how to fetch the files (the rest are settings).
+HUB_OPTIONS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
 TURN_KEYS = ("speaker", "text", "audio", "video", "face", "body", "text_features", "audio_features")
 
 
@@ -85,6 +90,14 @@ def check_turn_keys(turn: Mapping, where: str) -> None:
         matches = [stem] if stem != name and stem in TURN_KEYS else difflib.get_close_matches(name, TURN_KEYS, n=1)
         hint = f" (did you mean {matches[0]!r}?)" if matches else ""
         raise ValueError(f"{where}: unknown key {key!r}{hint}; a turn's keys are {', '.join(TURN_KEYS)}")
+
+
+def _part_settings(saved: Any) -> dict[str, Any]:
+    """A part's saved settings without the bookkeeping keys transformers adds on save (its class name, `auto_map`)."""
+    if not isinstance(saved, Mapping):
+        raise ValueError(f"a processor part's settings must be a JSON object, got {type(saved).__name__}")
+    bookkeeping = ("processor_class", "auto_map", "feature_extractor_type", "video_processor_type")
+    return {key: value for key, value in saved.items() if key not in bookkeeping}
 
 
 def _as_frames(value: Any, where: str, field: str, dim: int | None) -> np.ndarray:
@@ -139,6 +152,8 @@ class EmoJEProcessor(ProcessorMixin):
         self.text_input = text_input
         self.max_text_length = max_text_length
         self.modalities = [name for name in MODALITIES if name in modalities] if modalities else list(MODALITIES)
+        for how_it_was_loaded in ("local_files_only", "is_local"):  # not settings of the tokenizer: never saved
+            getattr(tokenizer, "init_kwargs", {}).pop(how_it_was_loaded, None)
         super().__init__(feature_extractor, video_processor, tokenizer, **kwargs)
 
     # ------------------------------------------------------------------ construction / serialisation
@@ -158,28 +173,43 @@ class EmoJEProcessor(ProcessorMixin):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> EmoJEProcessor:
-        processor = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        hub_keys = ("revision", "token", "cache_dir", "local_files_only")
-        hub_kwargs = {key: kwargs[key] for key in hub_keys if kwargs.get(key) is not None}
-        processor.text_features.bind(pretrained_model_name_or_path, kwargs.get("subfolder") or "", hub_kwargs)
+        """Load a processor saved with `save_pretrained` (a folder, a `processor_config.json` file or a Hub repository).
+
+        The parts are always this package's own classes, so they are rebuilt from `processor_config.json` here,
+        without going through how a given transformers release resolves sub-processors (which changed between
+        5.24 and 5.25); only the tokenizer is read from its own files. Works the same through `AutoProcessor` and
+        from Hub remote code (`trust_remote_code=True`) where this package is not installed. Keyword arguments
+        override the saved settings (e.g. `modalities=["text"]`) or go to the Hub download (`revision`, `token`,
+        `cache_dir`, `local_files_only`, `subfolder`, ...).
+        """
+        # The caller's answer on remote code holds for the tokenizer too (it reads the folder's config.json).
+        trust = {"trust_remote_code": kwargs["trust_remote_code"]} if kwargs.get("trust_remote_code") is not None else {}
+        for internal in ("_from_auto", "_from_pipeline", "trust_remote_code", "code_revision", "return_unused_kwargs"):
+            kwargs.pop(internal, None)
+        hub_kwargs = {key: kwargs.pop(key) for key in HUB_OPTIONS if key in kwargs}
+        hub_kwargs = {key: value for key, value in hub_kwargs.items() if value is not None}
+        source = os.fspath(pretrained_model_name_or_path)
+        config_file = source if os.path.isfile(source) else cached_file(source, PROCESSOR_CONFIG_FILE, **hub_kwargs)
+        try:
+            with open(config_file, encoding="utf-8") as stream:
+                saved = json.load(stream)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{config_file}: not a readable processor config ({error})") from error
+        if not isinstance(saved, dict):
+            raise ValueError(f"{config_file}: a processor config must be a JSON object, got {type(saved).__name__}")
+        folder = os.path.dirname(os.path.abspath(source)) if os.path.isfile(source) else source
+        feature_extractor = EmoJEFeatureExtractor.from_dict(_part_settings(saved.pop("feature_extractor", {})))
+        video_processor = EmoJEVideoProcessor(**_part_settings(saved.pop("video_processor", {})))
+        tokenizer = kwargs.pop("tokenizer", None) or AutoTokenizer.from_pretrained(folder, **hub_kwargs, **trust)
+        accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "feature_extractor", "video_processor", "tokenizer", "kwargs"}
+        ignored = sorted(set(saved) - accepted - {"processor_class", "auto_map"})
+        if ignored:
+            logger.warning("%s: ignoring settings this version does not know: %s", config_file, ", ".join(ignored))
+        # Other keyword arguments (a pipeline passes the model's, such as `dtype`) are not the processor's.
+        settings = {key: value for key, value in {**saved, **kwargs}.items() if key in accepted}
+        processor = cls(feature_extractor, video_processor, tokenizer, **settings)
+        processor.text_features.bind(folder, hub_kwargs.get("subfolder", ""), {k: v for k, v in hub_kwargs.items() if k != "subfolder"})
         return processor
-
-    @classmethod
-    def _get_arguments_from_pretrained(cls, pretrained_model_name_or_path, processor_dict=None, **kwargs):
-        # The parts are always this package's classes: rebuild them from processor_config.json directly, so loading
-        # needs no AutoFeatureExtractor / AutoVideoProcessor registration (only the tokenizer has its own files).
-        processor_dict = processor_dict or {}
-        for key in ("_from_auto", "_from_pipeline"):
-            kwargs.pop(key, None)
-        feature_extractor = EmoJEFeatureExtractor.from_dict(dict(processor_dict.get("feature_extractor", {})))
-        video_processor = cls._video_processor_from_dict(dict(processor_dict.get("video_processor", {})))
-        tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, **kwargs)
-        return [feature_extractor, video_processor, tokenizer]
-
-    @staticmethod
-    def _video_processor_from_dict(config: dict[str, Any]) -> EmoJEVideoProcessor:
-        config.pop("processor_class", None)
-        return EmoJEVideoProcessor(**config)
 
     def check_argument_for_proper_class(self, argument_name, argument):
         # transformers resolves "VideoProcessorMixin" through VIDEO_PROCESSOR_MAPPING, a dummy without torchvision
@@ -208,14 +238,13 @@ class EmoJEProcessor(ProcessorMixin):
     def save_pretrained(
         self, save_directory: str | os.PathLike, push_to_hub: bool = False, save_text_encoder: bool = True, **kwargs
     ):
-        """Save the processor; with `save_text_encoder` (default) also the text encoder, into `text_encoder/`.
-
-        Without it, the reference is written resolved (an absolute local path or a Hub id), so loading may download.
-        """
+        """Save the processor. A public text encoder is written as its Hub id; any other is copied into
+        `text_encoder/` (default), or with `save_text_encoder=False` written as its resolved local path (a training
+        checkpoint's lean reference)."""
         original = self.text_encoder_name_or_path
         if original is not None:
             self.text_encoder_name_or_path = (
-                self.text_features.save(save_directory) if save_text_encoder else self.resolve_text_encoder_path()
+                self.text_features.save(save_directory) if save_text_encoder else self.text_features.portable_reference()
             )
         try:
             return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)

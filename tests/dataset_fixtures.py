@@ -423,3 +423,91 @@ class CountingEncoder:
         self.calls += 1
         self.texts += len(texts)
         return self.inner(texts)
+
+
+# -------------------------------------------------------------------------------- what the READMEs' commands read
+
+
+def write_face_clip(path: Path, source: Path, seconds: float = 0.6) -> Path:
+    """The first ``seconds`` of a real video ``source`` (a face in view, an audio track), remuxed without re-encoding:
+    a clip on which FaceMesh and Pose find a person, unlike `write_clip`'s flat colours."""
+    import av
+
+    key = f"face:{source}:{seconds}"
+    if key not in _CLIP_CACHE:
+        buffer = io.BytesIO()
+        with av.open(str(source)) as given, av.open(buffer, "w", format="mp4") as container:
+            kept = [stream for stream in given.streams if stream.type in ("video", "audio")]
+            streams = {stream.index: container.add_stream_from_template(stream) for stream in kept}
+            for packet in given.demux(list(given.streams)):
+                if packet.stream.index not in streams or packet.dts is None or packet.pts is None:
+                    continue  # another stream, or the demuxer's final empty packet
+                if packet.pts * packet.time_base < seconds:
+                    packet.stream = streams[packet.stream.index]
+                    container.mux(packet)
+        _CLIP_CACHE[key] = buffer.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_CLIP_CACHE[key])
+    return path
+
+
+def make_meld_face_tree(root: Path, face_video: Path) -> dict:
+    """`make_meld_tree` with clips in which a face and a body are found (the first 0.6 s of ``face_video``), so that
+    all four modalities are extracted; the missing, corrupt and empty clips stay as they are."""
+    expected = make_meld_tree(root, clips=True)
+    for split, dialogues in MELD_DIALOGUES.items():
+        for dialogue, turns in dialogues.items():
+            for utterance, *_ in turns:
+                if (split, dialogue, utterance) not in (MELD_MISSING, MELD_CORRUPT, MELD_EMPTY):
+                    write_face_clip(root / MELD_CLIP_DIR[split] / f"dia{dialogue}_utt{utterance}.mp4", face_video)
+    return expected
+
+
+def write_feature_table(path: Path) -> Path:
+    """A table of pre-extracted features (``emoje-prepare features --table``): the default column names, a ``split``
+    column and one MFCC-like vector (4 dims) per utterance in ``audio_mfcc``; 3 / 1 / 1 two-utterance dialogues."""
+    import pandas as pd
+
+    rows = [
+        {"dialogue_id": f"d{number}", "utterance_id": utterance, "speaker": "AB"[utterance], "label": label,
+         "split": split, "audio_mfcc": [float(number), float(utterance), 0.5, -1.0 - number]}
+        for number, split in enumerate(["train", "train", "train", "validation", "test"])
+        for utterance, label in enumerate(["happy", "sad"])
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(path)
+    return path
+
+
+# The conversations of `write_conversations_jsonl`: every turn has text (a text-only model can read each one), some
+# also audio; the second is a bare list of turns (its id is then line-2).
+PREDICTION_CONVERSATIONS = [
+    {"id": "call-7", "turns": [
+        {"speaker": "Ann", "text": "Hello? I am so happy to see you!"},
+        {"speaker": "Ben", "text": "Oh no. I lost my keys again, I hate this.", "audio": "call.wav"},
+    ]},
+    [{"speaker": "Ann", "text": "Fine.", "audio": "call.wav"}, {"speaker": "Ben", "text": "Really?"}],
+]
+
+
+def write_conversations_jsonl(path: Path) -> Path:
+    """`emoje-predict --input` as a JSONL file of `PREDICTION_CONVERSATIONS`, with the ``call.wav`` they name beside
+    it (media paths are relative to the working folder)."""
+    write_wav(path.parent / "call.wav", seconds=1.0)
+    path.write_text("".join(json.dumps(conversation) + "\n" for conversation in PREDICTION_CONVERSATIONS))
+    return path
+
+
+CALL_STM = """;; a support call: NAME CHANNEL SPEAKER START END <LABELS> TRANSCRIPT
+support 1 agent 0.00 0.70 <o,f0,male> Hello, how can I help you?
+support 1 caller 0.80 1.50 <o,f0,female> My order never came and I am really upset.
+support 1 agent 1.55 1.95 <o,f0,male> I am so sorry.
+"""
+
+
+def write_call_folder(folder: Path) -> Path:
+    """`emoje-predict --input FOLDER`: one conversation ``support`` = ``support.stm`` (3 timed turns) over a 2 s
+    ``support.wav``."""
+    write_wav(folder / "support.wav", seconds=2.0)
+    (folder / "support.stm").write_text(CALL_STM)
+    return folder

@@ -187,5 +187,5 @@ def test_emoje_train_trains_on_windows_and_evaluates_whole_dialogues(tmp_path):
     # Same test items (whole dialogues) scored; the card counts the training windows beside the dialogues.
     full = "text+audio+face+body"
     assert windowed["evaluation"]["scenarios"][full]["n"] == whole["evaluation"]["scenarios"][full]["n"]
-    card = (tmp_path / "windows" / "README.md").read_text()
-    assert "training windows" in card and "training windows" not in (tmp_path / "whole" / "README.md").read_text()
+    card = (tmp_path / "windows" / "model" / "README.md").read_text()
+    assert "training windows" in card and "training windows" not in (tmp_path / "whole" / "model" / "README.md").read_text()

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import logging
+import shutil
 from pathlib import Path
 from unittest import mock
 
@@ -19,28 +20,52 @@ from tests.synthetic_data import TINY_MODEL_ARGS, one_thread  # noqa: F401  (one
 from training.demo import find_meld_dir, main, write_meld_subset
 
 
+pytestmark = pytest.mark.compat  # `make test-newest` runs these at the newest allowed versions
+
+DEMO_ARGS = ["--corpus", "synthetic", "--dialogues", "4,2,2", "--max_steps", "2", "--eval_steps", "2", "--save_steps", "2", *TINY_MODEL_ARGS]
+
+
 def test_demo_runs_end_to_end_and_says_where_everything_went(tmp_path, capsys):
     output = tmp_path / "demo"
-    code = main([
-        "--output-dir", str(output), "--corpus", "synthetic", "--dialogues", "4,2,2",
-        "--max_steps", "2", "--eval_steps", "2", "--save_steps", "2", *TINY_MODEL_ARGS,
-    ])
+    code = main(["--output-dir", str(output), *DEMO_ARGS])
     assert code == 0
     printed = capsys.readouterr().out
     assert "SYNTHETIC conversations" in printed and "Not real emotion data" in printed
-    for artefact in ("data", "model/model.safetensors", "model/config.json", "model/README.md", "model/evaluation.json", "model/checkpoint-2"):
+    for artefact in ("data", "model/model.safetensors", "model/config.json", "model/README.md", "model/evaluation.json", "training/checkpoint-2"):
         assert (output / artefact).exists(), artefact
         assert str(output / artefact.split("/")[0]) in printed
+    assert not [p.name for p in (output / "model").iterdir() if p.name.startswith(("checkpoint", "emoje_run"))]
     scenarios = json.loads((output / "model" / "evaluation.json").read_text())["scenarios"]
     assert len(scenarios) == 16 and "privacy" in scenarios
     assert "predicting one test conversation" in printed and "gold" in printed
-    # Without the pipeline (no processor to load), the model's own outputs go through the pipeline's postprocess:
-    # the same printed turns.
+    # A model exported without a processor (no text encoder installed): its own outputs go through the pipeline's
+    # postprocess, and the printed turns are the same.
     how, lines = demo.predict_conversation(output / "model", output / "data", "synthetic")
+    bare = tmp_path / "bare"
+    shutil.copytree(output / "model", bare)
+    (bare / "processor_config.json").unlink()
+    bare_how, bare_lines = demo.predict_conversation(bare, output / "data", "synthetic")
+    assert how.startswith("transformers.pipeline") and bare_how.startswith("the exported model directly")
+    assert bare_lines == lines and all("gold" in line for line in lines)
+
+    # Run again: the finished run trains nothing and deletes nothing.
+    before = {p.name: p.stat().st_mtime_ns for p in (output / "training").rglob("*")}
+    assert main(["--output-dir", str(output), *DEMO_ARGS]) == 0
+    assert "this run already finished (step 2)" in capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in (output / "training").rglob("*") if p.name != "emoje_run.json"} == {
+        name: stamp for name, stamp in before.items() if name != "emoje_run.json"
+    }
+
+
+def test_a_failing_step_fails_the_demo_with_one_line(tmp_path, capsys):
+    output = tmp_path / "demo"
     with mock.patch("transformers.pipeline", side_effect=OSError("no processor")):
-        fallback_how, fallback_lines = demo.predict_conversation(output / "model", output / "data", "synthetic")
-    assert how.startswith("transformers.pipeline") and fallback_how.startswith("the exported model directly")
-    assert fallback_lines == lines and all("gold" in line for line in lines)
+        assert main(["--output-dir", str(output), *DEMO_ARGS]) == 1
+    errors = capsys.readouterr().err
+    assert "Traceback" not in errors
+    assert "emoje-demo: error: the pipeline step failed: OSError: no processor (--debug shows the traceback)" in errors.splitlines()
+    with mock.patch("transformers.pipeline", side_effect=OSError("no processor")), pytest.raises(OSError):
+        main(["--output-dir", str(output), "--debug", *DEMO_ARGS])
 
 
 def test_meld_subset_keeps_whole_dialogues_in_the_official_format(meld_dir, tmp_path):
@@ -146,3 +171,14 @@ def test_default_demo_trains_on_meld_text_and_its_printed_next_steps_run_as_prin
     assert len(predicted) == len(demo.EXAMPLE_CONVERSATION)
     assert "trained on: MELD text annotations (demo subset)" in result.stdout
     assert "synthetic" not in result.stderr
+
+
+def test_a_demo_of_another_corpus_is_refused_before_anything_is_written(tmp_path, capsys):
+    output = tmp_path / "demo"
+    assert main(["--output-dir", str(output), *DEMO_ARGS]) == 0
+    data = {p.name: p.read_bytes() for p in (output / "data").rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["--output-dir", str(output), *DEMO_ARGS, "--trained_on", "something else"]) == 2
+    errors = capsys.readouterr().err
+    assert "holds a demo trained on 'synthetic features" in errors and "choose another --output-dir" in errors
+    assert {p.name: p.read_bytes() for p in (output / "data").rglob("*") if p.is_file()} == data

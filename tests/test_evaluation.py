@@ -100,3 +100,91 @@ def test_aggregates_and_accelerator_path_agree():
     n_text, n_audio = plain["text"]["n"], plain["audio"]["n"]
     assert plain["mean"]["accuracy"] == pytest.approx(0.5) and plain["mean"]["n"] == n_text + n_audio
     assert plain["pooled"]["accuracy"] == pytest.approx(n_text / (n_text + n_audio))
+
+
+# ------------------------------------------------------------ emoje-evaluate: model and data that do not match
+
+
+def _saved_model(directory, dims: dict[str, int], labels: list[str]):
+    import torch
+
+    from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
+    from tests.synthetic_data import TINY_CONFIG
+
+    config = EmoJEConfig(
+        modality_dims=dims, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={label: index for index, label in enumerate(labels)}, **TINY_CONFIG,
+    )
+    torch.manual_seed(0)
+    EmoJEForEmotionRecognition(config).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def mismatched(tmp_path_factory):
+    """Two prepared corpora (text only; text + audio) and three models: audio+face, text+audio with the corpora's
+    labels, text+audio with other labels."""
+    from datasets import load_from_disk
+
+    from tests.synthetic_data import write_corpus
+
+    root = tmp_path_factory.mktemp("mismatched")
+    text_only = write_corpus(root / "text_only", num_dialogues=(2, 2, 3), dims={"text": 8})
+    text_audio = write_corpus(root / "text_audio", num_dialogues=(2, 2, 3), dims={"text": 8, "audio": 4})
+    labels = load_from_disk(str(text_only))["test"].features["label"].names
+    return {
+        "text_only": text_only,
+        "text_audio": text_audio,
+        "labels": labels,
+        "audio_face": _saved_model(root / "audio_face", {"audio": 4, "face": 6}, labels),
+        "other_labels": _saved_model(root / "other_labels", {"text": 8, "audio": 4}, ["calm", "happy", "sad", "angry"]),
+    }
+
+
+def _evaluate_error(capsys, *argv) -> str:
+    from training.evaluation import main
+
+    assert main([*map(str, argv), "--no-progress"]) == 2
+    return next(line for line in capsys.readouterr().err.splitlines() if line.startswith("emoje-evaluate: error:"))
+
+
+def test_no_shared_modality_names_the_model_and_the_data_modalities(mismatched, capsys):
+    model, data = mismatched["audio_face"], mismatched["text_only"]
+    assert _evaluate_error(capsys, "--model", model, "--data", data) == (
+        f"emoje-evaluate: error: nothing to evaluate: the model {model} reads audio, face, but split 'test' of {data} "
+        "has features only for text; evaluate the model on data with features for audio or face, or evaluate a model "
+        "trained on text"
+    )
+
+
+def test_a_scenario_the_model_or_data_lacks_says_which_side(mismatched, capsys):
+    model, data = mismatched["audio_face"], mismatched["text_audio"]
+    assert _evaluate_error(capsys, "--model", model, "--data", data, "--scenarios", "t,f") == (
+        f"emoje-evaluate: error: scenario 't,f' keeps text, face, but the model {model} does not read text (it reads "
+        f"audio, face) and split 'test' of {data} has no features for face (it has text, audio); the scenarios here "
+        "can keep audio"
+    )
+
+
+def test_other_labels_name_both_lists_before_the_modalities(mismatched, capsys):
+    model, data = mismatched["other_labels"], mismatched["text_only"]
+    # the data has no audio either: the labels are named first
+    error = _evaluate_error(capsys, "--model", model, "--data", data, "--scenarios", "a")
+    assert error.startswith(
+        f"emoje-evaluate: error: the labels of split 'test' of {data} {mismatched['labels']} are not the labels of the "
+        f"model {model} ['calm', 'happy', 'sad', 'angry']"
+    )
+
+
+def test_a_partial_match_evaluates_what_both_have_and_says_so(mismatched, tmp_path, caplog):
+    import json
+    import logging
+
+    from training.evaluation import main
+
+    model, data, output = mismatched["audio_face"], mismatched["text_audio"], tmp_path / "results.json"
+    with caplog.at_level(logging.INFO, logger="training.evaluation"):
+        assert main(["--model", str(model), "--data", str(data), "--output", str(output), "--no-progress"]) == 0
+    assert list(json.loads(output.read_text())["scenarios"]) == ["audio"]
+    assert (f"the model {model} reads audio, face, while split 'test' of {data} has features for text, audio: "
+            "scenarios use audio only (the data has no features for face)") in caplog.text

@@ -32,7 +32,7 @@ def corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(corpus, tmp_path_factory) -> Path:
-    """A finished 6-step run (checkpoints every 2 steps, exported model in the folder)."""
+    """A finished 6-step run (checkpoints every 2 steps; the exported model in its `model/` folder)."""
     output = tmp_path_factory.mktemp("runs") / "trained"
     run(train_args(corpus, output, "--eval_scenarios", "full"))
     return output
@@ -83,8 +83,8 @@ def one_line_error(captured: str, *needles: str) -> str:
 
 def test_evaluate_remaps_labels_in_another_order_to_the_same_scores(trained, corpus, tmp_path, caplog):
     reordered = reversed_labels(corpus, tmp_path / "reordered")
-    assert evaluate_main(["--model", str(trained), "--data", str(corpus), "--output", str(tmp_path / "a.json")]) == 0
-    assert evaluate_main(["--model", str(trained), "--data", str(reordered), "--output", str(tmp_path / "b.json")]) == 0
+    assert evaluate_main(["--model", str(trained / "model"), "--data", str(corpus), "--output", str(tmp_path / "a.json")]) == 0
+    assert evaluate_main(["--model", str(trained / "model"), "--data", str(reordered), "--output", str(tmp_path / "b.json")]) == 0
     assert json.loads((tmp_path / "b.json").read_text()) == json.loads((tmp_path / "a.json").read_text())
     assert "another order" in caplog.text and "remapping" in caplog.text
 
@@ -97,8 +97,8 @@ def test_evaluate_refuses_data_with_other_labels(trained, corpus, tmp_path, caps
     else:  # the same number of labels, other names (e.g. IEMOCAP's against MELD's)
         other = relabelled_copy(corpus, tmp_path / kind, [f"other{i}" for i in range(len(names))], lambda i: i)
     output = tmp_path / "results.json"
-    assert evaluate_main(["--model", str(trained), "--data", str(other), "--output", str(output)]) == 2
-    line = one_line_error(capsys.readouterr().err, str(trained), str(names))
+    assert evaluate_main(["--model", str(trained / "model"), "--data", str(other), "--output", str(output)]) == 2
+    line = one_line_error(capsys.readouterr().err, str(trained / "model"), str(names))
     assert "not the labels" in line and not output.exists()
 
 
@@ -106,7 +106,7 @@ def test_evaluate_model_refuses_other_labels_in_python_too(trained, corpus, tmp_
     names = load_prepared_data(corpus)["train"].features["label"].names
     other = relabelled_copy(corpus, tmp_path / "other", names[:-1], lambda i: i % (len(names) - 1))
     with pytest.raises(LabelMapError, match=r"only in the model"):
-        evaluate_model(load_model(trained), load_prepared_data(other)["test"], "full")
+        evaluate_model(load_model(trained / "model"), load_prepared_data(other)["test"], "full")
 
 
 def test_resume_on_reordered_labels_keeps_the_checkpoint_order(trained, corpus, tmp_path):
@@ -117,9 +117,9 @@ def test_resume_on_reordered_labels_keeps_the_checkpoint_order(trained, corpus, 
     summary = run(train_args(reordered, output, "--resume_from_checkpoint", checkpoint, "--eval_scenarios", "full", max_steps=8))
     assert summary["resumed_from"] == checkpoint and summary["global_step"] == 8
     original_order = load_prepared_data(corpus)["train"].features["label"].names
-    config = json.loads((output / "config.json").read_text())
+    config = json.loads((output / "model" / "config.json").read_text())
     assert [config["id2label"][str(i)] for i in range(len(original_order))] == original_order
-    model = load_model(output)
+    model = load_model(output / "model")
     on_original = evaluate_model(model, load_prepared_data(corpus)["test"], "full")
     on_reordered = evaluate_model(model, load_prepared_data(reordered)["test"], "full")
     assert on_original == on_reordered == summary["evaluation"]
@@ -191,7 +191,7 @@ def test_weights_that_do_not_fit_the_config_are_an_error_naming_the_file(trained
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     for name in ("config.json", "model.safetensors"):
-        shutil.copy(trained / name, model_dir / name)
+        shutil.copy(trained / "model" / name, model_dir / name)
     config = json.loads((model_dir / "config.json").read_text())
     config["hidden_size"] = 32
     (model_dir / "config.json").write_text(json.dumps(config))
@@ -208,7 +208,7 @@ def test_weights_that_do_not_fit_the_config_are_an_error_naming_the_file(trained
 
 
 def test_truncated_model_weights_name_the_file(trained, tmp_path, corpus, capsys):
-    model_dir = copy_run(trained, tmp_path / "model")
+    model_dir = copy_run(trained / "model", tmp_path / "model")
     weights = model_dir / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-64])
     assert evaluate_main(["--model", str(model_dir), "--data", str(corpus)]) == 2
@@ -252,15 +252,15 @@ def test_evaluate_output_that_is_a_folder_fails_before_evaluating(trained, corpu
     import training.registry
 
     monkeypatch.setattr(training.registry, "load_model", lambda *a, **k: pytest.fail("evaluated before checking --output"))
-    assert evaluate_main(["--model", str(trained), "--data", str(corpus), "--output", str(tmp_path)]) == 2
+    assert evaluate_main(["--model", str(trained / "model"), "--data", str(corpus), "--output", str(tmp_path)]) == 2
     one_line_error(capsys.readouterr().err, "--output", str(tmp_path), "is a folder")
 
 
 def test_unknown_model_type_is_named_without_a_prompt(trained, corpus, tmp_path, capsys, monkeypatch):
     model_dir = tmp_path / "model"
     model_dir.mkdir()
-    shutil.copy(trained / "model.safetensors", model_dir / "model.safetensors")
-    config = json.loads((trained / "config.json").read_text())
+    shutil.copy(trained / "model" / "model.safetensors", model_dir / "model.safetensors")
+    config = json.loads((trained / "model" / "config.json").read_text())
     config["model_type"] = "emojee"
     (model_dir / "config.json").write_text(json.dumps(config))
     monkeypatch.setattr("builtins.input", lambda *a: pytest.fail("asked a question"))
@@ -291,7 +291,7 @@ def test_pipeline_and_auto_loading_refuse_weights_that_do_not_fit(trained, tmp_p
     import modeling_emoje  # noqa: F401  (registers the pipeline task)
     from transformers import AutoModelForSequenceClassification, pipeline
 
-    model_dir = copy_run(trained, tmp_path / "model")
+    model_dir = copy_run(trained / "model", tmp_path / "model")
     weights = model_dir / "model.safetensors"
     if fault == "config_changed":
         config = json.loads((model_dir / "config.json").read_text())
@@ -338,3 +338,36 @@ def test_a_checking_process_beside_the_writer_sees_the_record_with_the_files(tmp
     monkeypatch.setattr(run_folder, "_contents", main_process_writes_then_list)
     record = run_folder.claim_output_dir(output, identity, overwrite=False, resume=True, write=False)
     assert record["run_id"] == run_folder.run_id(identity)
+
+
+# ----------------------------------------------------------------------------------------------- 10. finished runs
+
+
+def test_rerunning_a_finished_command_trains_nothing_and_deletes_nothing(trained, corpus, tmp_path, capsys):
+    folder = copy_run(trained, tmp_path / "finished")
+    (folder / "model").rename(tmp_path / "elsewhere")  # the copy's record names the original export: re-export here
+    record = read_run_record(folder)
+    record["finished"]["model_dir"] = str((folder / "model").resolve())
+    shutil.copytree(tmp_path / "elsewhere", folder / "model")
+    from training.run_folder import write_run_record
+
+    write_run_record(folder, record)
+    before = snapshot(folder)
+    summary = run(train_args(corpus, folder, "--eval_scenarios", "full"))
+    assert summary["already_finished"] and summary["global_step"] == 6
+    assert snapshot(folder) == before  # no step 7, no checkpoint deleted, the export untouched
+    assert "already finished (step 6)" in capsys.readouterr().out
+    more = run(train_args(corpus, folder, "--eval_scenarios", "full", max_steps=8))  # a longer plan continues the run
+    assert not more["already_finished"] and more["global_step"] == 8 and more["resumed_from"].endswith("checkpoint-6")
+
+
+def test_the_export_folder_never_holds_the_checkpoints(corpus, tmp_path, capsys):
+    argv = train_args(corpus, tmp_path / "run", "--export-dir", str(tmp_path / "run"))
+    assert train_main(argv) == 2
+    one_line_error(capsys.readouterr().err, "--export-dir", "would hold --output-dir")
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_export_is_a_hub_folder_beside_the_training_state(trained):
+    assert sorted(path.name for path in (trained / "model").iterdir() if path.name.startswith(("checkpoint", "emoje_run"))) == []
+    assert (trained / "checkpoint-6").is_dir() and (trained / "emoje_run.json").is_file()

@@ -72,7 +72,7 @@ def test_training_is_invariant_to_feature_scale(tmp_path):
     scaled = tmp_path / "scaled"
     save_prepared(_scaled_corpus(load_prepared(plain), factor, offset), scaled)
     summaries = [run(train_args(data, tmp_path / f"run-{data.name}", max_steps=4)) for data in (plain, scaled)]
-    models = [EmoJEForEmotionRecognition.from_pretrained(tmp_path / f"run-{data.name}") for data in (plain, scaled)]
+    models = [EmoJEForEmotionRecognition.from_pretrained(tmp_path / f"run-{data.name}" / "model") for data in (plain, scaled)]
     stats = [feature_standardizers(model)["audio"] for model in models]
     assert torch.allclose(stats[1].shift, stats[0].shift * torch.tensor(factor, dtype=torch.float32) + torch.tensor(offset, dtype=torch.float32), rtol=1e-4, atol=1e-3)
     batches = [DialogueCollator()([DialogueDataset(load_prepared(data)["test"])[i] for i in range(3)]) for data in (plain, scaled)]

@@ -352,6 +352,35 @@ def test_configuration_errors(tmp_path):
         build_feature_table(path, split=ColumnSplit.parse("split", train="train"))
 
 
+def test_readme_short_form_needs_a_split_column_and_says_how_to_give_one(tmp_path, capsys):
+    """`emoje-prepare features --table T --column audio=audio_mfcc --output OUT` (the README's line): it reads the
+    `split` column; without one, the error names the table, its columns and both ways to give the split."""
+    rows = [
+        {k: v for k, v in r.items() if k not in ("audio", "face")} | {"audio_mfcc": r["audio"] or [0.5, 0.5, 0.5]}
+        for r in table_rows()
+    ]
+    output = tmp_path / "mine"
+    short_form = ["features", "--column", "audio=audio_mfcc", "--output", str(output)]
+    without = write_table(tmp_path, [{k: v for k, v in r.items() if k != "split"} for r in rows])
+    with pytest.raises(SystemExit) as exit_info:
+        prepare_main([*short_form, "--table", str(without)])
+    assert exit_info.value.code == 2
+    message = " ".join(capsys.readouterr().err.split())
+    assert message.startswith(f"emoje-prepare features: error: {without} has no column 'split', so its rows have no "
+                              "train/validation/test split (its columns: 'dialogue_id', 'utterance_id', 'speaker', "
+                              "'label', 'text', 'audio_mfcc').")
+    assert "add a 'split' column saying train, validation (dev, val) or test for each row" in message
+    assert "--split-by COLUMN --train VALUES --validation VALUES --test VALUES" in message
+    assert not output.exists()
+    # the same line on a table with a split column builds, as printed
+    assert prepare_main([*short_form, "--table", str(write_table(tmp_path, rows, "jsonl"))]) == 0
+    assert "audio_features: dim 3 (train 3, validation 1, test 1 rows with features)" in capsys.readouterr().out
+    # and the table without one builds with a split rule instead
+    by_dialogue = ["--split-by", "dialogue_id", "--train", "d1,d2", "--validation", "d3", "--test", "d4"]
+    assert prepare_main([*short_form, "--table", str(without), *by_dialogue]) == 0
+    assert load_prepared(output)["test"]["dialogue_id"] == ["d4"]
+
+
 # --------------------------------------------------------------------------------------- command and model
 
 

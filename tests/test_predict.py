@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,8 @@ from tests.synthetic_data import (  # noqa: F401
     write_corpus,
 )
 from training import predict
+
+pytestmark = pytest.mark.compat  # `make test-newest` runs these at the newest allowed versions
 
 LABELS = ["anger", "joy", "neutral", "sadness"]
 
@@ -239,3 +242,104 @@ def test_output_must_be_a_file(model_dir, tmp_path, capsys):
     assert predict.main(argv) == 2 and "is a folder" in capsys.readouterr().err
     assert predict.main(argv[:-1] + [str(tmp_path / "out.jsonl"), "--batch-size", "0"]) == 2
     assert "--batch-size must be >= 1" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ models that read features only
+
+
+def _features_model(directory: Path, corpus: Path, dims: dict[str, int]) -> Path:
+    """A tiny AM^2-EmoJE on `dims` saved with no processor (what a features-only emoje-train run exports)."""
+    import torch
+    from datasets import load_from_disk
+
+    from modeling_emoje import EmoJEForEmotionRecognition
+
+    labels = load_from_disk(str(corpus))["test"].features["label"].names
+    config = EmoJEConfig(
+        modality_dims=dims, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={label: index for index, label in enumerate(labels)}, **TINY_CONFIG,
+    )
+    torch.manual_seed(0)
+    EmoJEForEmotionRecognition(config).save_pretrained(directory)
+    return directory
+
+
+def _error_line(stderr: str) -> str:
+    """The `emoje-predict: error: ...` line of stderr (loading progress bars may come before it)."""
+    return next(line for line in stderr.splitlines() if line.startswith("emoje-predict: error:"))
+
+
+@pytest.fixture(scope="module")
+def audio_face_model(tmp_path_factory, corpus) -> Path:
+    return _features_model(tmp_path_factory.mktemp("audio_face"), corpus, {"audio": 4, "face": 6})
+
+
+@pytest.fixture(scope="module")
+def text_audio_model(tmp_path_factory, corpus) -> Path:
+    """Reads text features, but was saved with no text encoder (and no processor)."""
+    return _features_model(tmp_path_factory.mktemp("text_audio"), corpus, {"text": 8, "audio": 4})
+
+
+def test_a_features_only_model_predicts_a_prepared_split_from_its_features(audio_face_model, corpus, tmp_path):
+    """No processor, or a processor without tokenizer or text encoder: the split's features are all it needs."""
+    from modeling_emoje import EmoJEProcessor
+    from modeling_emoje.feature_extraction_emoje import EmoJEFeatureExtractor
+    from modeling_emoje.video_processing_emoje import EmoJEVideoProcessor
+    from training.predict import features_only_tokenizer
+
+    bare = tmp_path / "bare.jsonl"
+    argv = ["--data", str(corpus), "--split", "test", "--quiet"]
+    assert predict.main(["--model", str(audio_face_model), "--output", str(bare), *argv]) == 0
+    records = _read(bare)
+    assert len(records) == 7 and all(turn["gold"] is not None for record in records for turn in record["turns"])
+    assert {m for record in records for turn in record["turns"] for m in turn["modalities"]} <= {"audio", "face"}
+    # the same model with a processor_config.json but no tokenizer files (it used to fail on sentencepiece)
+    with_processor = tmp_path / "with_processor"
+    shutil.copytree(audio_face_model, with_processor)
+    processor = EmoJEProcessor(EmoJEFeatureExtractor(), EmoJEVideoProcessor(), features_only_tokenizer())
+    processor.save_pretrained(with_processor)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (with_processor / name).unlink(missing_ok=True)
+    again = tmp_path / "again.jsonl"
+    assert predict.main(["--model", str(with_processor), "--output", str(again), *argv]) == 0
+    for a, b in zip(records, _read(again), strict=True):
+        _same_scores(a["turns"], b["turns"])
+
+
+def test_a_model_without_text_encoder_says_to_give_text_features(text_audio_model, tmp_path, capsys):
+    good = [{"speaker": "A", "text_features": [0.1] * 8}, {"speaker": "B", "audio_features": [[0.2] * 4]}]
+    raw = [{"speaker": "A", "text_features": [0.1] * 8}, {"speaker": "B", "text": "Oh no."}]
+    source = _write_jsonl(tmp_path / "in.jsonl", [("good", good), ("call-7", raw)], bare=())
+    output = tmp_path / "out.jsonl"
+    argv = ["--model", str(text_audio_model), "--input", str(source), "--output", str(output)]
+    assert predict.main(argv) == 2
+    assert _error_line(capsys.readouterr().err) == (
+        f"emoje-predict: error: --model {text_audio_model} has no text encoder: give text features (`text_features`, 8 "
+        "values per turn from the encoder the model was trained with) or use a model exported with its text encoder; "
+        f"{source} line 2, turn 1 gives 'text' without 'text_features'"
+    )
+    assert not output.exists()  # refused before anything was predicted
+    _write_jsonl(source, [("good", good)], bare=())
+    assert predict.main(argv + ["--quiet"]) == 0 and _read(output)[0]["id"] == "good"
+
+
+def test_a_model_without_processor_refuses_raw_media(audio_face_model, tmp_path, capsys):
+    source = _write_jsonl(tmp_path / "in.jsonl", [("call-8", [{"speaker": "A", "video": "a.mp4"}])], bare=())
+    argv = ["--model", str(audio_face_model), "--input", str(source), "--output", str(tmp_path / "out.jsonl")]
+    assert predict.main(argv) == 2
+    assert _error_line(capsys.readouterr().err) == (
+        f"emoje-predict: error: --model {audio_face_model} was exported without a processor "
+        "(no processor_config.json), so it reads pre-extracted features only: give 'face' arrays instead of 'video', or use a model exported with "
+        f"its processor; {source} line 1, turn 0 gives 'video'"
+    )
+
+
+def test_a_split_without_the_model_modalities_names_both(audio_face_model, tmp_path, capsys):
+    text_only = write_corpus(tmp_path / "text_only", num_dialogues=(2, 2, 2), dims={"text": 8})
+    argv = ["--model", str(audio_face_model), "--data", str(text_only), "--output", str(tmp_path / "out.jsonl")]
+    assert predict.main(argv) == 2
+    assert _error_line(capsys.readouterr().err) == (
+        f"emoje-predict: error: split 'test' of {text_only} has no features --model {audio_face_model} can read: the "
+        "model reads audio, face, the split has features for text only; prepare the data with features for audio or "
+        "face, or use a model trained on text"
+    )

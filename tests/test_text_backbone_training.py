@@ -14,6 +14,8 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
+from modeling_emoje.text_encoding_emoje import DEFAULT_HUB_TEXT_ENCODER
+
 from tests.synthetic_data import TINY_CONFIG, TINY_MODEL_ARGS, one_thread  # noqa: F401  (one_thread: autouse fixture)
 from training.collator import MODALITIES, DialogueCollator, DialogueDataset
 from training.text_backbone import get_text_backbone, load_saved_tokenizer, load_text_backbone_weights, load_text_tokenizer
@@ -258,19 +260,20 @@ def test_training_fine_tunes_and_exports_the_encoder(finetuned, minilm_path):
     assert summary["stopped_by_time_budget"] is False
     assert set(summary["evaluation"]["scenarios"]) == {"text"} and summary["evaluation"]["scenarios"]["text"]["n"] > 0
 
-    config = json.loads((output / "config.json").read_text())
+    export = output / "model"
+    config = json.loads((export / "config.json").read_text())
     assert config["text_config"]["model_type"] == "bert" and config["modality_dims"] == {"text": 384}
-    assert config["text_config"]["_name_or_path"] == minilm_path
-    weights = load_file(output / "model.safetensors")
+    assert config["text_config"]["_name_or_path"] == DEFAULT_HUB_TEXT_ENCODER  # the packaged copy's Hub id, no local path
+    weights = load_file(export / "model.safetensors")
     pretrained = load_file(Path(minilm_path) / "model.safetensors")
     name = "encoder.layer.0.attention.self.query.weight"
     pretrained_value = next(v for k, v in pretrained.items() if k.endswith(name))
     assert not torch.equal(weights[BACKBONE_PREFIX + name], pretrained_value), "the encoder was not fine-tuned"
 
-    processor = json.loads((output / "processor_config.json").read_text())
+    processor = json.loads((export / "processor_config.json").read_text())
     assert processor["text_input"] == "input_ids" and processor["max_text_length"] == 24
-    assert processor["text_encoder_name_or_path"] is None and not (output / "text_encoder").exists()
-    assert (output / "tokenizer.json").is_file() and (output / "checkpoint-2" / "tokenizer.json").is_file()
+    assert processor["text_encoder_name_or_path"] is None and not (export / "text_encoder").exists()
+    assert (export / "tokenizer.json").is_file() and (output / "checkpoint-2" / "tokenizer.json").is_file()
     state = json.loads((output / "checkpoint-2" / "trainer_state.json").read_text())
     logged = [entry for entry in state["log_history"] if "backbone_learning_rate" in entry]
     assert logged and all(entry["backbone_learning_rate"] < entry["learning_rate"] for entry in logged)
@@ -280,11 +283,11 @@ def test_exported_model_runs_in_the_pipeline_on_text_turns(finetuned):
     import modeling_emoje  # noqa: F401  (registers the task)
     from transformers import pipeline
 
-    erc = pipeline("emotion-recognition-in-conversation", model=str(finetuned[0]))
+    erc = pipeline("emotion-recognition-in-conversation", model=str(finetuned[0] / "model"))
     turns = [{"speaker": "Ross", "text": "We were on a break!"}, {"speaker": "Rachel", "text": "Oh, really?"},
              {"speaker": "Ross", "text": "Yes."}]
     result = erc(turns)
-    labels = set(json.loads((finetuned[0] / "config.json").read_text())["id2label"].values())
+    labels = set(json.loads((finetuned[0] / "model" / "config.json").read_text())["id2label"].values())
     assert len(result) == 3 and all(turn["label"] in labels and turn["modalities"] == ["text"] for turn in result)
     assert all(sum(turn["scores"].values()) == pytest.approx(1.0, abs=1e-5) for turn in result)
 
@@ -293,7 +296,7 @@ def test_emoje_evaluate_collates_tokens_for_export_and_checkpoint(finetuned, mel
     from training.evaluation import main as evaluate_main
 
     output, summary = finetuned
-    for model_dir in (output, output / "checkpoint-2"):  # the final model is the best = last checkpoint
+    for model_dir in (output / "model", output / "checkpoint-2"):  # the final model is the best = last checkpoint
         target = tmp_path / f"{model_dir.name}.json"
         assert evaluate_main(["--model", str(model_dir), "--data", str(meld_data), "--output", str(target)]) == 0
         scores = json.loads(target.read_text())["scenarios"]["text"]
@@ -336,9 +339,9 @@ def test_time_budget_stops_a_real_run(meld_data, minilm_path, tmp_path):
     assert (output / "checkpoint-1").is_dir()  # the step where the budget ran out was evaluated and saved
     state = json.loads((output / "checkpoint-1" / "trainer_state.json").read_text())
     assert any("eval_weighted_f1" in entry for entry in state["log_history"])
-    weights = load_file(output / "model.safetensors")
+    weights = load_file(output / "model" / "model.safetensors")
     pretrained = load_file(Path(minilm_path) / "model.safetensors")
     name = "encoder.layer.0.attention.self.query.weight"
     torch.testing.assert_close(weights[BACKBONE_PREFIX + name], next(v for k, v in pretrained.items() if k.endswith(name)))
     # --processor none: no processor, but the tokenizer (with the truncation length) is saved for emoje-evaluate
-    assert not (output / "processor_config.json").exists() and load_saved_tokenizer(output)[1] == 24
+    assert not (output / "model" / "processor_config.json").exists() and load_saved_tokenizer(output / "model")[1] == 24

@@ -22,8 +22,8 @@ def test_relative_reference_resolves_only_once_bound(tmp_path):
         _ = EmoJETextFeatureExtractor().encoder
 
 
-def test_encodes_checks_the_size_and_saves(minilm_path, tmp_path):
-    texts = EmoJETextFeatureExtractor(minilm_path)
+def test_encodes_checks_the_size_and_saves(local_text_encoder, tmp_path):
+    texts = EmoJETextFeatureExtractor(local_text_encoder)
     encoded = texts(["Hello?", "Fine, thanks."], batch_size=1, expected_dim=384)
     assert encoded.shape == (2, 384) and encoded.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(encoded, axis=1), 1.0, atol=1e-5)
@@ -33,6 +33,16 @@ def test_encodes_checks_the_size_and_saves(minilm_path, tmp_path):
     reloaded = EmoJETextFeatureExtractor("./text_encoder")
     reloaded.bind(tmp_path)
     np.testing.assert_allclose(reloaded(["Hello?", "Fine, thanks."]), encoded, atol=1e-6)
+
+
+def test_a_public_encoder_is_saved_as_its_hub_id_and_read_from_the_packaged_copy(minilm_path, tmp_path):
+    from modeling_emoje.text_encoding_emoje import DEFAULT_HUB_TEXT_ENCODER
+
+    assert EmoJETextFeatureExtractor(minilm_path).save(tmp_path) == DEFAULT_HUB_TEXT_ENCODER
+    assert not (tmp_path / "text_encoder").exists()
+    by_id = EmoJETextFeatureExtractor(DEFAULT_HUB_TEXT_ENCODER)
+    assert by_id.resolve_path() == minilm_path  # offline: no download
+    assert by_id(["Hello?"]).shape == (1, 384)
 
 
 def test_processor_delegates_its_text_to_the_extractor(minilm_path):

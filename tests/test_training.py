@@ -172,7 +172,7 @@ def test_cmarr_trains_through_the_same_path_with_three_mode_evaluation(corpus, t
     summary = run(argv + cmarr)
     scenarios = summary["evaluation"]["scenarios"]
     assert {"three_mode_mean", "three_mode_pooled", "privacy"} <= set(scenarios)
-    config = json.loads((tmp_path / "cmarr" / "config.json").read_text())
+    config = json.loads((tmp_path / "cmarr" / "model" / "config.json").read_text())
     assert config["model_type"] == "cmarr" and config["auto_map"]["AutoModelForSequenceClassification"].startswith("modeling_cmarr.")
 
 
@@ -189,11 +189,11 @@ def test_two_process_run_matches_single_process_evaluation(corpus, tmp_path):
     ]
     completed = subprocess.run(command, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=400)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    distributed = json.loads((output / "evaluation.json").read_text())
+    distributed = json.loads((output / "model" / "evaluation.json").read_text())
 
     from training.evaluation import main as evaluate_main
 
-    assert evaluate_main(["--model", str(output), "--data", str(corpus), "--output", str(tmp_path / "single.json")]) == 0
+    assert evaluate_main(["--model", str(output / "model"), "--data", str(corpus), "--output", str(tmp_path / "single.json")]) == 0
     single = json.loads((tmp_path / "single.json").read_text())
     assert list(distributed["scenarios"]) == list(single["scenarios"])
     from datasets import load_from_disk

@@ -2,9 +2,11 @@
 
     emoje-demo --output-dir runs/demo [--corpus auto|meld|synthetic] [--meld-dir DIR] [--no-download]
 
-prepare -> train -> evaluate (every missing-modality scenario) -> export to ``OUTPUT_DIR/model`` (weights, config,
-processor, card, evaluation) -> predict one test conversation -> print the next steps, each a command that runs as
-printed. The corpus is, honestly:
+prepare -> train (checkpoints in ``OUTPUT_DIR/training``) -> evaluate (every missing-modality scenario) -> export to
+``OUTPUT_DIR/model`` (what a Hub repository holds: weights, config, processor, code, card, evaluation) -> predict one
+test conversation through the pipeline -> print the next steps, each a command that runs as printed. A step that
+fails ends the demo with one line naming the step (``--debug`` shows the traceback) and exit status 1; re-running a
+finished demo trains nothing. The corpus is, honestly:
 
 - ``meld`` (the default whenever MELD's text annotations and the offline MiniLM text encoder are available): the
   first dialogues of each official split. The three official CSVs come from ``--meld-dir``, else
@@ -230,13 +232,9 @@ def synthetic_processor(output_dir: Path) -> Path | None:
         return None
     if not _text_encoder_available():
         return None
-    try:
-        target = output_dir / "processor"
-        EmoJEProcessor.from_text_encoder(default_text_encoder()).save_pretrained(target)
-        return target
-    except Exception as error:  # noqa: BLE001 - the demo still runs; predictions then come from the model directly
-        print(f"      (no processor for the pipeline: {type(error).__name__}: {error})")
-        return None
+    target = output_dir / "processor"
+    EmoJEProcessor.from_text_encoder(default_text_encoder()).save_pretrained(target)
+    return target
 
 
 def _conversation_turns(split, dialogue_id: str, kind: str) -> list[dict[str, Any]]:
@@ -272,7 +270,7 @@ def predict_conversation(
     names = test.features["label"].names
     truth = [names[label] if label >= 0 else "?" for label in dialogues[0]["labels"]]
     drawn = None
-    try:
+    if (export_dir / "processor_config.json").is_file():
         import modeling_emoje  # noqa: F401  (registers the pipeline task)
         from transformers import pipeline
 
@@ -281,10 +279,9 @@ def predict_conversation(
         how = f'transformers.pipeline("emotion-recognition-in-conversation", model="{export_dir}")'
         if picture is not None:
             drawn = _draw_conversation(results, turns, truth, picture)
-    except Exception as error:  # noqa: BLE001 - the pipeline is optional here; fall back to the model itself
-        reason = f"{type(error).__name__}: {error}"
+    else:  # no processor could be saved (no text encoder installed): the model itself on the collated features
         results = _model_results(export_dir, dialogues[0])
-        how = f"the exported model directly (pipeline unavailable: {reason[:160]})"
+        how = "the exported model directly (it has no processor: the offline text encoder is not installed)"
     lines = []
     for turn, result, gold in zip(turns, results, truth):
         shown = turn.get("text", "") if kind == "meld" else "features: " + ", ".join(result.get("modalities", []))
@@ -345,6 +342,7 @@ def _parser() -> argparse.ArgumentParser:
         f"{','.join(map(str, SYNTHETIC_SIZES))} synthetic)",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: 1 per process, fastest for this size)")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback when a step fails")
     parser.epilog = "Any other option goes to emoje-train (e.g. --max_steps 50 --hidden_size 32)."
     return add_quiet_option(parser)
 
@@ -386,10 +384,60 @@ def next_steps(model_dir: Path, data_dir: Path) -> str:
     ])
 
 
+def check_demo_folder(output_dir: Path, trained_on: str) -> None:
+    """Refuse, before anything is written, an output folder that holds a demo trained on something else (its data
+    would be replaced, then training refused)."""
+    from .run_folder import OutputDirError, read_run_record
+
+    record = read_run_record(output_dir / "training") if (output_dir / "training").is_dir() else None
+    there = (record or {}).get("run", {}).get("model_options", {}).get("trained_on")
+    if there is not None and there != trained_on:
+        raise OutputDirError(
+            f"--output-dir {output_dir} holds a demo trained on {there!r}, and this one would train on {trained_on!r}: "
+            "choose another --output-dir (e.g. runs/demo_mm for --corpus synthetic); nothing was written"
+        )
+
+
+class DemoStepError(RuntimeError):
+    """A step of the demo failed; the message names the step."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``emoje-demo``."""
+    """Entry point of ``emoje-demo``: runs the steps; a failing step is one line on stderr and exit status 1."""
     args, train_overrides = _parser().parse_known_args(argv)
     configure_logging(args.quiet)
+    try:
+        return _run_demo(args, train_overrides)
+    except (DemoStepError, SystemExit, ValueError) as error:
+        if isinstance(error, SystemExit):
+            raise
+        if not isinstance(error, DemoStepError):  # bad options or folder: the message says what to do
+            print(f"emoje-demo: error: {error}", file=sys.stderr)
+            return 2
+        if args.debug:
+            raise (error.__cause__ or error)
+        cause = error.__cause__
+        detail = f"{type(cause).__name__}: {cause}" if cause is not None else ""
+        print(f"emoje-demo: error: {error}{': ' + detail if detail else ''} (--debug shows the traceback)", file=sys.stderr)
+        return 1
+
+
+class _Step:
+    """``with _Step("training"):`` turns any failure inside into a `DemoStepError` naming the step."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if error is not None and isinstance(error, Exception) and not isinstance(error, DemoStepError):
+            raise DemoStepError(f"the {self.name} step failed") from error
+        return False
+
+
+def _run_demo(args: argparse.Namespace, train_overrides: list[str]) -> int:
     started = time.perf_counter()
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -406,7 +454,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if choice.fallback:
         print(synthetic_warning(choice.note), file=sys.stderr, flush=True)
     source = f"fallback to synthetic, {choice.note}" if choice.fallback else choice.note
-    data_dir, description = prepare_corpus(kind, output_dir, choice.meld_dir, args.seed, sizes)
+    from modeling_emoje.configuration_emoje import SYNTHETIC_TRAINED_ON
+
+    overrides = [a for a in train_overrides if a != "--"]
+    if "--trained_on" not in overrides:
+        overrides += ["--trained_on", SYNTHETIC_TRAINED_ON if kind == "synthetic" else "MELD text annotations (demo subset)"]
+    check_demo_folder(output_dir, overrides[overrides.index("--trained_on") + 1])
+    with _Step("prepare"):
+        data_dir, description = prepare_corpus(kind, output_dir, choice.meld_dir, args.seed, sizes)
     prepared = time.perf_counter()
     print(f"      corpus: {description}\n      source: {source}\n      prepared data: {data_dir} ({prepared - started:.0f} s)", flush=True)
 
@@ -415,24 +470,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .train import run
 
     model_dir = output_dir / "model"
-    overrides = [a for a in train_overrides if a != "--"]
+    training_dir = output_dir / "training"
     if kind == "synthetic" and "--processor" not in overrides:
-        processor_dir = synthetic_processor(output_dir)
+        with _Step("processor"):
+            processor_dir = synthetic_processor(output_dir)
         if processor_dir is not None:
             overrides += ["--processor", str(processor_dir)]
-    from modeling_emoje.configuration_emoje import SYNTHETIC_TRAINED_ON
-
-    if "--trained_on" not in overrides:
-        overrides += ["--trained_on", SYNTHETIC_TRAINED_ON if kind == "synthetic" else "MELD text annotations (demo subset)"]
-    summary = run(
-        ["--config", str(CONFIG_PATH), "--data", str(data_dir), "--output-dir", str(model_dir), "--seed", str(args.seed),
-         "--dataset_name", "MELD (demo subset, text only)" if kind == "meld" else "emoje synthetic conversations (demo)",
-         "--disable_tqdm", "true", *overrides]
-    )
+    with _Step("training"):
+        summary = run(
+            ["--config", str(CONFIG_PATH), "--data", str(data_dir), "--output-dir", str(training_dir),
+             "--export-dir", str(model_dir), "--seed", str(args.seed),
+             "--dataset_name", "MELD (demo subset, text only)" if kind == "meld" else "emoje synthetic conversations (demo)",
+             "--disable_tqdm", "true", *overrides]
+        )
     trained = time.perf_counter()
 
     print("[5/5] predicting one test conversation ...", flush=True)
-    how, lines = predict_conversation(model_dir, data_dir, kind, picture=output_dir / CONVERSATION_PICTURE)
+    with _Step("pipeline"):
+        how, lines = predict_conversation(model_dir, data_dir, kind, picture=output_dir / CONVERSATION_PICTURE)
     print(f"      with {how}:")
     print("\n".join(lines))
     finished = time.perf_counter()
@@ -444,8 +499,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  corpus             {description}")
     print(f"  corpus source      {source}")
     print(f"  prepared data      {data_dir}  (datasets.load_from_disk / dataset_scripts.load_prepared)")
-    print(f"  checkpoints        {model_dir}/checkpoint-*  (best: {summary['best_checkpoint']}; re-running resumes)")
-    print(f"  exported model     {model_dir}  (model.safetensors, config.json with labels + protocol + trained_on, processor, modeling code)")
+    if summary.get("already_finished"):
+        print(f"  checkpoints        {training_dir}/checkpoint-*  (this run had already finished: nothing was trained again)")
+    else:
+        print(f"  checkpoints        {training_dir}/checkpoint-*  (best: {summary['best_checkpoint']}; a killed run resumes)")
+    print(f"  exported model     {model_dir}  (what a Hub repository holds: model.safetensors, config.json with labels + protocol + trained_on, processor, code, card)")
     print(f"  evaluation         {model_dir / 'evaluation.json'}  ({len(summary['evaluation']['scenarios'])} scenarios)")
     for label, picture in (("scenario chart", model_dir / EVALUATION_CHART_FILE), ("conversation", output_dir / CONVERSATION_PICTURE)):
         if picture.is_file():

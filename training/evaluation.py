@@ -10,6 +10,10 @@ An utterance that has none of a scenario's modalities cannot be predicted in tha
 of its dialogue for that scenario and counted in ``n_skipped`` (present only when non-zero), so ``n`` is
 always the number of predictions actually scored.
 
+Scenarios use the modalities the model reads *and* the data has features for (`ModalityMatch`); when they share
+none, or a scenario keeps one of the others, the error names both lists. A model is scored only on data with its
+own label names (`training.labels`; the same names in another order are remapped), checked before anything runs.
+
 A model with its own text encoder (``config.text_config``, trained with ``emoje-train --text_backbone``) reads
 token ids: `evaluate_model` then takes the ``tokenizer`` (and ``max_text_length``) and the data's ``text``
 column, and `emoje-evaluate` loads both from the processor (or tokenizer) saved with the model.
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +49,8 @@ from .collator import DialogueCollator, DialogueDataset
 from .files import write_text_atomic
 from .labels import model_label_names
 from .metrics import IGNORE_INDEX, METRIC_NAMES, compute_erc_metrics
+
+logger = logging.getLogger(__name__)
 
 FULL = "full"
 ALL = "all"
@@ -66,6 +73,72 @@ class ScenarioAggregate:
     name: str
     kind: str
     members: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ModalityMatch:
+    """The modalities a model reads and those its data has features for: an evaluation uses the ones in both.
+
+    Example:
+        >>> match = ModalityMatch(("audio", "face"), ("text",), "the model m", "split 'test' of d")
+        >>> match.available
+        []
+        >>> match.describe()
+        "the model m reads audio, face, while split 'test' of d has features for text"
+    """
+
+    model: tuple[str, ...] | None  # None: the model does not say (every modality)
+    data: tuple[str, ...]
+    model_source: str = "the model"
+    data_source: str = "the data"
+
+    @classmethod
+    def of(cls, model, dataset: DialogueDataset) -> ModalityMatch:
+        """What ``model`` (its ``config.modality_dims``) reads and what ``dataset`` has."""
+        return cls(
+            model=None if (reads := _model_modalities(model)) is None else tuple(reads),
+            data=tuple(dataset.available_modalities),
+            model_source=_model_source(model),
+            data_source=f"split {dataset.name}",
+        )
+
+    @property
+    def available(self) -> list[str]:
+        """The modalities in both lists, in MODALITIES order."""
+        return [m for m in MODALITIES if m in self.data and (self.model is None or m in self.model)]
+
+    def describe(self) -> str:
+        """One clause naming both lists."""
+        data = f"has features for {', '.join(self.data)}" if self.data else "has features for no modality"
+        if self.model is None:
+            return f"{self.data_source} {data}"
+        return f"{self.model_source} reads {', '.join(self.model)}, while {self.data_source} {data}"
+
+    def nothing_to_evaluate(self) -> str:
+        """The error when the two lists share no modality."""
+        if self.model is None:
+            return f"nothing to evaluate: {self.describe()}"
+        data = f"has features only for {', '.join(self.data)}" if self.data else "has features for no modality"
+        hint = f"; evaluate the model on data with features for {' or '.join(self.model)}"
+        hint += f", or evaluate a model trained on {', '.join(self.data)}" if self.data else ""
+        reads = f"{self.model_source} reads {', '.join(self.model)}"
+        return f"nothing to evaluate: {reads}, but {self.data_source} {data}{hint}"
+
+    def why_absent(self, modalities: Sequence[str]) -> str:
+        """Why a scenario cannot keep ``modalities``: which the model does not read, which the data lacks."""
+        unread = [m for m in modalities if self.model is not None and m not in self.model]
+        missing = [m for m in modalities if m not in unread]
+        reasons = []
+        if unread:
+            reasons.append(f"{self.model_source} does not read {', '.join(unread)} (it reads {', '.join(self.model)})")
+        if missing:
+            has = ", ".join(self.data) or "no modality"
+            reasons.append(f"{self.data_source} has no features for {', '.join(missing)} (it has {has})")
+        return " and ".join(reasons)
+
+    def unused(self) -> list[str]:
+        """The model's modalities the data has no features for."""
+        return [m for m in (self.model or ()) if m not in self.data]
 
 
 def scenario_name(modalities: Iterable[str]) -> str:
@@ -110,9 +183,15 @@ def uses_three_mode_protocol(model_type: str | None = None, protocol: str | None
     return model_type == "cmarr" or (protocol or "").lower().startswith(THREE_MODE_PROTOCOL_PREFIXES)
 
 
-def _parse_one(spec: str, available: list[str]) -> Scenario:
+def _parse_one(spec: str, available: list[str], match: ModalityMatch | None = None) -> Scenario:
+    possible = f"; the scenarios here can keep {', '.join(available)}"
     if spec == PRIVACY:
         if "face" not in available or len(available) < 2:
+            if match is not None:
+                raise ValueError(
+                    f"scenario 'privacy' needs face and another modality that the model reads and the data has: "
+                    f"{match.describe()}{possible}"
+                )
             raise ValueError(f"scenario 'privacy' needs face and another modality; the data has {available}")
         return Scenario.privacy(available)
     if spec == FULL:
@@ -129,20 +208,24 @@ def _parse_one(spec: str, available: list[str]) -> Scenario:
     keep = normalize_modalities(names, field=f"scenario {spec!r}") or frozenset()
     absent = sorted(keep - set(available), key=MODALITIES.index)
     if absent:
+        if match is not None:
+            raise ValueError(f"scenario {spec!r} keeps {', '.join(absent)}, but {match.why_absent(absent)}{possible}")
         raise ValueError(f"scenario {spec!r} keeps {absent}, which the data/model never has (available: {available})")
     return Scenario(keep)
 
 
 def build_scenarios(
-    available: Iterable[str], spec: str = ALL, three_mode: bool = False
+    available: Iterable[str] | ModalityMatch, spec: str = ALL, three_mode: bool = False
 ) -> list[Scenario | ScenarioAggregate]:
     """Scenarios for ``--scenarios``: ``all``, ``full``, ``privacy`` or kept modalities like ``t,a`` / ``text+audio``.
 
-    Several specs can be given separated by ``;`` or spaces (``"t;t,a;privacy"``).
+    Several specs can be given separated by ``;`` or spaces (``"t;t,a;privacy"``). ``available``: the modalities
+    to use, or a `ModalityMatch`, whose errors name what the model reads and what the data has.
     """
-    available = [m for m in MODALITIES if m in set(available)]
+    match = available if isinstance(available, ModalityMatch) else None
+    available = match.available if match is not None else [m for m in MODALITIES if m in set(available)]
     if not available:
-        raise ValueError("no modality is available to evaluate")
+        raise ValueError(match.nothing_to_evaluate() if match is not None else "no modality is available to evaluate")
     if spec.strip().lower() == ALL:
         scenarios: list[Scenario | ScenarioAggregate] = list(modality_scenarios(available))
         if three_mode:
@@ -151,7 +234,7 @@ def build_scenarios(
         return scenarios
     scenarios, seen = [], set()
     for part in spec.replace(";", " ").split():
-        scenario = _parse_one(part.strip().lower(), available)
+        scenario = _parse_one(part.strip().lower(), available, match)
         if scenario.name not in seen:
             seen.add(scenario.name)
             scenarios.append(scenario)
@@ -164,6 +247,15 @@ def _model_source(model) -> str:
     """How messages name a model: its folder when it was loaded from one."""
     path = getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None), "_name_or_path", None)
     return f"the model {path}" if path else "the model"
+
+
+def with_model_labels(model, dataset: DialogueDataset) -> DialogueDataset:
+    """``dataset`` with its label ids in the order of ``model``'s ``id2label`` (`DialogueDataset.with_label_order`);
+    other label names raise `training.labels.LabelMapError` naming both lists. Unnamed model labels: as it is."""
+    model_labels = model_label_names(getattr(model, "config", None))
+    if model_labels is None:
+        return dataset
+    return dataset.with_label_order(model_labels, source=_model_source(model))
 
 
 def _model_modalities(model) -> list[str] | None:
@@ -245,13 +337,8 @@ def evaluate_model(
         dataset = DialogueDataset(dataset, raw_text=tokenizer is not None)
     elif tokenizer is not None and not dataset.raw_text:
         raise ValueError(f"{dataset.name}: a tokenizer was given but the dataset carries no text; build it with raw_text=True")
-    model_labels = model_label_names(getattr(model, "config", None))
-    if model_labels is not None:
-        dataset = dataset.with_label_order(model_labels, source=_model_source(model))
-    available = dataset.available_modalities
-    model_modalities = _model_modalities(model)
-    if model_modalities is not None:
-        available = [m for m in available if m in model_modalities]
+    dataset = with_model_labels(model, dataset)
+    available = ModalityMatch.of(model, dataset)
     if scenarios is None or isinstance(scenarios, str):
         scenarios = build_scenarios(available, scenarios or ALL)
     elif isinstance(scenarios, Mapping):
@@ -394,7 +481,13 @@ def run_cli(argv: Sequence[str] | None = None) -> dict:
 
         tokenizer, max_text_length = load_saved_tokenizer(args.model)
     dataset = DialogueDataset(data[args.split], name=f"{args.split!r} of {args.data}", raw_text=tokenizer is not None)
-    available = [m for m in dataset.available_modalities if m in (_model_modalities(model) or MODALITIES)]
+    dataset = with_model_labels(model, dataset)  # other label names: an error naming both lists, before anything runs
+    available = ModalityMatch.of(model, dataset)
+    if available.available and available.unused():
+        logger.info(
+            "%s: scenarios use %s only (the data has no features for %s)",
+            available.describe(), ", ".join(available.available), ", ".join(available.unused()),
+        )
     if args.three_mode == "auto":
         protocol = getattr(model.config, "protocol", None) or data_protocol(data)
         three_mode = uses_three_mode_protocol(model.config.model_type, protocol)
@@ -428,6 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = [
+    "ModalityMatch",
     "PRIVACY",
     "THREE_MODE_MEAN",
     "THREE_MODE_POOLED",
@@ -443,6 +537,7 @@ __all__ = [
     "scenario_name",
     "three_mode_scenarios",
     "uses_three_mode_protocol",
+    "with_model_labels",
 ]
 
 

@@ -1,11 +1,14 @@
-"""Export a trained model as a self-contained folder and publish it on the Hugging Face Hub.
+"""Export a trained model as the folder a Hub repository holds, and publish it on the Hugging Face Hub.
 
-The folder holds the weights (``model.safetensors``), ``config.json`` (label maps, protocol, ``auto_map`` with
-``AutoConfig``, ``AutoModel`` and ``AutoModelForSequenceClassification``),
-the modeling code (so ``trust_remote_code=True`` loads it where this package is not installed), the
-processor when there is one (with its frozen text encoder: training checkpoints refer to it instead),
-``evaluation.json``, ``evaluation.png`` (the per-scenario chart, when matplotlib is installed) and a ``README.md``
-model card whose metadata has ``pipeline_tag``, ``base_model`` (the text encoder) and ``datasets``.
+The folder holds exactly: the weights (``model.safetensors``), ``config.json`` (label maps, protocol, ``auto_map``
+with ``AutoConfig``, ``AutoModel`` and ``AutoModelForSequenceClassification``, and ``custom_pipelines`` naming the
+emotion-recognition-in-conversation pipeline), the code those entries name (so ``trust_remote_code=True`` loads the
+model, the processor and the pipeline where this package is not installed), the processor when there is one
+(``processor_config.json`` and tokenizer files; a public text encoder is referred to by its Hub id, a local one is
+copied into ``text_encoder/``), ``evaluation.json``, ``evaluation.png`` (the per-scenario chart, when matplotlib is
+installed) and a ``README.md`` model card. No training checkpoint, run record or absolute path; files readable by
+everyone (the usual umask permissions). The folder is written beside its target and swapped in whole, so a kill
+leaves the previous export or the new one, never a mix.
 
 Example:
     >>> from training.hub import EXPORT_IGNORE_PATTERNS
@@ -23,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dataset_scripts.output_folder import write_folder_atomically
 from model_cards import build_model_card
 
 logger = logging.getLogger(__name__)
@@ -38,6 +42,49 @@ EXPORT_IGNORE_PATTERNS: list[str] = [
 ]
 # Which Auto class the model class answers to in `auto_map` (the config is registered with AutoConfig).
 AUTO_CLASS = "AutoModelForSequenceClassification"
+
+
+class ExportError(ValueError):
+    """The export target holds something that is not an exported model (it is never replaced)."""
+
+
+def custom_pipeline_entry() -> dict[str, dict[str, Any]]:
+    """The ``custom_pipelines`` entry of an exported config: what `transformers.pipeline(model=FOLDER,
+    trust_remote_code=True)` reads to find the task and its code without this package installed.
+
+    Example:
+        >>> entry = custom_pipeline_entry()["emotion-recognition-in-conversation"]
+        >>> entry["impl"], entry["pt"]
+        ('pipeline_emoje.EmotionRecognitionInConversationPipeline', ['AutoModelForSequenceClassification'])
+    """
+    from modeling_emoje.pipeline_emoje import TASK, EmotionRecognitionInConversationPipeline
+
+    impl = EmotionRecognitionInConversationPipeline
+    module = impl.__module__.rsplit(".", 1)[-1]
+    return {TASK: {"impl": f"{module}.{impl.__name__}", "pt": [AUTO_CLASS], "tf": [], "type": "multimodal"}}
+
+
+def _check_export_target(path: Path) -> None:
+    """An export replaces only a missing or empty folder, or an earlier export (it holds ``config.json``)."""
+    if path.exists() and not path.is_dir():
+        raise ExportError(f"cannot export to {path}: it is a file")
+    if path.is_dir() and any(path.iterdir()) and not (path / "config.json").is_file():
+        shown = sorted(child.name for child in path.iterdir())[:5]
+        raise ExportError(
+            f"cannot export to {path}: it holds files that are not an exported model ({', '.join(shown)}); "
+            "an export replaces its folder whole: choose an empty or new folder"
+        )
+
+
+def _readable_by_all(folder: Path) -> None:
+    """Give every file and folder of ``folder`` the permissions the umask gives new ones (temporary files that were
+    renamed into place have 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for root, folders, files in os.walk(folder):
+        os.chmod(root, 0o777 & ~umask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~umask)
 
 
 def _register_remote_code(model, processor=None) -> None:
@@ -107,44 +154,57 @@ def export_model(
     training_summary: Mapping[str, Any] | None = None,
     repo_id: str | None = None,
 ) -> Path:
-    """Write the publishable folder of ``model`` to ``output_dir`` and return its path.
+    """Write the publishable folder of ``model`` to ``output_dir`` (see the module docstring) and return its path.
 
-    ``protocol`` is stored in the config; the label maps must already be in ``model.config``.
+    ``protocol`` is stored in the config; the label maps must already be in ``model.config``. ``output_dir`` must be
+    missing, empty or an earlier export: it is replaced whole.
     """
+    from transformers.dynamic_module_utils import custom_object_save
+
+    from modeling_emoje.pipeline_emoje import EmotionRecognitionInConversationPipeline
+
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     config = model.config
     labels = [config.id2label[i] for i in range(config.num_labels)]
     if all(name == f"LABEL_{i}" for i, name in enumerate(labels)):
         raise ValueError("model.config has no label names (id2label is LABEL_0, ...); set id2label/label2id from the data")
+    _check_export_target(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
     if protocol is not None:
         config.protocol = protocol
+    config.custom_pipelines = custom_pipeline_entry()
     _register_remote_code(model, processor)
-    model.save_pretrained(output_dir)
-    if processor is not None:
-        processor.save_pretrained(output_dir)
-    chart = None
-    if evaluation is not None:
-        (output_dir / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n")
-        if evaluation.get("scenarios"):
-            chart = write_evaluation_chart(evaluation, output_dir / EVALUATION_CHART_FILE)
     modalities = list(getattr(config, "modality_dims", {}) or [])
-    card = build_model_card(
-        model_type=config.model_type,
-        label_names=labels,
-        modalities=modalities,
-        evaluation=evaluation,
-        protocol=getattr(config, "protocol", None),
-        dataset_name=dataset_name,
-        splits=splits,
-        num_parameters=sum(p.numel() for p in model.parameters()),
-        repo_id=repo_id,
-        training_summary=training_summary,
-        trained_on=getattr(config, "trained_on", None),
-        base_model=text_encoder_hub_id(model, processor),
-        evaluation_image=chart.name if chart is not None else None,
-    )
-    card.save(output_dir / CARD_FILE)
+
+    def write(folder: Path) -> None:
+        model.save_pretrained(folder)
+        custom_object_save(EmotionRecognitionInConversationPipeline, folder)  # pipeline_emoje.py and what it imports
+        if processor is not None:
+            processor.save_pretrained(folder)
+        chart = None
+        if evaluation is not None:
+            (folder / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n")
+            if evaluation.get("scenarios"):
+                chart = write_evaluation_chart(evaluation, folder / EVALUATION_CHART_FILE)
+        card = build_model_card(
+            model_type=config.model_type,
+            label_names=labels,
+            modalities=modalities,
+            evaluation=evaluation,
+            protocol=getattr(config, "protocol", None),
+            dataset_name=dataset_name,
+            splits=splits,
+            num_parameters=sum(p.numel() for p in model.parameters()),
+            repo_id=repo_id,
+            training_summary=training_summary,
+            trained_on=getattr(config, "trained_on", None),
+            base_model=text_encoder_hub_id(model, processor),
+            evaluation_image=chart.name if chart is not None else None,
+        )
+        card.save(folder / CARD_FILE)
+        _readable_by_all(folder)
+
+    write_folder_atomically(output_dir, write)
     return output_dir
 
 
@@ -173,6 +233,8 @@ def push_to_hub(
 
 __all__ = [
     "CARD_FILE",
+    "ExportError",
+    "custom_pipeline_entry",
     "EVALUATION_CHART_FILE",
     "EVALUATION_FILE",
     "EXPORT_IGNORE_PATTERNS",

@@ -10,6 +10,12 @@ re-run of the same command skips the ids already in `--output` (a partial last l
 Under `accelerate launch` every process predicts its share of the conversations into `OUTPUT.part-K-of-N`; the main
 process then appends them to `--output` in input order and deletes the parts.
 
+A model that reads features only works from the features the input carries: a model exported without a processor
+(a features-only `emoje-train` run saves none) or whose processor has no text encoder predicts a prepared split from
+its `{modality}_features` columns, and JSONL turns from their `text_features` / `audio_features` / `face` / `body`
+arrays. Raw input it cannot read (text without a text encoder, audio or video without a processor) is refused before
+anything is predicted, in one sentence naming the model folder, the conversation and turn, and what to give instead.
+
 Example:
     emoje-predict --model runs/demo/model --input conversations.jsonl --output predictions.jsonl --causal
     emoje-predict --model runs/demo/model --input calls/ --output calls.jsonl
@@ -23,14 +29,14 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from dataset_scripts.cli_logging import add_quiet_option, run_command
 
 from .jsonl_output import append_record, encode_record, finished_ids, merge_parts
-from .prediction_inputs import Conversation, read_jsonl_conversations, split_conversations
+from .prediction_inputs import Conversation, raw_fields, read_jsonl_conversations, split_conversations
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +91,14 @@ def check_output_path(path: str) -> Path:
     return output
 
 
-def load_conversations(args: argparse.Namespace, config) -> list[Conversation]:
+def load_conversations(args: argparse.Namespace, config, text_encoder: bool = True) -> list[Conversation]:
     """The conversations of `--input` (a JSONL file or a folder of transcripts and media) or of `--data`/`--split`,
-    in input order."""
+    in input order.
+
+    `text_encoder`: whether the processor can turn raw text into the model's text features. Without one, a split
+    without `text_features` gives its turns no text (the model predicts from its other modalities, as evaluation
+    does) instead of raw text it could not read.
+    """
     if args.input is not None:
         if Path(args.input).is_dir():
             from .transcript_inputs import read_transcript_folder
@@ -101,10 +112,55 @@ def load_conversations(args: argparse.Namespace, config) -> list[Conversation]:
         raise ValueError(f"{args.data} has no split {args.split!r} (has {sorted(data)})")
     split = data[args.split]
     dims = dict(config.modality_dims)
-    raw_text = getattr(config, "text_config", None) is not None or (
-        "text" in dims and "text_features" not in split.column_names
-    )
-    return split_conversations(split, list(dims), raw_text, name=f"split {args.split!r} of {args.data}")
+    name = f"split {args.split!r} of {args.data}"
+    own_text_encoder = getattr(config, "text_config", None) is not None
+    without_text_features = "text" in dims and "text_features" not in split.column_names
+    if without_text_features and not own_text_encoder and not text_encoder:
+        logger.info(
+            "%s has no text_features and --model %s has no text encoder to compute them: its turns carry the other "
+            "modalities only", name, args.model,
+        )
+    raw_text = own_text_encoder or (without_text_features and text_encoder)
+    return split_conversations(split, list(dims), raw_text, name=name, model_source=f"--model {args.model}")
+
+
+def check_readable(
+    conversations: Sequence[Conversation],
+    model_dir: str,
+    config,
+    processor,
+    saved_processor: bool,
+    privacy: bool = False,
+) -> None:
+    """Refuse, before anything is predicted, the first turn whose raw input the model cannot read: text for a model
+    that reads text features but has no text encoder, audio or video for a model exported without a processor (it
+    cannot say how its features were extracted). The ValueError names the model folder, the conversation and turn,
+    and what to give instead."""
+    from modeling_emoje.modalities import Scenario
+
+    dims = dict(config.modality_dims)
+    wanted = Scenario.of_call(privacy).select(dims)
+    no_text_encoder = getattr(config, "text_config", None) is None and processor.text_encoder_name_or_path is None
+    for conversation in conversations:
+        for index, turn in enumerate(conversation.turns):
+            if not isinstance(turn, Mapping):
+                continue  # the processor names a turn that is not a dict
+            fields = raw_fields(turn, wanted)
+            where = f"{conversation.source}, turn {index}"
+            if "text" in fields and no_text_encoder:
+                raise ValueError(
+                    f"--model {model_dir} has no text encoder: give text features (`text_features`, {dims['text']} "
+                    f"values per turn from the encoder the model was trained with) or use a model exported with its "
+                    f"text encoder; {where} gives 'text' without 'text_features'"
+                )
+            media = [field for field in fields if field != "text"]
+            if media and not saved_processor:
+                arrays = ["audio_features"] if media[0] == "audio" else [m for m in ("face", "body") if m in wanted]
+                raise ValueError(
+                    f"--model {model_dir} was exported without a processor (no processor_config.json), so it reads "
+                    f"pre-extracted features only: give {' / '.join(repr(a) for a in arrays)} arrays instead of "
+                    f"{media[0]!r}, or use a model exported with its processor; {where} gives {media[0]!r}"
+                )
 
 
 def predict_records(erc, conversations: Sequence[Conversation], options: dict[str, Any]) -> list[dict]:
@@ -153,8 +209,10 @@ def run_cli(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     state = PartialState(cpu=several_processes_without_accelerator())
     model = load_model(args.model)
-    erc = pipeline(TASK, model=model, processor=_load_processor(args.model), device=state.device)
-    conversations = load_conversations(args, model.config)
+    processor, saved_processor = load_processor(args.model, model.config)
+    erc = pipeline(TASK, model=model, processor=processor, device=state.device)
+    conversations = load_conversations(args, model.config, text_encoder=processor.text_encoder_name_or_path is not None)
+    check_readable(conversations, args.model, model.config, processor, saved_processor, privacy=args.privacy)
     order = [conversation.id for conversation in conversations]
     if state.is_main_process:  # parts a killed multi-process run left: into the output first
         leftovers = sorted(output.parent.glob(f"{output.name}.part-*"))
@@ -198,13 +256,60 @@ def run_cli(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return summary
 
 
-def _load_processor(model_dir: str):
-    from modeling_emoje.processing_emoje import EmoJEProcessor
+def features_only_tokenizer():
+    """A one-token tokenizer filling the processor's `tokenizer` part for a model that never tokenizes.
 
-    try:
-        return EmoJEProcessor.from_pretrained(model_dir)
-    except OSError as err:
-        raise ValueError(f"--model {model_dir} has no processor (processor_config.json): export the model with it") from err
+    The processor tokenizes only for a model with its own text encoder (`config.text_config`); every other model
+    reads text as features (given, or from the processor's frozen text encoder, which has its own tokenizer). Such a
+    model may be exported without a processor, or with one whose tokenizer files are absent, and still predict from
+    features: `load_processor` then fills the part with this stand-in, which is never called.
+
+    Example:
+        >>> features_only_tokenizer()("anything")["input_ids"]
+        [0]
+    """
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    unknown = "[UNK]"
+    backend = Tokenizer(models.WordLevel({unknown: 0}, unk_token=unknown))
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token=unknown)
+
+
+def load_processor(model_dir: str, config) -> tuple[Any, bool]:
+    """`(processor, saved)`: the `EmoJEProcessor` saved with the model (`saved` True) or, for a model without one that
+    reads features only, a processor with the default audio/video extractors and no text encoder (`saved` False;
+    `check_readable` then refuses raw media). A model with its own text encoder needs its saved processor (its
+    tokenizer); a saved processor whose tokenizer cannot be loaded is used without it when the model never tokenizes.
+    """
+    from modeling_emoje.feature_extraction_emoje import EmoJEFeatureExtractor
+    from modeling_emoje.processing_emoje import EmoJEProcessor
+    from modeling_emoje.video_processing_emoje import EmoJEVideoProcessor
+
+    own_text_encoder = getattr(config, "text_config", None) is not None
+    if (Path(model_dir) / "processor_config.json").is_file():
+        try:
+            return EmoJEProcessor.from_pretrained(model_dir), True
+        except (OSError, ValueError) as err:
+            if own_text_encoder:
+                raise ValueError(f"--model {model_dir}: its processor cannot be loaded ({err})") from err
+            reason = " ".join(str(err).split()) or type(err).__name__
+        try:  # the tokenizer is the one part with files of its own: without it, the rest may still load
+            processor = EmoJEProcessor.from_pretrained(model_dir, tokenizer=features_only_tokenizer())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"--model {model_dir}: its processor cannot be loaded ({err})") from err
+        logger.info(
+            "--model %s: its processor's tokenizer cannot be loaded (%s); this model never tokenizes, so the processor "
+            "is used without it", model_dir, reason,
+        )
+        return processor, True
+    if own_text_encoder:
+        raise ValueError(
+            f"--model {model_dir} has no processor (processor_config.json), which a model with its own text encoder "
+            "needs for its tokenizer: export the model with its processor (emoje-train does)"
+        )
+    parts = (EmoJEFeatureExtractor(), EmoJEVideoProcessor(), features_only_tokenizer())
+    return EmoJEProcessor(*parts, text_encoder_name_or_path=None), False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -212,7 +317,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command("emoje-predict", run_cli, argv)
 
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_TEXT_BATCH_SIZE", "load_conversations", "main", "predict_records", "run_cli"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_TEXT_BATCH_SIZE",
+    "check_readable",
+    "features_only_tokenizer",
+    "load_conversations",
+    "load_processor",
+    "main",
+    "predict_records",
+    "run_cli",
+]
 
 
 if __name__ == "__main__":

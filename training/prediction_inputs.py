@@ -7,8 +7,12 @@ takes (`speaker` and any of `text`, `audio`, `video`, `face`, `body`, `text_feat
 media paths are relative to the working directory). Blank lines are skipped; ids must be unique.
 
 Prepared split (`emoje-prepare` output): each dialogue becomes a conversation whose turns carry the stored
-features (or the raw `text` for a model with its own text encoder, or when the split has no text features), with
-the gold label names beside them. Utterances with none of the model's modalities are left out (as in evaluation).
+features (or the raw `text` for a model with its own text encoder, or when the split has no text features and a text
+encoder can compute them), with the gold label names beside them. Utterances with none of the model's modalities are
+left out (as in evaluation); a split with none of them at all is an error naming both lists.
+
+`raw_fields` says which fields of a turn would have to be extracted (raw text, audio, video) rather than used as
+given, which is what a model exported without its text encoder or its processor cannot do.
 
 Example:
     >>> import tempfile, pathlib
@@ -93,13 +97,26 @@ def _id_and_turns(value: Any, where: str, number: int) -> tuple[str, list[dict]]
 
 
 def split_conversations(
-    split, model_modalities: Sequence[str], raw_text: bool, name: str
+    split, model_modalities: Sequence[str], raw_text: bool, name: str, model_source: str = "the model"
 ) -> list[Conversation]:
     """The dialogues of a prepared split as conversations of pipeline turns, with gold label names.
 
     `raw_text`: give turns their `text` (the processor tokenizes or encodes it) instead of `text_features`.
+    A split without a feature column (or, with `raw_text`, a `text` column) for any of `model_modalities` is a
+    ValueError naming what `model_source` reads and what the split has.
     """
     wanted = [m for m in MODALITIES if m in model_modalities]
+    has = [
+        m for m in MODALITIES
+        if f"{m}_features" in split.column_names or (m == "text" and raw_text and "text" in split.column_names)
+    ]
+    if not set(wanted) & set(has):
+        found = f"features for {', '.join(has)} only" if has else "no feature column"
+        raise ValueError(
+            f"{name} has no features {model_source} can read: the model reads {', '.join(wanted)}, the split has "
+            f"{found}; prepare the data with features for {' or '.join(wanted)}"
+            + (f", or use a model trained on {', '.join(has)}" if has else "")
+        )
     dataset = DialogueDataset(split, modalities=wanted, name=name, raw_text=raw_text)
     names = dataset.label_names
     conversations = []
@@ -122,4 +139,26 @@ def split_conversations(
     return conversations
 
 
-__all__ = ["TURN_KEY_OF_MODALITY", "Conversation", "read_jsonl_conversations", "split_conversations"]
+def raw_fields(turn: Mapping[str, Any], modalities: Sequence[str]) -> list[str]:
+    """The fields of a pipeline turn that a model reading `modalities` would have extracted rather than used as
+    given: `text` (without `text_features`), `audio` (without `audio_features`), `video` (for face or body not given
+    as arrays). Pre-extracted arrays win over the raw field of the same modality, as in the processor.
+
+    Example:
+        >>> raw_fields({"speaker": "A", "text": "Hi", "audio_features": [[0.1]], "video": "a.mp4", "body": [0.2]},
+        ...            ["text", "audio", "body"])
+        ['text']
+    """
+    fields = []
+    text = turn.get("text")
+    if "text" in modalities and turn.get("text_features") is None and isinstance(text, str) and text.strip():
+        fields.append("text")
+    if "audio" in modalities and turn.get("audio_features") is None and turn.get("audio") is not None:
+        fields.append("audio")
+    visual = [m for m in ("face", "body") if m in modalities and turn.get(m) is None]
+    if visual and turn.get("video") is not None:
+        fields.append("video")
+    return fields
+
+
+__all__ = ["TURN_KEY_OF_MODALITY", "Conversation", "raw_fields", "read_jsonl_conversations", "split_conversations"]

@@ -192,6 +192,36 @@ def claim_output_dir(
     return new_record
 
 
+def training_plan(training_args) -> dict[str, Any]:
+    """How long a run trains: what decides whether a finished run has more to do when re-run."""
+    return {"max_steps": int(training_args.max_steps), "num_train_epochs": float(training_args.num_train_epochs)}
+
+
+def mark_finished(output_dir: str | os.PathLike, global_step: int, plan: Mapping[str, Any], model_dir: str | os.PathLike) -> None:
+    """Record in the run record that the run trained to ``global_step`` under ``plan`` and exported ``model_dir``."""
+    record = read_run_record(output_dir)
+    if record is None:
+        return
+    record["finished"] = {"global_step": int(global_step), "plan": dict(plan), "model_dir": str(Path(model_dir).resolve())}
+    write_run_record(output_dir, record)
+
+
+def finished_record(
+    output_dir: str | os.PathLike, identity: Mapping[str, Any], plan: Mapping[str, Any], model_dir: str | os.PathLike
+) -> dict[str, Any] | None:
+    """The ``finished`` entry of this run's record when the run already trained under the same ``plan`` and its
+    export is still in ``model_dir``; None when there is something to train."""
+    record = read_run_record(output_dir) if Path(output_dir).is_dir() else None
+    if record is None or record.get("run_id") != run_id(identity):
+        return None
+    finished = record.get("finished")
+    if not isinstance(finished, dict) or finished.get("plan") != dict(plan):
+        return None
+    if Path(finished.get("model_dir", "")).resolve() != Path(model_dir).resolve() or not (Path(model_dir) / "config.json").is_file():
+        return None
+    return finished
+
+
 def _update_checkpoints(output_dir: Path, add: str | None = None, remove: str | None = None) -> None:
     record = read_run_record(output_dir)
     if record is None:
@@ -268,9 +298,12 @@ __all__ = [
     "checkpoint_dirs",
     "checkpoint_step",
     "claim_output_dir",
+    "finished_record",
+    "mark_finished",
     "read_run_record",
     "run_id",
     "run_identity",
     "set_aside",
+    "training_plan",
     "write_run_record",
 ]

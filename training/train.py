@@ -14,6 +14,9 @@ The model config is built from the data: ``modality_dims`` from the feature size
 interruption resumes from the last complete checkpoint in the output directory; a damaged or partial one is
 skipped with a warning and kept as ``damaged-checkpoint-N``. The output directory carries a run record
 (`training.run_folder`): a folder holding other files, or another run, is refused unless ``--overwrite_output_dir``.
+The finished model is exported to ``--export-dir`` (default ``OUTPUT_DIR/model``), the folder a Hub repository
+holds; the checkpoints stay in ``OUTPUT_DIR``. Re-running a finished command trains nothing: it says where the
+model is (raise ``--max_steps`` / ``--num_train_epochs`` to continue, or ``--overwrite_output_dir`` to start over).
 Resuming checks the checkpoint against the data's labels (same names in another order: remapped to the
 checkpoint's order; other names: refused) and its weights against the model the options build.
 
@@ -37,6 +40,7 @@ Example (the options parser is the one of `training.train_config`, re-exported h
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -60,7 +64,7 @@ from .checkpoints import (
 from .collator import DialogueCollator, DialogueDataset, normalize_modalities
 from .data import data_metadata, data_protocol, label_names, load_prepared_data, text_encoder_name
 from .evaluation import build_scenarios, evaluate_model, format_table, uses_three_mode_protocol
-from .run_folder import RecordedCheckpointRotation, claim_output_dir, run_identity
+from .run_folder import RecordedCheckpointRotation, claim_output_dir, finished_record, mark_finished, run_identity, training_plan
 from .schedule import apply_schedule
 from .text_backbone import (
     DEFAULT_BACKBONE,
@@ -112,12 +116,16 @@ def build_model(
 
 
 def _backbone_card_name(text_backbone: str) -> str:
-    """How the model card names the fine-tuned encoder (the Hub id of the offline default, not a local path)."""
-    if text_backbone == DEFAULT_BACKBONE:
-        from modeling_emoje.text_encoding_emoje import DEFAULT_HUB_TEXT_ENCODER
+    """How config.json and the card name the fine-tuned encoder: its Hub id (the packaged all-MiniLM-L6-v2 counts
+    as its Hub id), or for an encoder that exists only locally the name of its folder (never an absolute path)."""
+    from modeling_emoje.text_encoding_emoje import DEFAULT_HUB_TEXT_ENCODER, hub_id_of_local_copy
 
+    if text_backbone == DEFAULT_BACKBONE:
         return DEFAULT_HUB_TEXT_ENCODER
-    return resolve_text_backbone(text_backbone)
+    resolved = resolve_text_backbone(text_backbone)
+    if not Path(resolved).exists():
+        return resolved
+    return hub_id_of_local_copy(resolved) or Path(resolved).name
 
 
 def build_processor(spec: str, data, modalities: Sequence[str]):
@@ -186,6 +194,13 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
     if not train_set.available_modalities:
         raise ValueError(f"{script.data}: the train split has no {{modality}}_features column with data")
 
+    export_dir = Path(script.export_dir) if script.export_dir else Path(training_args.output_dir) / "model"
+    output_path = Path(training_args.output_dir).resolve()
+    if export_dir.resolve() == output_path or output_path.is_relative_to(export_dir.resolve()):
+        raise ValueError(
+            f"--export-dir {export_dir} would hold --output-dir {training_args.output_dir}: an export replaces its folder "
+            "whole, so the checkpoints must live elsewhere (default: --export-dir OUTPUT_DIR/model)"
+        )
     identity = run_identity(script.data, script.model_type, sorted(modalities) if modalities else None, backbone, overrides)
     claim_output_dir(
         training_args.output_dir, identity, overwrite=script.overwrite_output_dir,
@@ -194,6 +209,11 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
     )
     if schedule is not None and training_args.should_save:
         schedule.save(training_args.output_dir)
+    plan = training_plan(training_args)
+    if not script.overwrite_output_dir and not training_args.resume_from_checkpoint:
+        finished = finished_record(training_args.output_dir, identity, plan, export_dir)
+        if finished is not None:
+            return _finished_summary(training_args, finished, export_dir)
     resume_from = None
     if training_args.resume_from_checkpoint:
         resume_from = Path(training_args.resume_from_checkpoint)
@@ -262,6 +282,8 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
     stopped_by_budget = bool(trainer.time_budget is not None and trainer.time_budget.stopped)
     summary: dict[str, Any] = {
         "output_dir": training_args.output_dir,
+        "model_dir": str(export_dir),
+        "already_finished": False,
         "global_step": trainer.state.global_step,
         "max_steps": trainer.state.max_steps,
         "schedule": schedule.to_dict() if schedule is not None else None,
@@ -288,7 +310,7 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         metadata = data_metadata(data)
         export_model(
             trainer.model,
-            training_args.output_dir,
+            export_dir,
             evaluation=evaluation,
             processor=processor,
             protocol=protocol,
@@ -330,14 +352,36 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
                 **({"stopped by max_train_minutes": training_args.max_train_minutes} if stopped_by_budget else {}),
             },
         )
+        if not stopped_by_budget:  # a run cut by max_train_minutes has more to train: a re-run resumes it
+            mark_finished(training_args.output_dir, trainer.state.global_step, plan, export_dir)
         if script.push_to_hub_repo:
             summary["hub_url"] = push_to_hub(
-                training_args.output_dir, script.push_to_hub_repo, token=training_args.hub_token, private=script.hub_private
+                export_dir, script.push_to_hub_repo, token=training_args.hub_token, private=script.hub_private
             )
-        print(f"Model, config, evaluation and model card exported to {training_args.output_dir} "
-              f"({time.perf_counter() - started:.0f} s)")
+        print(f"Model, config, evaluation and model card exported to {export_dir} "
+              f"({time.perf_counter() - started:.0f} s); checkpoints in {training_args.output_dir}")
     trainer.accelerator.wait_for_everyone()
     return summary
+
+
+def _finished_summary(training_args, finished: dict[str, Any], export_dir: Path) -> dict[str, Any]:
+    """What a re-run of a finished command returns (nothing trained): the recorded step and the exported evaluation."""
+    if training_args.should_save:
+        print(
+            f"emoje-train: this run already finished (step {finished['global_step']}); its model is in {export_dir}. "
+            "Nothing to train: raise --max_steps / --num_train_epochs to continue it, or pass --overwrite_output_dir "
+            "true to train it again."
+        )
+    evaluation_file = export_dir / "evaluation.json"
+    evaluation = json.loads(evaluation_file.read_text()) if evaluation_file.is_file() else {"scenarios": {}}
+    return {
+        "output_dir": training_args.output_dir,
+        "model_dir": str(export_dir),
+        "already_finished": True,
+        "global_step": finished["global_step"],
+        "evaluation": evaluation,
+        "best_checkpoint": None,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

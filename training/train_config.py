@@ -69,6 +69,13 @@ class ScriptArguments:
             "'none', or a saved processor directory"
         },
     )
+    export_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "where the finished model is exported, as a Hub repository holds it (weights, config, processor, "
+            "code, evaluation, card; no checkpoints): default OUTPUT_DIR/model"
+        },
+    )
     push_to_hub_repo: str | None = field(
         default=None, metadata={"help": "publish the exported folder to this Hub repo (same as --push-to-hub REPO)"}
     )

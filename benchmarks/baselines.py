@@ -5,7 +5,7 @@
 per-modality descriptors are concatenated, an absent (or training-time dropped) modality contributing a zero
 vector, which is how most public systems answer "can I infer with audio only?". Nothing is imputed and there
 is no cross-modal attention, so any gap to AM^2-EmoJE comes from the fusion and the missing-mode handling.
-Importing this module registers it with `training.registry` (``model_type`` `CONCAT_MODEL_TYPE`), so the benchmarks
+Importing this module registers its spec with `modeling_emoje.model_specs` (``model_type`` `CONCAT_MODEL_TYPE`), so the benchmarks
 build it with the same factory as the package's models.
 
 Example:
@@ -30,26 +30,19 @@ from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
-from modeling_emoje.configuration_emoje import (
-    DEFAULT_MODALITY_DIMS,
-    validate_feature_normalization,
-    validate_modality_dims,
-    validate_modality_masking,
-)
+from modeling_emoje.configuration_emoje import validate_feature_normalization, validate_modality_masking
+from modeling_emoje.modalities import DEFAULT_MODALITY_DIMS, MODALITIES, MODALITY_INDEX, validate_modality_dims
+from modeling_emoje.modeling_inputs import check_model_inputs, collect_modality_inputs
 from modeling_emoje.modeling_layers import (
-    MODALITIES,
-    MODALITY_INDEX,
     AttentionPooling,
-    FeatureStandardizer,
     DialogueContext,
+    FeatureStandardizer,
     ModalityEncoder,
-    check_model_inputs,
-    collect_modality_inputs,
     encode_present_modalities,
-    focal_loss,
-    sample_training_modalities,
 )
-from training.registry import register_model
+from modeling_emoje.modeling_losses import focal_loss
+from modeling_emoje.model_specs import ModelSpec, register_model_spec
+from modeling_emoje.modeling_sampling import sample_training_modalities
 
 # Fields the baseline shares with AM^2-EmoJE (same meaning, same defaults): same encoders and context.
 SHARED_FIELDS: tuple[str, ...] = (
@@ -179,9 +172,9 @@ class ConcatFusionForEmotionRecognition(PreTrainedModel):
         causal: bool = False,
         **inputs: torch.Tensor | None,
     ) -> ConcatFusionOutput:
-        r"""Takes SPEC.md's shared input contract (``{m}_features``, ``{m}_attention_mask``, masks, labels); ``causal=True``
+        r"""Takes the models' shared input contract (``{m}_features``, ``{m}_attention_mask``, masks, labels); ``causal=True``
         predicts each turn from the turns up to it only, as AM^2-EmoJE does (`DialogueContext.prefix_states`)."""
-        features, frame_masks = collect_modality_inputs(self.config.modality_dims, inputs)
+        features, frame_masks = collect_modality_inputs(inputs, ("modality_mask", "utterance_mask", "speaker_ids", "labels", "causal"))
         present, utterance_mask = check_model_inputs(
             self.config.modality_dims, features, frame_masks, modality_mask, utterance_mask, labels, self.config.num_labels
         )
@@ -249,9 +242,12 @@ class LinearProbe(nn.Module):
         return self.linear(torch.cat(pooled, dim=-1))
 
 
-# `training.registry.build_model(CONCAT_MODEL_TYPE, dims, labels, concat_options(emoje_options))` builds the baseline.
+# `modeling_emoje.model_specs.build_model(CONCAT_MODEL_TYPE, dims, labels, concat_options(emoje_options))` builds the baseline.
 CONCAT_MODEL_TYPE = ConcatFusionConfig.model_type
-register_model(CONCAT_MODEL_TYPE, ConcatFusionConfig, ConcatFusionForEmotionRecognition)
+register_model_spec(ModelSpec(
+    CONCAT_MODEL_TYPE, "Concatenation baseline", ConcatFusionConfig, None, ConcatFusionForEmotionRecognition,
+    description="Concatenation fusion of the modality descriptors, zeros for missing modalities (benchmark baseline).",
+))
 
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Charts of benchmark results: the per-scenario weighted-F1 of every model of a results JSON, as one picture.
 
-Uses `training.plots.plot_scenario_scores` (matplotlib, the ``plots`` extra); a benchmark run writes its chart next
+Uses `training.publishing.charts.plot_scenario_scores` (matplotlib, the ``plots`` extra); a benchmark run writes its chart next
 to its JSON (``results/robustness.png``, ``results/real_features.png``), and a chart can be redrawn from a JSON:
 
     python -m benchmarks.charts benchmarks/results/robustness.json
@@ -53,7 +53,7 @@ def scenario_means(result: Mapping[str, Any], models: Sequence[str] | None = Non
 
 def plot_result(result: Mapping[str, Any], path: str | os.PathLike, models: Sequence[str] | None = None) -> Path:
     """Draw `scenario_means` of ``result`` (the models in ``models`` order when given) to ``path``; returns it."""
-    from training.plots import plot_scenario_scores
+    from training.publishing.charts import plot_scenario_scores
 
     table = scenario_means(result, models)
     if models is not None:
@@ -67,7 +67,7 @@ def plot_result(result: Mapping[str, Any], path: str | os.PathLike, models: Sequ
 
 def write_chart(result: Mapping[str, Any], path: str | os.PathLike, models: Sequence[str] | None = None) -> Path | None:
     """`plot_result` when matplotlib is installed (a benchmark's chart beside its JSON); otherwise say so, return None."""
-    from training.plots import matplotlib_available
+    from training.publishing.charts import matplotlib_available
 
     if not matplotlib_available():
         print(f"[{result['benchmark']}] no chart: matplotlib is not installed (pip install 'emoje[plots]')")

@@ -5,10 +5,10 @@
 Issue 18: the fine-tuning recipe must beat the frozen-feature recipe on a corpus of short dialogues (MELD, 1,038
 training dialogues of about 10 utterances) and on one of long conversations (the ``episodes`` protocol of
 `emoje-prepare meld`: 188 conversations of about 53 utterances, same utterances and official split). Every run
-goes through `emoje-train` (`training.train.run`) and its own test evaluation (text scenario, weighted-F1):
+goes through `emoje-train` (`training.train.run.run`) and its own test evaluation (text scenario, weighted-F1):
 
 - ``finetune``: `training/configs/text_finetune_auto.yaml` (all-MiniLM-L6-v2 fine-tuned inside AM^2-EmoJE, with
-  ``schedule: auto``, `training.schedule`: windows for long dialogues, about 80 utterances per batch, a fixed
+  ``schedule: auto``, `training.train.schedule`: windows for long dialogues, about 80 utterances per batch, a fixed
   number of optimiser steps; ``--finetune-steps N`` passes ``--schedule auto,steps=N`` to both corpora);
 - ``frozen``: `training/configs/meld_text.yaml` (the same model on cached MiniLM sentence features, whole
   dialogues, 30 epochs with early stopping);
@@ -99,7 +99,7 @@ def schedule_rule(args) -> dict[str, Any]:
     """The fine-tuning schedule rule's fields (steps, utterances per batch, window, ...), as runs record them."""
     import dataclasses
 
-    from training.schedule import ScheduleRule
+    from training.train.schedule import ScheduleRule
 
     return dataclasses.asdict(ScheduleRule.parse(schedule_spec(args)))
 
@@ -133,7 +133,7 @@ def train_once(data: Path, corpus: str, recipe: str, seed: int, args) -> dict[st
     """One `emoje-train` run; its test scores, steps, time and (fine-tuning) derived schedule."""
     import torch
 
-    from training.train import run as train_run
+    from training.train.run import run as train_run
 
     torch.set_num_threads(args.threads)
 
@@ -237,7 +237,7 @@ RECIPE_LABELS = {"frozen": "frozen features", "frozen_windows": "frozen, windows
 def plot_summary(report: dict[str, Any], path: Path) -> Path | None:
     """Bars of mean test weighted-F1 (± std over seeds) per corpus and recipe, with the optimiser steps and training
     CPU-minutes under each bar; None (nothing drawn) without matplotlib."""
-    from training.plots import PlottingUnavailable, _pyplot
+    from training.publishing.charts import PlottingUnavailable, _pyplot
 
     try:
         plt = _pyplot()
@@ -350,7 +350,7 @@ def main(argv=None) -> int:
     if args.plan:
         from datasets import load_from_disk
 
-        from training.schedule import ScheduleRule, dialogue_lengths
+        from training.train.schedule import ScheduleRule, dialogue_lengths
 
         rule = ScheduleRule.parse(schedule_spec(args))
         for corpus in args.corpora:

@@ -42,7 +42,8 @@ from benchmarks.robustness import (
     train_model,
     with_overrides,
 )
-from training.evaluation import PRIVACY, evaluate_model, modality_scenarios, scenario_name
+from training.evaluation.evaluate import evaluate_model
+from training.evaluation.scenarios import PRIVACY, modality_scenarios, scenario_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "imputation_headroom.json"

@@ -1,7 +1,7 @@
 """Throughput of `emoje-predict` on a prepared split: conversations/s and turns/s per batch size and process count.
 
-Each setting is one fresh `emoje-predict` command (`python -m training.predict`, or `accelerate launch
---num_processes N -m training.predict` for N > 1) writing a new output file, one torch thread per process. The
+Each setting is one fresh `emoje-predict` command (`python -m training.cli.predict`, or `accelerate launch
+--num_processes N -m training.cli.predict` for N > 1) writing a new output file, one torch thread per process. The
 figure is the command's own timing (its last log line): from the first prediction until every process has written
 and the parts are merged, i.e. without start-up (imports, model and data loading); the command's wall time, start-up
 included, is recorded beside it.
@@ -47,9 +47,9 @@ def predict_command(args: argparse.Namespace, batch_size: int, processes: int, o
         "--batch-size", str(batch_size), "--no-progress",
     ]
     if processes == 1:
-        return [sys.executable, "-m", "training.predict", *options]
+        return [sys.executable, "-m", "training.cli.predict", *options]
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", str(processes)]
-    return [*launch, "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "training.predict", *options]
+    return [*launch, "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "training.cli.predict", *options]
 
 
 def measure(args: argparse.Namespace, batch_size: int, processes: int) -> dict[str, Any]:

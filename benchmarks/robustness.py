@@ -1,9 +1,9 @@
 """Missing-modality robustness on the controlled synthetic corpus (`dataset_scripts.synthetic`, preset "controlled").
 
-Trains each model with the package's own training code (`training.trainer.ERCTrainer`, `DialogueDataset`,
+Trains each model with the package's own training code (`training.train.trainer.ERCTrainer`, `DialogueDataset`,
 `DialogueCollator`, best checkpoint by validation weighted-F1, early stopping) and scores the complete test
-split under every evaluation scenario of `training.evaluation` (the 15 non-empty subsets of
-text/audio/face/body plus ``privacy``) with `training.evaluation.evaluate_model`.
+split under every evaluation scenario of `training.evaluation.scenarios` (the 15 non-empty subsets of
+text/audio/face/body plus ``privacy``) with `training.evaluation.evaluate.evaluate_model`.
 
 Models (``--models``):
     concat_zeros     same mode encoders + attention pooling + dialogue context as AM^2-EmoJE, concatenation
@@ -48,11 +48,11 @@ from benchmarks.environment import load_average, run_record
 from dataset_scripts.synthetic import make_controlled_corpus
 from dataset_scripts.schema import dataset_metadata
 from benchmarks.baselines import CONCAT_MODEL_TYPE, SHARED_FIELDS, concat_options
-from modeling_emoje import MODALITIES, EmoJEForEmotionRecognition
-from training import registry
-from training.collator import DialogueCollator, DialogueDataset
-from training.evaluation import PRIVACY, evaluate_model, modality_scenarios, scenario_name
-from training.metrics import IGNORE_INDEX, compute_erc_metrics
+from modeling_emoje import MODALITIES, EmoJEForEmotionRecognition, model_specs
+from training.evaluation.evaluate import evaluate_model
+from training.evaluation.metrics import IGNORE_INDEX, compute_erc_metrics
+from training.evaluation.scenarios import PRIVACY, modality_scenarios, scenario_name
+from training.train.collator import DialogueCollator, DialogueDataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "robustness.json"
@@ -137,7 +137,7 @@ def with_overrides(settings: dict[str, dict[str, Any]], overrides: dict[str, Any
     }
 
 
-# Base model names -> (training.registry model_type, the settings section their options come from).
+# Base model names -> (registered model_type (`modeling_emoje.model_specs`), the settings section their options come from).
 BASE_MODELS: dict[str, tuple[str, str]] = {
     "emoje": ("emoje", "emoje"),
     "concat_zeros": (CONCAT_MODEL_TYPE, "emoje"),  # the baseline copies AM^2-EmoJE's shared settings
@@ -150,7 +150,7 @@ def build_model(
     settings: dict[str, dict[str, Any]] | None = None,
 ):
     """The model called ``name`` (see the module docstring and `VARIANTS`) for data with ``dims`` and ``labels``,
-    built by `training.registry.build_model`.
+    built by `modeling_emoje.model_specs.build_model`.
 
     ``settings`` (``{"emoje": {...}, "cmarr": {...}}``) replaces the size's model settings (a training recipe's)."""
     settings = settings or SIZES[size]
@@ -162,7 +162,7 @@ def build_model(
         options = concat_options({**settings[section], **settings.get("concat", {}), **changes})
     else:
         options = {**settings[section], **changes}
-    return registry.build_model(model_type, dims, labels, options)
+    return model_specs.build_model(model_type, dims, labels, options)
 
 
 def train_model(
@@ -176,7 +176,7 @@ def train_model(
     from transformers import TrainingArguments, set_seed
     from transformers.trainer_callback import PrinterCallback
 
-    from training.trainer import ERCTrainer, default_training_arguments, early_stopping
+    from training.train.trainer import ERCTrainer, default_training_arguments, early_stopping
 
     settings = {**SIZES[size]["training"], **{k: v for k, v in overrides.items() if v is not None}}
     patience = settings.pop("patience")

@@ -4,7 +4,7 @@ A measurement (`CHILDREN`) takes the benchmark's arguments and returns a JSON-ab
 (`measure_inference`), where AM^2-EmoJE's time goes (`measure_inference_profile`), the text-only pipeline against
 its bare text encoder (`measure_pipeline`, `measure_text_encoder`), one training epoch (`measure_training`).
 `child_main` adds the process's wall time and peak memory and writes the JSON. Models are built by
-`training.registry.build_model`; inputs come from `benchmarks.speed_shapes`.
+`modeling_emoje.model_specs.build_model`; inputs come from `benchmarks.speed_shapes`.
 
 Example:
     >>> from benchmarks.speed_measures import throughput
@@ -170,10 +170,10 @@ def _operator_table(profiler, limit: int = 12) -> list[dict[str, Any]]:
 
 
 def build_fusion_model(name: str, dims: dict[str, int]):
-    """A model of the inference measurement: ``emoje``, ``concat``, ``cmarr`` (by `training.registry.build_model`,
+    """A model of the inference measurement: ``emoje``, ``concat``, ``cmarr`` (by `modeling_emoje.model_specs.build_model`,
     AM^2-EmoJE and the baseline with the meld_full.yaml model settings) or ``linear`` (the bare reference)."""
     from benchmarks.baselines import CONCAT_MODEL_TYPE, LinearProbe, concat_options
-    from training.registry import build_model
+    from modeling_emoje.model_specs import build_model
 
     labels = [f"LABEL_{index}" for index in range(NUM_LABELS)]
     if name == "emoje":
@@ -188,7 +188,7 @@ def build_fusion_model(name: str, dims: dict[str, int]):
 
 
 def _inference_batches(args: argparse.Namespace) -> tuple[list[dict], int, dict[str, Any]]:
-    from training.collator import DialogueCollator
+    from training.train.collator import DialogueCollator
 
     shapes = meld_dialogue_shapes(Path(args.meld_dir))[: SCALES[args.scale]["inference_dialogues"]]
     items = meld_shaped_dialogues(shapes, MELD_DIMS, seed=0, frames=args.frames)
@@ -276,7 +276,7 @@ def measure_pipeline(args: argparse.Namespace) -> dict[str, Any]:
     from modeling_emoje.pipeline_emoje import TASK, register_pipeline
     from modeling_emoje.processing_emoje import EmoJEProcessor
     from modeling_emoje.text_encoding_emoje import TextFeatureEncoder, default_text_encoder
-    from training.registry import build_model
+    from modeling_emoje.model_specs import build_model
 
     register_pipeline()
     conversations = meld_conversations(Path(args.meld_dir), SCALES[args.scale]["pipeline_conversations"])
@@ -377,9 +377,9 @@ def measure_training(args: argparse.Namespace) -> dict[str, Any]:
     from transformers.trainer_callback import PrinterCallback
 
     from benchmarks.baselines import CONCAT_MODEL_TYPE, concat_options
-    from training.collator import DialogueCollator, DialogueDataset
-    from training.registry import build_model
-    from training.trainer import ERCTrainer, default_training_arguments
+    from modeling_emoje.model_specs import build_model
+    from training.train.collator import DialogueCollator, DialogueDataset
+    from training.train.trainer import ERCTrainer, default_training_arguments
 
     limit = SCALES[args.scale]["training_dialogues"]
     # "tiny" encodes only the dialogues it uses; "quick" and "full" use (and on first use build) the whole-MELD cache.

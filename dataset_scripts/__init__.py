@@ -2,7 +2,9 @@
 
 Builders read a local copy of a corpus in its official layout (DATA.md) and return splits `train`, `validation`,
 `test` split by a named protocol ([`get_protocol`]); [`extract_features`] adds cached per-utterance features; the
-`emoje-prepare` command does both and saves the result ([`load_prepared`], [`read_prepared_metadata`]).
+`emoje-prepare` command does both and saves the result ([`load_prepared`], [`read_prepared_metadata`]). Every
+corpus is declared once, in its module, in the corpus registry `dataset_scripts.corpora` ([`get_corpus`],
+`corpora.corpora()`, [`corpus_of`]).
 
 Example:
     >>> from dataset_scripts import build_meld, get_protocol
@@ -10,27 +12,22 @@ Example:
     >>> get_protocol("meld").check_leakage(dataset)  # doctest: +SKIP
 """
 
-from .cli import build_corpus
+# The corpus modules, in the order `emoje-prepare -h` lists them: importing one registers its corpus (`corpora.py`).
+from . import meld, iemocap, msp_improv, conversations, feature_table, ravdess, synthetic  # noqa: I001
 from .conversations import ConversationsBuilder, build_conversations
-from .feature_table import ColumnSplit, FeatureTableBuilder, TableColumns, build_feature_table
-from .features import FeatureCache, default_cache_dir, extract_features
+from .corpora import Corpus, build_corpus, corpus_of, get_corpus, get_protocol, list_protocols, register_corpus
+from .feature_cache import FeatureCache, default_cache_dir
+from .feature_table import FeatureTableBuilder, build_feature_table
+from .feature_table_layout import ColumnSplit, TableColumns
+from .features import extract_features
 from .iemocap import IemocapBuilder, build_iemocap
 from .meld import MeldBuilder, build_meld, fix_mojibake
 from .msp_improv import MspImprovBuilder, build_msp_improv
-from .output_folder import OutputFolderError
-from .protocols import (
-    PROTOCOLS,
-    CorpusBuilder,
-    LeakageError,
-    Protocol,
-    assert_no_leakage,
-    get_protocol,
-    list_protocols,
-)
+from .output_folder import METADATA_FILE, OutputFolderError
+from .corpus_builder import CorpusBuilder
+from .protocols import LeakageError, Protocol, assert_no_leakage
 from .ravdess import build_ravdess, prepare_ravdess
 from .schema import (
-    LABEL_SETS,
-    METADATA_FILE,
     MODALITIES,
     SPLITS,
     BuildSummary,
@@ -43,14 +40,13 @@ from .schema import (
 )
 
 __all__ = [
-    "LABEL_SETS",
     "METADATA_FILE",
     "MODALITIES",
-    "PROTOCOLS",
     "SPLITS",
     "BuildSummary",
     "ColumnSplit",
     "ConversationsBuilder",
+    "Corpus",
     "CorpusBuilder",
     "FeatureCache",
     "FeatureTableBuilder",
@@ -70,15 +66,18 @@ __all__ = [
     "build_msp_improv",
     "build_ravdess",
     "build_summary",
+    "corpus_of",
     "dataset_metadata",
     "default_cache_dir",
     "emoje_features",
     "extract_features",
     "fix_mojibake",
+    "get_corpus",
     "get_protocol",
     "list_protocols",
     "load_prepared",
     "prepare_ravdess",
     "read_prepared_metadata",
+    "register_corpus",
     "save_prepared",
 ]

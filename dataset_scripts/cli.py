@@ -1,11 +1,14 @@
-"""`emoje-prepare`: build a corpus with a protocol, extract features, save the DatasetDict (API.md, command line).
+"""`emoje-prepare`: build a corpus with a protocol, extract features, save the DatasetDict (the command line).
 
-    emoje-prepare {meld,iemocap,msp-improv,conversations} --data-dir DIR --output OUT
+    emoje-prepare CORPUS --data-dir DIR --output OUT     (CORPUS: meld, iemocap, msp-improv, conversations, ...)
         [--protocol P] [--fold K] [--features text,audio,face,body] [--text-encoder NAME_OR_PATH] [--labels a,b,c]
         [--cache-dir DIR] [--batch-size N] [--privacy] [--seed N] [--validation-fraction F] [--allow-empty-splits]
         [--num-workers N] [--shard-seconds S] [--no-progress] [--quiet]
     accelerate launch --num_processes K -m dataset_scripts.cli ...   (K processes, one machine or several)
     emoje-prepare features --table TABLE --output OUT ...   (pre-extracted features: see feature_table_cli.py)
+
+The corpora and their sub-commands come from the corpus registry (`corpora.py`): a corpus with a `build` is a
+choice of CORPUS, one with `add_cli` a sub-command of its own (`features`).
 
 OUT is written with `DatasetDict.save_to_disk` (splits train/validation/test) plus `emoje_meta.json` (corpus,
 protocol, fold, label names, build and extraction summary); read it back with `dataset_scripts.load_prepared(OUT)`
@@ -33,35 +36,19 @@ from contextlib import ExitStack
 from typing import Any
 
 from .cli_logging import add_quiet_option, configure_logging, take_quiet_flag
+from .corpora import Corpus, build_corpus, corpora
 from .output_folder import OutputFolderError, output_lock
-from .protocols import DEFAULT_PROTOCOLS, list_protocols
 from .schema import MODALITIES, SPLITS, build_summary, dataset_metadata, save_prepared
 
-CORPORA = ("meld", "iemocap", "msp-improv", "conversations")
+
+def _buildable() -> tuple[Corpus, ...]:
+    """The corpora `emoje-prepare CORPUS --data-dir DIR` builds (those with a `build`), in registration order."""
+    return tuple(corpus for corpus in corpora() if corpus.build is not None)
 
 
-def build_corpus(
-    corpus: str, data_dir: str, protocol: str | None = None, fold: int | None = None, labels=None, **kwargs
-):
-    """Build one corpus by name; returns the `DatasetDict`."""
-    corpus = corpus.replace("_", "-")
-    if corpus == "meld":
-        from .meld import MeldBuilder as builder
-    elif corpus == "iemocap":
-        from .iemocap import IemocapBuilder as builder
-    elif corpus == "msp-improv":
-        from .msp_improv import MspImprovBuilder as builder
-    elif corpus == "conversations":
-        from .conversations import ConversationsBuilder
-
-        return ConversationsBuilder(data_dir, labels=labels, protocol=protocol, fold=fold, **kwargs).build()
-    else:
-        raise ValueError(f"unknown corpus {corpus!r}; expected one of {CORPORA}")
-    if labels is not None:
-        raise ValueError(
-            f"--labels only applies to the conversations corpus (the {corpus} label set comes from its protocol)"
-        )
-    return builder(data_dir, protocol, fold, **kwargs).build()
+def _commands() -> dict[str, Corpus]:
+    """The corpora with a sub-command of their own (`emoje-prepare NAME ...`), by name."""
+    return {corpus.name: corpus for corpus in corpora() if corpus.add_cli is not None}
 
 
 def load_text_encoder_option(value: str) -> Any:
@@ -84,24 +71,25 @@ def _parse_list(value: str) -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
+    buildable = _buildable()
     protocols = "; ".join(
-        f"{corpus}: "
+        f"{corpus.name}: "
         + ", ".join(
-            f"{p.name}{' (default)' if p.name == DEFAULT_PROTOCOLS[corpus] else ''}{f' [folds 1-{p.num_folds}]' if p.num_folds else ''}"
-            for p in list_protocols(corpus)
+            f"{p.name}{' (default)' if p.name == corpus.default_protocol else ''}{f' [folds 1-{p.num_folds}]' if p.num_folds else ''}"
+            for p in corpus.protocols
         )
-        for corpus in CORPORA
+        for corpus in buildable
     )
+    commands = "".join(f" For a {c.display_name}, run `emoje-prepare {name} -h`." for name, c in _commands().items())
     parser = argparse.ArgumentParser(
         prog="emoje-prepare",
-        description="Build an emotion-recognition corpus into a train/validation/test DatasetDict with features. "
-        "For pre-extracted features in a table, run `emoje-prepare features -h`.",
+        description="Build an emotion-recognition corpus into a train/validation/test DatasetDict with features."
+        + commands,
         epilog=f"protocols - {protocols}",
     )
-    parser.add_argument("corpus", choices=CORPORA)
-    parser.add_argument(
-        "--data-dir", required=True, help="the corpus in its official layout (conversations: CSV/JSONL folder or file)"
-    )
+    parser.add_argument("corpus", choices=[corpus.name for corpus in buildable])
+    layouts = "".join(f" ({c.name}: {c.data_dir_help})" for c in buildable if c.data_dir_help)
+    parser.add_argument("--data-dir", required=True, help=f"the corpus in its official layout{layouts}")
     parser.add_argument("--output", required=True, help="where to save the DatasetDict (save_to_disk)")
     parser.add_argument("--protocol", default=None, help="named protocol (default: the corpus' default)")
     parser.add_argument("--fold", type=int, default=None, help="fold of a cross-validation protocol (default 1)")
@@ -111,9 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--text-encoder", default=None, help="Hugging Face encoder name or path (default: the package's)"
     )
-    parser.add_argument(
-        "--labels", default=None, help="conversations: the label list a,b,c (default: sorted labels found)"
-    )
+    takers = ", ".join(corpus.name for corpus in buildable if corpus.takes_labels)
+    parser.add_argument("--labels", default=None, help=f"{takers}: the label list a,b,c (default: sorted labels found)")
     parser.add_argument(
         "--cache-dir", default=None, help="feature cache (default $EMOJE_CACHE_DIR or ~/.cache/emoje/features)"
     )
@@ -146,10 +133,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv, quiet = take_quiet_flag(sys.argv[1:] if argv is None else list(argv))
     configure_logging(quiet)
-    if argv[:1] == ["features"]:  # `emoje-prepare features`: bring your own features (feature_table_cli.py)
-        from .feature_table_cli import main as features_main
-
-        return features_main(argv[1:])
+    commands = _commands()
+    if argv[:1] and argv[0] in commands:  # a corpus with a sub-command of its own (`emoje-prepare features ...`)
+        return commands[argv[0]].command()(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     features = [] if args.features.strip().lower() in ("", "none") else _parse_list(args.features)
@@ -215,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["CORPORA", "build_corpus", "load_text_encoder_option", "main"]
+__all__ = ["load_text_encoder_option", "main"]
 
 
 if __name__ == "__main__":

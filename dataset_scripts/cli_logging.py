@@ -47,19 +47,4 @@ def configure_logging(quiet: bool = False) -> int:
     return level
 
 
-def run_command(program: str, run, argv: Sequence[str] | None = None) -> int:
-    """A console script's ``main``: logging set up (``--quiet`` = warnings only), ``run(argv)`` called, a
-    ``ValueError`` printed as one ``PROGRAM: error: ...`` line with exit code 2 instead of a traceback."""
-    import sys
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    configure_logging("--quiet" in argv)
-    try:
-        run(argv)
-    except ValueError as error:
-        print(f"{program}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-__all__ = ["LOG_FORMAT", "add_quiet_option", "configure_logging", "run_command", "take_quiet_flag"]
+__all__ = ["LOG_FORMAT", "add_quiet_option", "configure_logging", "take_quiet_flag"]

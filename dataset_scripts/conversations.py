@@ -12,7 +12,8 @@ Every `*.csv` / `*.jsonl` file in DATA_DIR (or the one file DATA_DIR names) hold
 | `split` | yes | `train`, `validation` (or `dev`, `val`, `valid`) or `test` |
 | `audio`, `video` | no | media paths, relative to the file's folder (or absolute) |
 
-Other columns are ignored. The label list is the user's (`labels=`, `--labels a,b,c`) else the sorted labels found.
+Other columns are ignored. The label list is the user's (`labels=`, `--labels a,b,c`) else the sorted labels found;
+the one protocol, `given`, keeps the files' `split` column.
 A missing required column, an unknown label, a bad split or utterance id, a repeated utterance or a dialogue in two
 splits raises a ValueError naming the file and line.
 """
@@ -26,8 +27,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .corpora import Corpus, register_corpus
 from .meld import read_csv_text
-from .protocols import CorpusBuilder, with_labels
+from .corpus_builder import CorpusBuilder
+from .protocols import DIALOGUE_SEPARATION, Protocol, split_official, with_labels
 from .schema import UtteranceRecord
 
 REQUIRED_COLUMNS = ("dialogue_id", "utterance_id", "speaker", "text", "label", "split")
@@ -218,4 +221,28 @@ def build_conversations(data_dir, labels: Sequence[str] | None = None, **kwargs)
     return ConversationsBuilder(data_dir, labels=labels, **kwargs).build()
 
 
-__all__ = ["REQUIRED_COLUMNS", "SPLIT_ALIASES", "ConversationsBuilder", "build_conversations"]
+CORPUS = register_corpus(
+    Corpus(
+        name="conversations",
+        display_name="user conversations",
+        protocols=(
+            Protocol(
+                "conversations",
+                "given",
+                (),
+                {},
+                0,
+                split_official,
+                DIALOGUE_SEPARATION,
+                description="user corpus, split column of the files",
+            ),
+        ),
+        default_protocol="given",
+        description="a corpus of the user's own: CSV / JSONL files of utterances with dialogue, speaker, text, label "
+        "and split columns",
+        build=build_conversations,
+        data_dir_help="CSV/JSONL folder or file",
+    )
+)
+
+__all__ = ["CORPUS", "REQUIRED_COLUMNS", "SPLIT_ALIASES", "ConversationsBuilder", "build_conversations"]

@@ -1,7 +1,7 @@
 """The stored frames format: a `{m}_features` column is Arrow `List(List(float32))`, one (T, D) array per row.
 
 The one owner of that format (ARCHITECTURE.md section 3): writers (`features.extract_features`, the synthetic
-corpora, feature tables) build columns with `frames_column` / `frames_to_arrow`; readers (`training.collator`)
+corpora, feature tables) build columns with `frames_column` / `frames_to_arrow`; readers (`training.train.collator`)
 read them back with `read_frames`. An absent modality is a row with no frame (`[]`; a null row reads the same).
 
 Example:

@@ -37,11 +37,8 @@ a missing array file (unless `allow_missing_arrays`, which makes it an absent mo
 from __future__ import annotations
 
 import itertools
-import json
-import math
 import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -52,7 +49,18 @@ import pyarrow as pa
 from datasets import Dataset, DatasetDict, DatasetInfo, NamedSplit
 
 from .conversations import SPLIT_ALIASES
-from .protocols import PROTOCOLS, Protocol, build_dataset_dict, get_protocol, natural_key, with_labels
+from .corpora import Corpus, list_protocols, register_corpus
+from .feature_frames import frames_column
+from .feature_table_layout import DEFAULT_FILE_PATTERN, ColumnSplit, TableColumns
+from .feature_table_reading import FrameChecker, as_position, as_text, column_list, load_array_file, read_table
+from .protocols import (
+    DIALOGUE_SEPARATION,
+    Protocol,
+    build_dataset_dict,
+    natural_key,
+    split_official,
+    with_labels,
+)
 from .schema import (
     MODALITIES,
     SPLITS,
@@ -63,264 +71,18 @@ from .schema import (
     emoje_features,
     feature_column,
 )
-from .feature_frames import frames_column
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq")
-DEFAULT_FILE_PATTERN = "{dialogue}_{utterance}"
-_RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
-
-
-# ------------------------------------------------------------------------------------------- configuration
-
-
-@dataclass(frozen=True)
-class TableColumns:
-    """Names of the table's columns. `None` for `utterance` / `text` = use `utterance_id` / `text` when present.
-
-    Example:
-        >>> TableColumns(dialogue="clip", speaker="actor", label="emotion").dialogue
-        'clip'
-    """
-
-    dialogue: str = "dialogue_id"
-    utterance: str | None = None
-    speaker: str = "speaker"
-    label: str = "label"
-    text: str | None = None
-    split: str = "split"
-
-
-def canonical_value(text: str) -> str:
-    """How split-rule values compare: digit strings as numbers (`"07"` -> `"7"`), other text as is."""
-    return str(int(text)) if text.isdigit() else text
-
-
-def parse_values(spec: str | int | Iterable[str | int]) -> frozenset[str]:
-    """Split-rule values: `"1-16,20,a"` -> {"1", ..., "16", "20", "a"} (integer ranges are inclusive).
-
-    Example:
-        >>> sorted(parse_values("1-3,x"), key=str)
-        ['1', '2', '3', 'x']
-    """
-    if isinstance(spec, (str, int)):
-        items = [part.strip() for part in str(spec).split(",")]
-    else:
-        items = [str(part).strip() for part in spec]
-    values: set[str] = set()
-    for item in items:
-        if not item:
-            continue
-        match = _RANGE.match(item)
-        if match:
-            low, high = int(match[1]), int(match[2])
-            if low > high:
-                raise ValueError(f"empty range {item!r} (write low-high)")
-            values.update(str(number) for number in range(low, high + 1))
-        else:
-            values.add(canonical_value(item))
-    return frozenset(values)
-
-
-@dataclass(frozen=True)
-class ColumnSplit:
-    """A named split rule: rows go to `train` / `validation` / `test` by the value of one column.
-
-    Example (RAVDESS, split by actor):
-        >>> rule = ColumnSplit.parse("actor", train="1-16", validation="17-20", test="21-24")
-        >>> rule.split_of("17"), rule.split_of("3"), rule.split_of("25")
-        ('validation', 'train', None)
-    """
-
-    column: str
-    train: frozenset[str]
-    validation: frozenset[str] = frozenset()
-    test: frozenset[str] = frozenset()
-
-    @classmethod
-    def parse(
-        cls,
-        column: str,
-        train: str | Iterable[str | int],
-        validation: str | Iterable[str | int] = (),
-        test: str | Iterable[str | int] = (),
-    ) -> ColumnSplit:
-        """Build a rule from value lists or specs like `"1-16,18"`; a value may belong to one split only."""
-        rule = cls(column, parse_values(train), parse_values(validation), parse_values(test))
-        if not rule.train:
-            raise ValueError(f"split rule on {column!r}: the train split needs at least one value")
-        for first, second in (("train", "validation"), ("train", "test"), ("validation", "test")):
-            shared = getattr(rule, first) & getattr(rule, second)
-            if shared:
-                raise ValueError(
-                    f"split rule on {column!r}: value(s) {sorted(shared, key=natural_key)} are in both {first} "
-                    f"and {second}"
-                )
-        return rule
-
-    def split_of(self, value: str) -> str | None:
-        """The split of a row whose column holds `value` (`None` when no split lists it)."""
-        value = canonical_value(value)
-        for split in SPLITS:
-            if value in getattr(self, split):
-                return split
-        return None
-
-    def describe(self) -> str:
-        parts = [f"{split} {_compact(getattr(self, split))}" for split in SPLITS if getattr(self, split)]
-        return f"by {self.column}: " + ", ".join(parts)
-
-
-def _compact(values: frozenset[str]) -> str:
-    """`{"1", "2", "3", "7"}` -> `"1-3,7"` (for summaries)."""
-    numbers = sorted(int(v) for v in values if v.isdigit())
-    words = sorted((v for v in values if not v.isdigit()), key=natural_key)
-    runs: list[str] = []
-    for number in numbers:
-        if runs and runs[-1][1] == number - 1:
-            runs[-1] = (runs[-1][0], number)
-        else:
-            runs.append((number, number))
-    text = [f"{a}-{b}" if a != b else str(a) for a, b in runs]
-    return ",".join(text + words)
-
-
-# --------------------------------------------------------------------------------------------------- reading
-
-
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV / TSV (all cells as text), JSONL or parquet table into a DataFrame (row i = data row i+1)."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"feature table {path} does not exist")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".csv", ".tsv"):
-            return pd.read_csv(
-                path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False, encoding="utf-8-sig"
-            )
-        if suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pa.ArrowException) as error:
-        raise ValueError(f"{path}: cannot read the table ({error})") from None
-    raise ValueError(f"{path}: unsupported table type {suffix!r}; use one of {TABLE_SUFFIXES}")
-
-
-def _is_missing(value: Any) -> bool:
-    """An empty cell: None, NaN (JSON null in a list column), or pandas' NA / NaT."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, (float, np.floating)) and math.isnan(value)
-
-
-def as_text(value: Any) -> str:
-    """A cell as text: `None`/NaN/NA -> `""`, `3.0` -> `"3"`, numpy scalars as Python values.
-
-    Example:
-        >>> as_text(3.0), as_text(None), as_text(" a ")
-        ('3', '', 'a')
-    """
-    if _is_missing(value):
-        return ""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
-def column_list(columns: Iterable[Any], limit: int = 12) -> str:
-    """A table's column names for a message: the first `limit`, then how many more.
-
-    Example:
-        >>> column_list(["clip", "actor", "emotion"])
-        "'clip', 'actor', 'emotion'"
-        >>> column_list([f"f{i}" for i in range(20)], limit=2)
-        "'f0', 'f1' and 18 more"
-    """
-    names = [str(name) for name in columns]
-    shown = ", ".join(repr(name) for name in names[:limit])
-    return f"{shown} and {len(names) - limit} more" if len(names) > limit else shown
-
-
-def _as_position(text: str) -> int | None:
-    try:
-        return int(text)
-    except ValueError:
-        return None
-
-
-@dataclass
-class _FrameChecker:
-    """Turns cells / files into (T, D) float32 arrays and keeps each modality's dim consistent."""
-
-    dims: dict[str, tuple[int, str]] = field(default_factory=dict)
-
-    def frames(self, value: Any, modality: str, where: str) -> np.ndarray | None:
-        if isinstance(value, str):
-            if not value.strip():
-                return None
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise ValueError(
-                    f"{where}: expected a numeric array (a JSON list in a text cell), got {value[:40]!r}"
-                ) from None
-        if _is_missing(value):
-            return None
-        try:
-            if isinstance(value, np.ndarray) and value.dtype == object:
-                value = value.tolist()
-            array = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{where}: not a numeric array ({error})") from None
-        if array.ndim == 0:
-            raise ValueError(f"{where}: expected a 1-D (D,) or 2-D (T, D) array, got a scalar")
-        if array.ndim > 2:
-            raise ValueError(f"{where}: expected a 1-D (D,) or 2-D (T, D) array, got shape {array.shape}")
-        if array.size == 0:
-            return None
-        array = array.reshape(1, -1) if array.ndim == 1 else array
-        with np.errstate(over="ignore"):  # values beyond float32 become inf and are reported below
-            frames = array.astype(np.float32)
-        bad = ~np.isfinite(frames)
-        if bad.any():
-            frame, dim = (int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(
-                f"{where}: non-finite value {array[frame, dim]} (as float32) at frame {frame}, dim {dim} "
-                f"({int(bad.sum())} in all)"
-            )
-        first = self.dims.setdefault(modality, (frames.shape[1], where))
-        if first[0] != frames.shape[1]:
-            raise ValueError(
-                f"{where}: {modality} has dim {frames.shape[1]} here but dim {first[0]} at {first[1]}"
-            )
-        return frames
-
-
-def load_array_file(folder: Path, stem: str, modality: str) -> tuple[np.ndarray | None, Path | None]:
-    """The array of `<folder>/<stem>.npy` or `.npz` (`(None, None)` when neither exists)."""
-    candidates = [folder / f"{stem}{suffix}" for suffix in (".npy", ".npz")]
-    found = [path for path in candidates if path.is_file()]
-    if not found:
-        return None, None
-    if len(found) > 1:
-        raise ValueError(f"both {found[0].name} and {found[1].name} exist in {folder}; keep one")
-    path = found[0]
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot read {path} ({error})") from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            names = list(loaded.files)
-            if modality in names:
-                return loaded[modality], path
-            if len(names) != 1:
-                raise ValueError(f"{path} holds arrays {names}: keep one, or name one {modality!r}")
-            return loaded[names[0]], path
-    return loaded, path
+# The template of a table's protocol: the split column as given (`given`), or a split rule named after its column.
+GIVEN = Protocol(
+    "features",
+    "given",
+    (),
+    {},
+    0,
+    split_official,
+    DIALOGUE_SEPARATION,
+    description="feature table (bring your own features), the table's split column or a split rule",
+)
 
 
 # ---------------------------------------------------------------------------------------------- the builder
@@ -409,7 +171,7 @@ class FeatureTableBuilder:
         file_pattern: str = DEFAULT_FILE_PATTERN,
         split: ColumnSplit | None = None,
         labels: Sequence[str] | None = None,
-        corpus: str = "features",
+        corpus: str = GIVEN.corpus,
         drop_featureless: bool = False,
         allow_missing_arrays: bool = False,
     ):
@@ -450,11 +212,12 @@ class FeatureTableBuilder:
     def _protocol(self) -> Protocol:
         """The registered protocol `corpus/name` (name = the split rule's column, else `given`), or a new one."""
         name = self.split.column if self.split is not None else "given"
-        protocol = PROTOCOLS.get(f"{self.corpus}/{name}")
-        if protocol is None:
+        registered = [p for p in list_protocols() if p.corpus == self.corpus and p.name == name]
+        if registered:
+            protocol = registered[0]
+        else:
             rule = self.split.describe() if self.split is not None else "the table's split column"
-            template = get_protocol("features", "given")
-            protocol = replace(template, corpus=self.corpus, name=name, description=f"feature table, split {rule}")
+            protocol = replace(GIVEN, corpus=self.corpus, name=name, description=f"feature table, split {rule}")
         if protocol.label_names and self.labels is not None and tuple(self.labels) != protocol.label_names:
             raise ValueError(f"protocol {protocol.id} fixes the labels {list(protocol.label_names)}; got {self.labels}")
         if not protocol.label_names and self.labels is not None:
@@ -523,7 +286,7 @@ class FeatureTableBuilder:
         else:
             split = self._split_column(frame)
         utterance = self._column(frame, names.utterance, "utterance_id", "utterance column", False)
-        numeric = utterance is not None and all(_as_position(as_text(v)) is not None for v in frame[utterance])
+        numeric = utterance is not None and all(as_position(as_text(v)) is not None for v in frame[utterance])
         return _Layout(
             dialogue=self._column(frame, names.dialogue, names.dialogue, "dialogue column", True),
             utterance=utterance,
@@ -539,7 +302,7 @@ class FeatureTableBuilder:
         """Read and check every row (labels are checked afterwards, in `build`)."""
         frame = read_table(self.table)
         layout = self._layout(frame)
-        checker, tracker = _FrameChecker(), _DialogueTracker()
+        checker, tracker = FrameChecker(), _DialogueTracker()
         rows: list[_Row] = []
         for index, row in enumerate(frame.to_dict("records"), start=1):
             dialogue, utterance, order = self._identify(row, index, layout, tracker)
@@ -606,7 +369,7 @@ class FeatureTableBuilder:
         return split
 
     def _arrays(
-        self, row: Mapping[str, Any], sources: Mapping[str, str], checker: _FrameChecker, dialogue: str,
+        self, row: Mapping[str, Any], sources: Mapping[str, str], checker: FrameChecker, dialogue: str,
         utterance: str, where: str,
     ) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {}
@@ -731,18 +494,16 @@ def describe_features(metadata: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-__all__ = [
-    "DEFAULT_FILE_PATTERN",
-    "TABLE_SUFFIXES",
-    "ColumnSplit",
-    "FeatureTableBuilder",
-    "TableColumns",
-    "as_text",
-    "build_feature_table",
-    "canonical_value",
-    "column_list",
-    "describe_features",
-    "load_array_file",
-    "parse_values",
-    "read_table",
-]
+CORPUS = register_corpus(
+    Corpus(
+        name=GIVEN.corpus,
+        display_name="feature table",
+        protocols=(GIVEN,),
+        default_protocol=GIVEN.name,
+        description="a table of utterances with pre-extracted per-utterance features (list columns or .npy/.npz "
+        "folders): bring your own features",
+        add_cli="dataset_scripts.feature_table_cli:main",
+    )
+)
+
+__all__ = ["CORPUS", "GIVEN", "FeatureTableBuilder", "build_feature_table", "describe_features"]

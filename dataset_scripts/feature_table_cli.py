@@ -9,7 +9,7 @@
 
 VALUES are comma-separated values of the split-by column, with inclusive integer ranges (`1-16,18`). The table is
 read and checked completely before OUT is written, so a bad table leaves OUT untouched. Table layout, array
-file naming and error rules: `dataset_scripts/feature_table.py` and dataset_scripts/README.md.
+file naming and error rules: `dataset_scripts/feature_table*.py` and dataset_scripts/README.md.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .feature_table import DEFAULT_FILE_PATTERN, ColumnSplit, TableColumns, build_feature_table, describe_features
+from .feature_table import GIVEN, build_feature_table, describe_features
+from .feature_table_layout import DEFAULT_FILE_PATTERN, ColumnSplit, TableColumns
 from .schema import MODALITIES, build_summary, dataset_metadata, save_prepared
 
 
@@ -83,7 +84,7 @@ def features_parser() -> argparse.ArgumentParser:
         "--allow-empty-splits", action="store_true", help="save a split with no rows (default: an error naming it)"
     )
     parser.add_argument(
-        "--corpus", default="features", help="corpus name in the metadata; NAME/<split-by column> may be a "
+        "--corpus", default=GIVEN.corpus, help="corpus name in the metadata; NAME/<split-by column> may be a "
         "registered protocol (ravdess/actor), which then fixes labels and split values",
     )
     return parser

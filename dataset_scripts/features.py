@@ -12,7 +12,7 @@ Extractors (from `modeling_emoje`, imported only when needed; ARCHITECTURE.md se
   `privacy=True` is the call's `Scenario.privacy()`: the processor runs without FaceMesh and no face column is
   written.
 
-Cache. Results are stored under `cache_dir/<builder fingerprint>/<modality>-<extractor key>/shard-*.npz`, where
+Cache (`feature_cache.py`). Results are stored under `cache_dir/<builder fingerprint>/<modality>-<extractor key>/shard-*.npz`, where
 the builder fingerprint names the local corpus copy and the extractor key hashes the extractor's name and config.
 Each row is looked up by a content key (the text itself; a media file's path, size, mtime and segment), so a
 second run does no work, all folds of one corpus share the cache, and identical texts are encoded once.
@@ -22,7 +22,7 @@ Failures are cached too (with their reason), so an undecodable clip is reported,
 A shard that cannot be read (truncated, bad CRC, not a shard) is named in a warning and renamed
 `shard-*.npz.damaged` (kept, no longer read); only its rows are extracted again.
 
-Parallel. Media is extracted per utterance by [`MediaRunner`] (one task = the audio and video jobs of one
+Parallel. Media is extracted per utterance by `media_extraction.MediaRunner` (one task = the audio and video jobs of one
 utterance), in this process or, with `num_workers` > 1 or under `accelerate launch`, by the worker pool and the
 process shares of `parallel.py`; each writer writes its own shards, and the result is assembled from the cache.
 """
@@ -33,14 +33,7 @@ import hashlib
 import json
 import logging
 import os
-import socket
-import tempfile
-import time
-import uuid
-import zipfile
-import zlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +41,19 @@ import numpy as np
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, List, Value
 
-from modeling_emoje.modalities import Scenario
-from modeling_emoje.turn_media import VIDEO_MODALITIES, TurnMedia
+from modeling_emoje.modalities import PRIVATE_MODALITIES, Scenario, modalities_from
 
+from .feature_cache import (
+    FeatureCache,
+    ShardWriter,
+    content_hash,
+    default_cache_dir,
+    extractor_key,
+    file_key,
+    text_key,
+)
 from .feature_frames import frames_column
+from .media_extraction import ABSENT_PREFIX, MediaExtraction, MediaTask
 from .parallel import JobProgress, ProcessShare, run_media_tasks
 from .schema import (
     MODALITIES,
@@ -64,196 +66,6 @@ from .schema import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 64
-_ABSENT = "absent: "  # prefix of cached reasons that mean "nothing to extract" (no face found), not a decode failure
-DAMAGED_SUFFIX = ".damaged"  # a shard that cannot be read is renamed `shard-*.npz.damaged`
-# what reading a truncated, corrupted or foreign .npz raises (zip structure, CRC, deflate stream, npy header, keys)
-_DAMAGED_SHARD_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
-
-
-def default_cache_dir() -> Path:
-    """`$EMOJE_CACHE_DIR`, else `$XDG_CACHE_HOME/emoje/features` (`~/.cache/emoje/features`)."""
-    if os.environ.get("EMOJE_CACHE_DIR"):
-        return Path(os.environ["EMOJE_CACHE_DIR"]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser()
-    return base / "emoje" / "features"
-
-
-def _sha1(payload: Any) -> str:
-    data = payload if isinstance(payload, str) else json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha1(data.encode("utf-8")).hexdigest()
-
-
-# ---------------------------------------------------------------------------------------------------- cache
-
-
-class FeatureCache:
-    """Content-keyed store of per-utterance features: a folder of atomically written `.npz` shards.
-
-    An entry is a float32 array (T, D) or a failure reason (str).
-
-    Example:
-        >>> import tempfile, numpy as np
-        >>> cache = FeatureCache(tempfile.mkdtemp())
-        >>> cache.write({"k1": np.ones((1, 3), np.float32), "k2": "cannot decode: empty file"})
-        >>> entries = FeatureCache(cache.root).load()
-        >>> entries["k1"].shape, entries["k2"]
-        ((1, 3), 'cannot decode: empty file')
-    """
-
-    def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
-
-    def shards(self) -> list[Path]:
-        return sorted(self.root.glob("shard-*.npz")) if self.root.is_dir() else []
-
-    def load(self) -> dict[str, np.ndarray | str]:
-        """All entries of all shards; a damaged shard is set aside ([`set_aside`]) and costs only its rows."""
-        entries: dict[str, np.ndarray | str] = {}
-        for shard in self.shards():
-            try:
-                entries.update(self.read_shard(shard))
-            except _DAMAGED_SHARD_ERRORS as error:
-                self.set_aside(shard, error)
-        return entries
-
-    @staticmethod
-    def read_shard(shard: Path) -> dict[str, np.ndarray | str]:
-        """The entries of one shard, read whole (a shard that fails anywhere contributes nothing)."""
-        entries: dict[str, np.ndarray | str] = {}
-        with np.load(shard, allow_pickle=False) as data:
-            keys, offsets, values = data["keys"], data["offsets"], data["values"]
-            if values.ndim != 2 or offsets.shape != (len(keys) + 1,) or offsets[-1] != values.shape[0]:
-                raise ValueError(f"inconsistent arrays: {len(keys)} keys, offsets {offsets.shape}, values {values.shape}")
-            for index, key in enumerate(keys.tolist()):
-                entries[key] = values[offsets[index] : offsets[index + 1]]
-            for key, reason in zip(data["failed_keys"].tolist(), data["failed_reasons"].tolist(), strict=True):
-                entries[key] = str(reason)
-        return entries
-
-    @staticmethod
-    def set_aside(shard: Path, error: BaseException) -> Path:
-        """Rename a damaged shard to `<name>.damaged` (kept for inspection, no longer read) and warn, naming it."""
-        target = shard.with_name(shard.name + DAMAGED_SUFFIX)
-        if target.exists():  # never replace an earlier damaged copy
-            target = shard.with_name(f"{shard.name}{DAMAGED_SUFFIX}-{time.time_ns()}")
-        try:
-            os.replace(shard, target)
-        except OSError as rename_error:
-            target = shard
-            logger.warning("could not set aside the damaged shard %s (%s)", shard, rename_error)
-        logger.warning(
-            "damaged feature cache shard %s (%s: %s): set aside as %s; its rows will be extracted again",
-            shard,
-            type(error).__name__,
-            error,
-            target.name,
-        )
-        return target
-
-    def write(self, entries: dict[str, np.ndarray | str]) -> Path | None:
-        """Write `entries` as one new shard (atomic: temp file + rename). Returns the shard path."""
-        if not entries:
-            return None
-        self.root.mkdir(parents=True, exist_ok=True)
-        ok = [(k, v) for k, v in entries.items() if not isinstance(v, str)]
-        failed = [(k, v) for k, v in entries.items() if isinstance(v, str)]
-        dim = ok[0][1].shape[1] if ok else 0
-        offsets = np.zeros(len(ok) + 1, dtype=np.int64)
-        for index, (_, array) in enumerate(ok):
-            offsets[index + 1] = offsets[index] + array.shape[0]
-        values = (
-            np.concatenate([a for _, a in ok], axis=0).astype(np.float32) if ok else np.zeros((0, dim), np.float32)
-        )
-        arrays = {
-            "keys": np.array([k for k, _ in ok], dtype=str),
-            "offsets": offsets,
-            "values": values,
-            "failed_keys": np.array([k for k, _ in failed], dtype=str),
-            "failed_reasons": np.array([v for _, v in failed], dtype=str),
-        }
-        # unique across the processes and machines that share a cache: time, host, pid and a random part
-        name = f"shard-{time.time_ns():020d}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"
-        handle, temp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, **arrays)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temp, self.root / name)
-        except BaseException:
-            if os.path.exists(temp):
-                os.unlink(temp)
-            raise
-        return self.root / name
-
-
-class _ShardWriter:
-    """Buffers finished entries and flushes them to a [`FeatureCache`] by row count or elapsed time."""
-
-    def __init__(self, cache: FeatureCache, entries: dict | None, shard_rows: int, shard_seconds: float):
-        self.cache, self.entries = cache, entries
-        self.shard_rows, self.shard_seconds = max(1, shard_rows), shard_seconds
-        self.pending: dict[str, np.ndarray | str] = {}
-        self.last = time.monotonic()
-
-    def add(self, key: str, value: np.ndarray | str) -> None:
-        self.pending[key] = value
-        if self.entries is not None:
-            self.entries[key] = value
-        if len(self.pending) >= self.shard_rows or time.monotonic() - self.last >= self.shard_seconds:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self.cache.write(self.pending)
-            self.pending = {}
-        self.last = time.monotonic()
-
-
-# ------------------------------------------------------------------------------------------------ extractors
-
-
-def _config_of(obj: Any) -> Any:
-    for attribute in ("to_dict", "to_diff_dict"):
-        method = getattr(obj, attribute, None)
-        if callable(method):
-            try:
-                return method()
-            except Exception:  # noqa: BLE001 - a config that does not serialise just leaves the key coarser
-                pass
-    return None
-
-
-def extractor_key(obj: Any, **extra: Any) -> tuple[str, dict[str, Any]]:
-    """`(short hash, description)` identifying an extractor for the cache.
-
-    Uses, in order: a `cache_key` attribute, the model's `name_or_path` (or `config._name_or_path`), the
-    extractor's `to_dict()` config, and the class name; plus `extra` (e.g. privacy) and the output `dim`.
-    """
-    description: dict[str, Any] = {"class": f"{type(obj).__module__}.{type(obj).__qualname__}", **extra}
-    key = getattr(obj, "cache_key", None)
-    if isinstance(key, str):
-        description["cache_key"] = key
-    else:
-        name = (
-            getattr(obj, "model_name_or_path", None)
-            or getattr(obj, "name_or_path", None)
-            or getattr(getattr(obj, "config", None), "_name_or_path", None)
-        )
-        if name:
-            description["name_or_path"] = str(name)
-        for attribute in ("max_length", "pooling"):  # settings that change a text encoder's output
-            value = getattr(obj, attribute, None)
-            if isinstance(value, (int, str)):
-                description[attribute] = value
-        config = _config_of(obj)
-        if config is not None:
-            description["config"] = config
-    dim = getattr(obj, "dim", None)
-    if isinstance(dim, int):
-        description["dim"] = dim
-    return _sha1(description)[:16], json.loads(json.dumps(description, default=str))
-
 
 def resolve_text_encoder(text_encoder: Any = None) -> Any:
     """`None` -> the package default encoder, a name/path -> `TextFeatureEncoder(name_or_path)`, an object -> itself."""
@@ -291,19 +103,6 @@ def _default_video_processor(scenario: Scenario) -> Any:
     return EmoJEVideoProcessor(privacy=scenario.is_private)
 
 
-def _failure_reason(error: BaseException) -> str:
-    reason = getattr(error, "reason", None)
-    return str(reason) if reason else f"{type(error).__name__}: {error}"
-
-
-def _file_key(path: str, *segment: Any) -> str | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return _sha1(["missing", path, *segment])
-    return _sha1([os.path.abspath(path), stat.st_size, stat.st_mtime_ns, *segment])
-
-
 # ---------------------------------------------------------------------------------------------------- work
 
 
@@ -313,7 +112,7 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="utt", disable=not enabled or total == 0)
 
 
-def _run_text(todo: dict[str, str], encoder: Any, writer: _ShardWriter, batch_size: int, progress: bool) -> None:
+def _run_text(todo: dict[str, str], encoder: Any, writer: ShardWriter, batch_size: int, progress: bool) -> None:
     keys = sorted(todo, key=lambda key: (len(todo[key]), key))  # similar lengths per batch: less padding
     with _progress(len(keys), "text features", progress) as bar:
         try:
@@ -329,109 +128,6 @@ def _run_text(todo: dict[str, str], encoder: Any, writer: _ShardWriter, batch_si
                 bar.update(len(batch))
         finally:
             writer.flush()
-
-
-MediaTask = tuple[tuple[str, str, tuple], ...]  # one utterance's media jobs: (kind "audio" | "video", key, job)
-
-
-@dataclass(frozen=True)
-class MediaExtraction:
-    """The media part of one `extract_features` call: extractors and the cache folder of each output modality.
-
-    Picklable (the extractors drop their native graphs when pickled), so worker processes get their own copy and
-    build their own mediapipe graphs, once per process. [`MediaExtraction.runner`] is the only place media is
-    extracted, whether in the calling process or in a worker.
-    """
-
-    audio_extractor: Any
-    video_processor: Any
-    scenario: Scenario
-    caches: dict[str, Path]  # output modality ("audio", "face", "body") -> FeatureCache folder
-    shard_rows: int = 512
-    shard_seconds: float = 60.0
-    outputs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # kind -> modalities it writes
-
-    def runner(self, entries: dict[str, dict[str, np.ndarray | str]] | None = None) -> MediaRunner:
-        """A [`MediaRunner`]; `entries` (modality -> dict) also receives every result (None: results only go to disk)."""
-        return MediaRunner(self, entries)
-
-
-class MediaRunner:
-    """Runs [`MediaTask`]s: extracts each job and writes its results to the cache in shards (flushed on `close`)."""
-
-    def __init__(self, extraction: MediaExtraction, entries: dict[str, dict[str, np.ndarray | str]] | None):
-        media = TurnMedia(
-            extraction.audio_extractor if "audio" in extraction.outputs else None,
-            extraction.video_processor if "video" in extraction.outputs else None,
-            extraction.scenario,
-        )
-        self.work: dict[str, Callable[[tuple], dict[str, np.ndarray | str]]] = {}
-        if "audio" in extraction.outputs:
-            self.work["audio"] = _audio_work(media)
-        if "video" in extraction.outputs:
-            self.work["video"] = _video_work(media)
-        self.writers = {
-            modality: _ShardWriter(
-                FeatureCache(root),
-                None if entries is None else entries.setdefault(modality, {}),
-                extraction.shard_rows,
-                extraction.shard_seconds,
-            )
-            for modality, root in extraction.caches.items()
-        }
-
-    def run(self, task: MediaTask) -> None:
-        for kind, key, job in task:
-            for modality, value in self.work[kind](job).items():
-                if modality in self.writers:
-                    self.writers[modality].add(key, value)
-
-    def close(self) -> None:
-        """Write what is pending (called on success, on an exception and on Ctrl-C)."""
-        for writer in self.writers.values():
-            writer.flush()
-
-
-def _media_file_problem(path: str) -> str | None:
-    if not os.path.isfile(path):
-        return "file not found"
-    if os.path.getsize(path) == 0:
-        return "empty file"
-    return None
-
-
-def _audio_work(media: TurnMedia) -> Callable[[tuple], dict[str, np.ndarray | str]]:
-    def work(job: tuple) -> dict[str, np.ndarray | str]:
-        (path,) = job
-        problem = _media_file_problem(path)
-        if problem:
-            return {"audio": problem}
-        try:
-            array = media.audio(path)
-        except (ValueError, OSError) as error:  # MediaDecodeError is a ValueError
-            return {"audio": _failure_reason(error)}
-        return {"audio": array if array is not None else _ABSENT + "no audio frames"}
-
-    return work
-
-
-def _video_work(media: TurnMedia) -> Callable[[tuple], dict[str, np.ndarray | str]]:
-    kept = media.scenario.select(VIDEO_MODALITIES)  # never a face result when the scenario drops the face
-
-    def work(job: tuple) -> dict[str, np.ndarray | str]:
-        path, start, end = job
-        problem = _media_file_problem(path)
-        if problem:
-            return dict.fromkeys(kept, problem)
-        if (start is not None or end is not None) and not media.video_takes_span:
-            return dict.fromkeys(kept, "segment of a dialogue video, and the video processor takes no start/end")
-        try:
-            output = media.video(path, start, end)
-        except (ValueError, OSError) as error:
-            return dict.fromkeys(kept, _failure_reason(error))
-        return {name: output[name] if output[name] is not None else f"{_ABSENT}no {name} found" for name in kept}
-
-    return work
 
 
 # ---------------------------------------------------------------------------------------------------- main
@@ -491,7 +187,7 @@ def _plan_inputs(
         if "text" in requested:
             keys = []
             for text in _column(dataset, "text"):
-                key = _sha1("text\0" + text) if text and text.strip() else None
+                key = text_key(text) if text and text.strip() else None
                 if key is not None:
                     jobs["text"][key] = text
                 keys.append(key)
@@ -499,22 +195,22 @@ def _plan_inputs(
         if "audio" in requested:
             keys = []
             for path in _column(dataset, "audio_path"):
-                key = _file_key(path) if path else None
+                key = file_key(path) if path else None
                 if key is not None:
                     jobs["audio"][key] = (path,)
                 keys.append(key)
             row_keys["audio"][split] = keys
-        if "face" in requested or "body" in requested:
+        if set(modalities_from("video")) & set(requested):
             paths, starts, ends = (_column(dataset, c) for c in ("video_path", "video_start", "video_end"))
             keys = []
             for path, start, end in zip(paths, starts, ends, strict=True):
-                key = _file_key(path, start, end) if path else None
+                key = file_key(path, start, end) if path else None
                 if key is not None:
-                    for modality in ("face", "body"):
+                    for modality in modalities_from("video"):
                         if modality in requested:
                             jobs[modality][key] = (path, start, end)
                 keys.append(key)
-            for modality in ("face", "body"):
+            for modality in modalities_from("video"):
                 if modality in requested:
                     row_keys[modality][split] = keys
     return row_keys, jobs
@@ -549,7 +245,7 @@ def _feature_columns(
             for key, path in zip(row_keys[modality][split], paths, strict=True):
                 value = entries[modality].get(key) if key is not None else None
                 if isinstance(value, str):
-                    if not value.startswith(_ABSENT) and (modality, path, value) not in reported:
+                    if not value.startswith(ABSENT_PREFIX) and (modality, path, value) not in reported:
                         reported.add((modality, path, value))
                         undecodable.append({"split": split, "modality": modality, "file": path, "reason": value})
                     value = None
@@ -561,8 +257,8 @@ def _feature_columns(
         absent_reasons: dict[str, int] = {}
         for key in jobs[modality]:
             value = entries[modality].get(key)
-            if isinstance(value, str) and value.startswith(_ABSENT):
-                reason = value[len(_ABSENT) :]
+            if isinstance(value, str) and value.startswith(ABSENT_PREFIX):
+                reason = value[len(ABSENT_PREFIX) :]
                 absent_reasons[reason] = absent_reasons.get(reason, 0) + 1
         for reason, count in sorted(absent_reasons.items()):
             summary.notes.append(f"{modality}: {reason} in {count} input(s)")
@@ -683,8 +379,9 @@ def extract_features(
     scenario = Scenario.of_call(privacy)  # the one decision: every step below asks the scenario
     requested = [m for m in requested if m in scenario]
     if scenario.is_private:
-        summary.notes.append("privacy mode: face features not extracted (and none kept)")
-        metadata.get("features", {}).pop("face", None)
+        summary.notes.append(f"privacy mode: {', '.join(sorted(PRIVATE_MODALITIES))} features not extracted (and none kept)")
+        for name in PRIVATE_MODALITIES:
+            metadata.get("features", {}).pop(name, None)
     dataset_dict = DatasetDict(
         {s: d.flatten_indices() if d._indices is not None else d for s, d in dataset_dict.items()}
     )  # `Dataset.data` below must be the rows the user sees, not the table under a `select`
@@ -728,7 +425,7 @@ def extract_features(
     if "audio" in active:
         extractor = audio_extractor if audio_extractor is not None else _default_audio_extractor()
         media_todo["audio"], outputs["audio"] = prepare("audio", extractor), ("audio",)
-    video_modalities = tuple(m for m in ("face", "body") if m in active)
+    video_modalities = tuple(m for m in modalities_from("video") if m in active)
     if video_modalities:
         processor = video_processor if video_processor is not None else _default_video_processor(scenario)
         media_todo["video"], outputs["video"] = {}, video_modalities
@@ -744,7 +441,7 @@ def extract_features(
         outputs=outputs,
     )
     tasks = _media_tasks(media_todo, outputs, row_keys, splits)
-    job = _sha1([key for task in tasks for _, key, _ in task])[:16]
+    job = content_hash([key for task in tasks for _, key, _ in task])[:16]
     bar = JobProgress(len(tasks), "media features", progress, share, namespace / ".progress", job)
     try:
         if share.num_processes > 1:
@@ -752,7 +449,7 @@ def extract_features(
                 bar.clear()
             share.wait_for_everyone()  # all have read the cache before any writes: one plan, split the same way
         if text_todo:
-            writer = _ShardWriter(caches["text"], entries["text"], shard_rows, shard_seconds)
+            writer = ShardWriter(caches["text"], entries["text"], shard_rows, shard_seconds)
             _run_text(text_todo, encoder, writer, batch_size, progress)
         in_process = num_workers == 1 and share.num_processes == 1
         run_media_tasks(share.take(tasks), extraction, num_workers, entries if in_process else None, bar)
@@ -794,15 +491,4 @@ def extract_features(
     return attach_metadata(DatasetDict(result), metadata)
 
 
-__all__ = [
-    "DAMAGED_SUFFIX",
-    "DEFAULT_BATCH_SIZE",
-    "FeatureCache",
-    "MediaExtraction",
-    "MediaRunner",
-    "MediaTask",
-    "default_cache_dir",
-    "extract_features",
-    "extractor_key",
-    "resolve_text_encoder",
-]
+__all__ = ["DEFAULT_BATCH_SIZE", "extract_features", "resolve_text_encoder"]

@@ -17,6 +17,14 @@ Layout read (DATA.md), with DATA_DIR either `IEMOCAP_full_release/` or its paren
   (`[LAUGHTER]`, `[BREATHING]`) as written.
 - Speaker = session + the gender letter of the utterance id's last field: `Ses01F_impro01_M003` -> `Ses01_M`
   (10 speakers). Dialogue id = the dialog name (`Ses01F_impro01`). Utterances are ordered by start time.
+
+Protocols (`CORPUS`):
+
+| protocol | labels | splits | folds |
+|---|---|---|---|
+| `erc6` (default) | hap sad neu ang exc fru | Sessions 1-4 train (10 % of their dialogues -> validation), Session 5 test | - |
+| `mer4` | neutral happy(+exc) angry sad | test = Session K; validation = 10 % of the other sessions' dialogues | 5 |
+| `mer4-speaker` | as mer4 | test = speaker K; validation = the other speaker of that session; train = other sessions | 10 |
 """
 
 from __future__ import annotations
@@ -24,11 +32,25 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .protocols import CorpusBuilder
+from .corpora import Corpus, register_corpus
+from .corpus_builder import CorpusBuilder
+from .protocols import (
+    SESSION_SEPARATION,
+    SPEAKER_SEPARATION,
+    Protocol,
+    identity_map,
+    split_held_out_sessions,
+    split_session_fold,
+    split_speaker_fold,
+)
 from .schema import UtteranceRecord
 
 IEMOCAP_LABELS = ("neu", "hap", "sad", "ang", "exc", "fru", "sur", "fea", "dis", "oth", "xxx")
 IEMOCAP_SESSIONS = tuple(f"Session{k}" for k in range(1, 6))
+# Label sets of the protocols (order = class index) and how mer4 maps the raw labels (exc merged into happy).
+ERC6_LABELS: tuple[str, ...] = ("hap", "sad", "neu", "ang", "exc", "fru")
+MER4_LABELS: tuple[str, ...] = ("neutral", "happy", "angry", "sad")
+MER4_MAP: dict[str, str] = {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "sad": "sad"}
 
 _CONSENSUS = re.compile(
     r"^\[\s*(?P<start>\d+(?:\.\d*)?)\s*-\s*(?P<end>\d+(?:\.\d*)?)\s*\]\s+(?P<id>\S+)\s+(?P<label>\S+)\s+\[(?P<vad>[^\]]*)\]\s*$"
@@ -176,4 +198,59 @@ def build_iemocap(data_dir, protocol: str | None = None, fold: int | None = None
     return IemocapBuilder(data_dir, protocol, fold, **kwargs).build()
 
 
-__all__ = ["IEMOCAP_LABELS", "IemocapBuilder", "build_iemocap"]
+CORPUS = register_corpus(
+    Corpus(
+        name="iemocap",
+        display_name="IEMOCAP",
+        protocols=(
+            Protocol(
+                "iemocap",
+                "erc6",
+                ERC6_LABELS,
+                identity_map(ERC6_LABELS),
+                0,
+                split_held_out_sessions(["Ses05"]),
+                SESSION_SEPARATION,
+                description="IEMOCAP ERC: 6 classes, Sessions 1-4 train/validation (dialogue draw), Session 5 test",
+            ),
+            Protocol(
+                "iemocap",
+                "mer4",
+                MER4_LABELS,
+                MER4_MAP,
+                5,
+                split_session_fold,
+                SESSION_SEPARATION,
+                description="IEMOCAP 4 classes (exc merged into happy), leave-one-session-out",
+                extra={"three_mode": True},
+            ),
+            Protocol(
+                "iemocap",
+                "mer4-speaker",
+                MER4_LABELS,
+                MER4_MAP,
+                10,
+                split_speaker_fold,
+                SPEAKER_SEPARATION,
+                description="IEMOCAP 4 classes, leave-one-speaker-out (validation: the other speaker of the test "
+                "session)",
+                extra={"three_mode": True},
+            ),
+        ),
+        default_protocol="erc6",
+        description="Interactive Emotional Dyadic Motion Capture: five sessions of dyadic acted conversations "
+        "(audio, video, motion capture, transcripts) with categorical emotion labels",
+        citation_bibtex=(
+            "@article{busso2008iemocap,\n  title = {{IEMOCAP}: Interactive emotional dyadic motion capture "
+            "database},\n  author = {Busso, Carlos and Bulut, Murtaza and Lee, Chi-Chun and Kazemzadeh, Abe and "
+            "Mower, Emily and Kim, Samuel and Chang, Jeannette N. and Lee, Sungbok and Narayanan, Shrikanth S.},\n  "
+            "journal = {Language Resources and Evaluation},\n  volume = {42},\n  pages = {335--359},\n  year = "
+            "{2008}\n}"
+        ),
+        terms="IEMOCAP is released by USC SAIL to each user under a license agreement; check that it allows "
+        "publishing weights trained on it before you push this folder.",
+        build=build_iemocap,
+    )
+)
+
+__all__ = ["CORPUS", "ERC6_LABELS", "IEMOCAP_LABELS", "MER4_LABELS", "MER4_MAP", "IemocapBuilder", "build_iemocap"]

@@ -16,6 +16,9 @@ Layout read (DATA.md):
 - Encoding: the files are read as UTF-8 (BOM stripped; cp1252 as a fallback for re-saved copies). Copies that went
   through a UTF-8 -> cp1252/latin-1 -> UTF-8 round trip show mojibake such as `â€™` for `’`; such fields are
   repaired (count in the summary notes). Typographic quotes are kept as MELD has them (`’` is not turned into `'`).
+
+Protocols (`CORPUS`, all on the official train/dev/test split): `emotion` (default, 7 emotions in MELD's order),
+`sentiment` (3 sentiments), `episodes` (7 emotions; the dialogues of one episode joined into one long conversation).
 """
 
 from __future__ import annotations
@@ -23,11 +26,18 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import replace
 from pathlib import Path
 
-from .protocols import CorpusBuilder
-from .schema import LABEL_SETS, UtteranceRecord
+from .corpora import Corpus, register_corpus
+from .corpus_builder import CorpusBuilder
+from .protocols import DIALOGUE_SEPARATION, Protocol, identity_map, split_official
+from .schema import UtteranceRecord
 
+# MELD's own order (README of the MELD repository / ../shared/data/README.md); order = class index.
+MELD_EMOTIONS: tuple[str, ...] = ("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger")
+MELD_SENTIMENTS: tuple[str, ...] = ("neutral", "positive", "negative")
+# The official CSV of each split (the same names in MELD's repository, its download and the demo's subset copy).
 MELD_FILES = {"train": "train_sent_emo.csv", "validation": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
 MELD_CLIP_DIRS = {"train": "train_splits", "validation": "dev_splits_complete", "test": "output_repeated_splits_test"}
 MELD_SPLIT_NAMES = {"train": "train", "validation": "dev", "test": "test"}
@@ -149,7 +159,7 @@ class MeldBuilder(CorpusBuilder):
                 raise ValueError(f"{path}:1: the episodes protocol needs the MELD columns {absent} (found {header})")
         index = {column: header.index(column) for column in MELD_COLUMNS + (EPISODE_COLUMNS if by_episode else ())}
         label_column = "Sentiment" if self.protocol.label_field == "sentiment" else "Emotion"
-        known_labels = set(LABEL_SETS["meld/sentiment" if label_column == "Sentiment" else "meld/emotion"])
+        known_labels = set(MELD_SENTIMENTS if label_column == "Sentiment" else MELD_EMOTIONS)
 
         clip_dir = self.data_dir / MELD_CLIP_DIRS[split]
         has_clips = clip_dir.is_dir()
@@ -239,4 +249,68 @@ def build_meld(data_dir, protocol: str | None = None, **kwargs):
     return MeldBuilder(data_dir, protocol, **kwargs).build()
 
 
-__all__ = ["MELD_CLIP_DIRS", "MELD_FILES", "MeldBuilder", "build_meld", "fix_mojibake", "read_csv_text"]
+_EMOTION = Protocol(
+    "meld",
+    "emotion",
+    MELD_EMOTIONS,
+    identity_map(MELD_EMOTIONS),
+    0,
+    split_official,
+    DIALOGUE_SEPARATION,
+    label_field="emotion",
+    description="MELD, 7 emotions, official train/dev/test",
+)
+
+CORPUS = register_corpus(
+    Corpus(
+        name="meld",
+        display_name="MELD",
+        protocols=(
+            _EMOTION,
+            replace(  # the same labels and split; only the grouping of utterances into conversations differs
+                _EMOTION,
+                name="episodes",
+                description="MELD, 7 emotions, official split, the dialogues of one episode joined into one long "
+                "conversation",
+                extra={"group_by": "episode"},
+            ),
+            Protocol(
+                "meld",
+                "sentiment",
+                MELD_SENTIMENTS,
+                identity_map(MELD_SENTIMENTS),
+                0,
+                split_official,
+                DIALOGUE_SEPARATION,
+                label_field="sentiment",
+                description="MELD, 3 sentiments, official train/dev/test",
+            ),
+        ),
+        default_protocol="emotion",
+        description="Multimodal EmotionLines Dataset: multi-party conversations from the TV series Friends, with "
+        "transcripts and clips, 7 emotions and 3 sentiments per utterance",
+        citation_bibtex=(
+            "@inproceedings{poria2019meld,\n  title = {{MELD}: A Multimodal Multi-Party Dataset for Emotion "
+            "Recognition in Conversations},\n  author = {Poria, Soujanya and Hazarika, Devamanyu and Majumder, "
+            "Navonil and Naik, Gautam and Cambria, Erik and Mihalcea, Rada},\n  booktitle = {ACL},\n  year = "
+            "{2019}\n}"
+        ),
+        terms="MELD is distributed by its authors under GPL-3.0 (github.com/declare-lab/MELD); its utterances are "
+        "transcripts and clips of the TV series Friends. This card's `license` covers the weights as published here: "
+        "check that it is compatible with the corpus's terms before you publish.",
+        hub_dataset_id="declare-lab/MELD",
+        build=build_meld,
+    )
+)
+
+__all__ = [
+    "CORPUS",
+    "MELD_CLIP_DIRS",
+    "MELD_EMOTIONS",
+    "MELD_FILES",
+    "MELD_SENTIMENTS",
+    "MeldBuilder",
+    "build_meld",
+    "fix_mojibake",
+    "read_csv_text",
+]

@@ -20,11 +20,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .files import open_atomic
 from .meld import MELD_COLUMNS, MELD_FILES, read_csv_text
 
 MELD_BASE_URL = "https://raw.githubusercontent.com/declare-lab/MELD/master/data/MELD/"
@@ -86,15 +86,13 @@ def check_meld_csv(path: Path) -> int:
 
 def _fetch_to(url: str, target: Path, timeout: float) -> None:
     """Download ``url`` to ``target`` atomically (temporary file in the same folder, checked, then renamed)."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        with open_atomic(target) as out, urllib.request.urlopen(url, timeout=timeout) as response:
             while chunk := response.read(1 << 16):
                 out.write(chunk)
-        check_meld_csv(Path(temporary))
-        os.replace(temporary, target)
+            out.flush()
+            check_meld_csv(Path(out.name))  # before it replaces anything
     except (OSError, urllib.error.URLError, ValueError) as error:
-        Path(temporary).unlink(missing_ok=True)
         raise MeldDownloadError(f"could not fetch MELD's {target.name} from {url}: {type(error).__name__}: {error}") from error
 
 

@@ -19,6 +19,10 @@ Utterance ids: `MSP-IMPROV-S{sentence}{target}-{gender}{session}-{scenario}-{tur
   `session1_S01A_P`, turns ordered by the id's last field. Sessions never share a dialogue, so the
   leave-one-session-out folds are exact.
 - A missing transcript gives `text = ""` (text absent); a missing media file gives `""` and a `missing_media` entry.
+
+Protocols (`CORPUS`), labels angry happy sad neutral (`O`, `X` dropped): `loso` (default; test = session K,
+validation = 10 % of the other sessions' dialogues; 6 folds) and `loso-speaker` (test = speaker K, validation = the
+other speaker of that session; 12 folds).
 """
 
 from __future__ import annotations
@@ -27,10 +31,21 @@ import math
 import re
 from pathlib import Path
 
-from .protocols import CorpusBuilder
+from .corpora import Corpus, register_corpus
+from .corpus_builder import CorpusBuilder
+from .protocols import (
+    SESSION_SEPARATION,
+    SPEAKER_SEPARATION,
+    Protocol,
+    split_session_fold,
+    split_speaker_fold,
+)
 from .schema import UtteranceRecord
 
 MSP_LABELS = ("A", "H", "S", "N", "O", "X")
+# The 4-class label set of the protocols (order = class index) and the raw labels it keeps.
+LOSO_LABELS: tuple[str, ...] = ("angry", "happy", "sad", "neutral")
+LOSO_MAP: dict[str, str] = {"A": "angry", "H": "happy", "S": "sad", "N": "neutral"}
 _MSP_ID = re.compile(
     r"^MSP-IMPROV-(?P<sentence>S\d{2}[A-Z])-(?P<gender>[FM])(?P<session>\d{2})-(?P<scenario>[PRST])-(?P<turn>[A-Za-z0-9]+)$"
 )
@@ -168,4 +183,56 @@ def build_msp_improv(data_dir, protocol: str | None = None, fold: int | None = N
     return MspImprovBuilder(data_dir, protocol, fold, **kwargs).build()
 
 
-__all__ = ["MSP_LABELS", "MspImprovBuilder", "build_msp_improv", "parse_evaluation_line"]
+CORPUS = register_corpus(
+    Corpus(
+        name="msp-improv",
+        display_name="MSP-IMPROV",
+        protocols=(
+            Protocol(
+                "msp-improv",
+                "loso",
+                LOSO_LABELS,
+                LOSO_MAP,
+                6,
+                split_session_fold,
+                SESSION_SEPARATION,
+                description="MSP-IMPROV 4 classes (O, X dropped), leave-one-session-out",
+                extra={"three_mode": True},
+            ),
+            Protocol(
+                "msp-improv",
+                "loso-speaker",
+                LOSO_LABELS,
+                LOSO_MAP,
+                12,
+                split_speaker_fold,
+                SPEAKER_SEPARATION,
+                description="MSP-IMPROV 4 classes, leave-one-speaker-out (validation: the other speaker of the test "
+                "session)",
+                extra={"three_mode": True},
+            ),
+        ),
+        default_protocol="loso",
+        description="MSP-IMPROV: six sessions of improvised dyadic scenarios around fixed target sentences (audio, "
+        "video, transcripts) with categorical emotion labels",
+        citation_bibtex=(
+            "@article{busso2017mspimprov,\n  title = {{MSP-IMPROV}: An Acted Corpus of Dyadic Interactions to Study "
+            "Emotion Perception},\n  author = {Busso, Carlos and Parthasarathy, Srinivas and Burmania, Alec and "
+            "AbdelWahab, Mohammed and Sadoughi, Najmeh and Mower Provost, Emily},\n  journal = {IEEE Transactions on "
+            "Affective Computing},\n  volume = {8},\n  number = {1},\n  pages = {67--80},\n  year = {2017}\n}"
+        ),
+        terms="MSP-IMPROV is released by the MSP lab (UT Dallas) to each user under an academic license agreement; "
+        "check that it allows publishing weights trained on it before you push this folder.",
+        build=build_msp_improv,
+    )
+)
+
+__all__ = [
+    "CORPUS",
+    "LOSO_LABELS",
+    "LOSO_MAP",
+    "MSP_LABELS",
+    "MspImprovBuilder",
+    "build_msp_improv",
+    "parse_evaluation_line",
+]

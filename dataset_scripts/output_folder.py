@@ -6,29 +6,26 @@
   second writer into the same folder fails at once with a message naming the lock (it does not wait: its result
   would silently replace the first one's). The kernel releases the lock when the process ends, even on SIGKILL.
   (`fcntl.flock`: POSIX systems; on a network file system it is only as good as that system's flock.)
-- **Atomic**: the new dataset is written to a hidden sibling (`.<name>.partial-*`); only when it is complete is
-  the previous folder moved aside (`.<name>.previous-*`), the new one renamed into place and the previous one
-  deleted. A run killed at any point leaves the previous dataset loadable; the next writer (under the lock)
-  deletes unfinished `partial` folders and, if a kill fell between the two renames, puts the previous dataset back.
+- **Atomic** (`files.write_folder_atomically`): the new dataset is written to a hidden sibling
+  (`.<name>.partial-*`); only when it is complete is the previous folder moved aside (`.<name>.previous-*`), the
+  new one renamed into place and the previous one deleted. A run killed at any point leaves the previous dataset
+  loadable; the next writer (under the lock) deletes unfinished `partial` folders and, if a kill fell between the
+  two renames, puts the previous dataset back (`files.recover_folder_writes`).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import os
-import shutil
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .schema import METADATA_FILE
-
-logger = logging.getLogger(__name__)
+from .files import recover_folder_writes
 
 DATASET_DICT_FILE = "dataset_dict.json"  # written by `DatasetDict.save_to_disk`
+METADATA_FILE = "emoje_meta.json"  # the emoje metadata beside it (`schema.save_prepared`)
 _held_locks: dict[Path, int] = {}  # output folder -> nesting depth of `output_lock` in this process
 
 
@@ -36,8 +33,8 @@ class OutputFolderError(ValueError):
     """An output folder that cannot be (over)written; the message names it and says why."""
 
 
-def _sibling(path: Path, role: str) -> str:
-    return f".{path.name}.{role}"
+def _lock_file(path: Path) -> Path:
+    return path.parent / f".{path.name}.lock"
 
 
 def is_prepared_dataset(path: str | os.PathLike) -> bool:
@@ -83,29 +80,6 @@ def check_output_folder(path: str | os.PathLike) -> None:
         )
 
 
-def _remove(entry: Path) -> None:
-    """Delete a leftover folder (a symlink is unlinked: the folder it points to is not ours to delete)."""
-    if entry.is_symlink() or entry.is_file():
-        entry.unlink()
-    else:
-        shutil.rmtree(entry, ignore_errors=True)
-
-
-def _recover_leftovers(path: Path) -> None:
-    """Clean up after writers killed mid-save (only called with the lock held, so none of them is running)."""
-    partial_prefix, previous_prefix = _sibling(path, "partial-"), _sibling(path, "previous-")
-    for entry in sorted(path.parent.iterdir()):
-        if entry.name.startswith(previous_prefix):
-            if path.exists():  # the new dataset was renamed in: this is the superseded one
-                _remove(entry)
-            else:  # killed between the two renames: the previous dataset goes back into place
-                os.rename(entry, path)
-                logger.warning("restored the previous dataset %s from %s (a save was interrupted)", path, entry)
-        elif entry.name.startswith(partial_prefix):
-            logger.warning("deleting %s: the unfinished output of an interrupted save into %s", entry, path)
-            _remove(entry)
-
-
 @contextmanager
 def output_lock(path: str | os.PathLike) -> Iterator[Path]:
     """Hold the exclusive write lock of output folder `path` (re-entrant within one process).
@@ -124,7 +98,7 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
     if path.is_file():  # before creating anything beside it
         check_output_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.parent / _sibling(path, "lock")
+    lock_path = _lock_file(path)
     descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -139,7 +113,7 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
         _held_locks[path] = 1
         try:
-            _recover_leftovers(path)
+            recover_folder_writes(path)
             check_output_folder(path)
             yield path
         finally:
@@ -149,37 +123,11 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
         os.close(descriptor)  # releases the flock
 
 
-def _fresh_sibling(path: Path, role: str) -> Path:
-    """A new unique name beside `path` (hidden, tagged with `role` and this process)."""
-    return path.parent / f"{_sibling(path, role)}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-def write_folder_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
-    """Call `write(folder)` on a fresh hidden sibling of `path`, then swap it in for `path` (see the module doc).
-
-    Call it inside [`output_lock`]`(path)`. If `write` fails, the sibling is removed and `path` is untouched.
-    """
-    path = Path(path).expanduser().resolve()  # through symlinks: the real folder is replaced and locked
-    staging = _fresh_sibling(path, "partial-")
-    staging.mkdir()  # the usual permissions (umask), unlike tempfile.mkdtemp's 0700
-    try:
-        write(staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    previous = None
-    if path.exists() or path.is_symlink():
-        previous = _fresh_sibling(path, "previous-")
-        os.rename(path, previous)
-    os.rename(staging, path)
-    if previous is not None:
-        _remove(previous)
-
-
 __all__ = [
+    "DATASET_DICT_FILE",
+    "METADATA_FILE",
     "OutputFolderError",
     "check_output_folder",
     "is_prepared_dataset",
     "output_lock",
-    "write_folder_atomically",
 ]

@@ -1,6 +1,6 @@
 """Media extraction on every core and across machines: a worker pool per process, shares per `accelerate` process.
 
-- [`run_media_tasks`] runs a list of media tasks with a [`MediaExtraction`](features.py) in this process
+- [`run_media_tasks`] runs a list of media tasks with a [`MediaExtraction`](media_extraction.py) in this process
   (`num_workers=1`) or in `num_workers` spawned worker processes. Each worker builds its own extractors (its own
   mediapipe graphs) once, takes tasks from a shared queue and writes its results to the content-keyed feature cache
   in shards of its own (unique names, atomic renames); the calling process only counts finished tasks. When a worker
@@ -26,6 +26,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from .files import write_text_atomic
 
 EXIT_AFTER_ENV = "EMOJE_EXTRACTION_EXIT_AFTER"
 KILLED_EXIT_CODE = 137  # what the test hook exits with (the code of a SIGKILLed process under a shell)
@@ -112,10 +114,7 @@ class JobProgress:
 
     def _write(self, finished: bool = False) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        target = self._path(self.share.index, finished)
-        temp = target.with_name(f".{target.name}.{os.getpid()}")
-        temp.write_text(str(self.mine))
-        os.replace(temp, target)
+        write_text_atomic(self._path(self.share.index, finished), str(self.mine))
 
     def _others(self) -> int:
         count = 0

@@ -1,22 +1,14 @@
-"""Named evaluation protocols (label set + split rule + folds) and the leakage check every protocol must pass.
+"""Protocols (label set + split rule + folds) as objects, the split rules, and the leakage check every build passes.
 
 A protocol is an object separate from the corpus reader (as pyannote.audio separates tasks from data): the reader
 yields [`UtteranceRecord`]s, the protocol maps raw labels to its label set, splits the records into
-`train`/`validation`/`test` and says which splits must not share speakers, sessions or dialogues.
+`train`/`validation`/`test` and says which splits must not share speakers, sessions or dialogues. This module holds
+the machinery only; each corpus module declares its own protocols in its registry entry (`corpora.py`).
 
-| corpus | protocol | labels | splits | folds |
-|---|---|---|---|---|
-| meld | `emotion` (default) | 7 emotions | official train/dev/test | - |
-| meld | `sentiment` | 3 sentiments | official train/dev/test | - |
-| meld | `episodes` | 7 emotions | official train/dev/test, one conversation per episode (long dialogues) | - |
-| iemocap | `erc6` (default) | hap sad neu ang exc fru | Sessions 1-4 train (10 % of their dialogues -> validation), Session 5 test | - |
-| iemocap | `mer4` | neutral happy(+exc) angry sad | test = Session K; validation = 10 % of the other sessions' dialogues | 5 |
-| iemocap | `mer4-speaker` | as mer4 | test = speaker K; validation = the other speaker of that session; train = other sessions | 10 |
-| msp-improv | `loso` (default) | angry happy sad neutral | test = session K; validation = 10 % of the other sessions' dialogues | 6 |
-| msp-improv | `loso-speaker` | as loso | test = speaker K; validation = the other speaker of that session | 12 |
-| conversations | `given` | user list or sorted labels found | the file's `split` column | - |
-| features | `given` (or the split rule's column) | user list or sorted train labels | the table's `split` column or a value rule | - |
-| ravdess | `actor` | neutral calm happy sad angry fearful disgust surprised | actors 1-16 train, 17-20 validation, 21-24 test | - |
+Split rules: [`split_official`] (the corpus' own split), [`split_held_out_sessions`] (fixed test sessions),
+[`split_session_fold`] (leave one session out), [`split_speaker_fold`] (leave one speaker out, the other speaker of
+that session is validation). What must not leak: [`DIALOGUE_SEPARATION`], [`SESSION_SEPARATION`],
+[`SPEAKER_SEPARATION`], [`SPEAKER_AND_DIALOGUE_SEPARATION`].
 
 Validation dialogues are drawn with `random.Random(seed)` (seed 0 by default) from the sorted dialogue ids, so a
 split is the same on every machine. Speaker folds are numbered in sorted speaker order (`Ses01_F`=1, `Ses01_M`=2, ...).
@@ -25,19 +17,16 @@ split is the same on every machine. Speaker folds are numbered in sorted speaker
 from __future__ import annotations
 
 import itertools
-import os
 import random
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from datasets import DatasetDict
 
 from .schema import (
-    LABEL_SETS,
     SCHEMA_VERSION,
     SPLITS,
     BuildSummary,
@@ -196,7 +185,7 @@ class Protocol:
     """A named way to turn one corpus into train/validation/test.
 
     Args:
-        corpus: `meld`, `iemocap`, `msp-improv` or `conversations`.
+        corpus: the name of the registered corpus it splits (`corpora.py`).
         name: protocol name (`--protocol`).
         label_names: class names in class-index order.
         label_map: raw corpus label -> protocol label; raw labels not in it are skipped (and counted).
@@ -205,6 +194,10 @@ class Protocol:
         separates: `(key, (split_a, split_b))` pairs that must share no `key` value (checked after every build).
         label_field: which raw annotation the reader takes as label (MELD: `emotion` or `sentiment`).
         description: one line for summaries and model cards.
+        extra: what readers and evaluation need beyond the split: `group_by` (`"episode"`: the reader joins the
+            dialogues of one episode), `split` (feature tables: the values of the split-rule column per split),
+            `three_mode` (True: results on it are published in CM-ARR's three modes, audio / text / visual = face +
+            body, so evaluation adds those scenarios).
     """
 
     corpus: str
@@ -281,178 +274,29 @@ def _ordered_rows(records: list[UtteranceRecord], label_ids: Mapping[str, int]) 
     return rows
 
 
-def _identity(labels: Iterable[str]) -> dict[str, str]:
+def identity_map(labels: Iterable[str]) -> dict[str, str]:
+    """`{label: label}`: the label map of a protocol that keeps the corpus' own label names."""
     return {label: label for label in labels}
 
 
-_SESSION_SEPARATION = (
+# What each kind of protocol keeps apart: `(key, (split_a, split_b))` pairs (see `assert_no_leakage`).
+SESSION_SEPARATION = (
     tuple(("session", pair) for pair in _TEST_PAIRS)
     + tuple(("speaker", pair) for pair in _TEST_PAIRS)
     + tuple(("dialogue", pair) for pair in _ALL_PAIRS)
 )
-_SPEAKER_SEPARATION = (
+SPEAKER_SEPARATION = (
     tuple(("speaker", pair) for pair in _ALL_PAIRS)
     + tuple(("session", pair) for pair in _TRAIN_PAIRS)
     + tuple(("dialogue", pair) for pair in _TRAIN_PAIRS)
 )
-_DIALOGUE_SEPARATION = tuple(("dialogue", pair) for pair in _ALL_PAIRS)
-_SPEAKER_AND_DIALOGUE_SEPARATION = tuple(("speaker", pair) for pair in _ALL_PAIRS) + _DIALOGUE_SEPARATION
-
-_MER4_MAP = {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "sad": "sad"}
-_MSP_MAP = {"A": "angry", "H": "happy", "S": "sad", "N": "neutral"}
-
-_MELD_EMOTION = Protocol(
-    "meld",
-    "emotion",
-    LABEL_SETS["meld/emotion"],
-    _identity(LABEL_SETS["meld/emotion"]),
-    0,
-    split_official,
-    _DIALOGUE_SEPARATION,
-    label_field="emotion",
-    description="MELD, 7 emotions, official train/dev/test",
-)
-
-PROTOCOLS: dict[str, Protocol] = {
-    p.id: p
-    for p in (
-        _MELD_EMOTION,
-        replace(  # the same labels and split; only the grouping of utterances into conversations differs
-            _MELD_EMOTION,
-            name="episodes",
-            description="MELD, 7 emotions, official split, the dialogues of one episode joined into one long conversation",
-            extra={"group_by": "episode"},
-        ),
-        Protocol(
-            "meld",
-            "sentiment",
-            LABEL_SETS["meld/sentiment"],
-            _identity(LABEL_SETS["meld/sentiment"]),
-            0,
-            split_official,
-            _DIALOGUE_SEPARATION,
-            label_field="sentiment",
-            description="MELD, 3 sentiments, official train/dev/test",
-        ),
-        Protocol(
-            "iemocap",
-            "erc6",
-            LABEL_SETS["iemocap/erc6"],
-            _identity(LABEL_SETS["iemocap/erc6"]),
-            0,
-            split_held_out_sessions(["Ses05"]),
-            _SESSION_SEPARATION,
-            description="IEMOCAP ERC: 6 classes, Sessions 1-4 train/validation (dialogue draw), Session 5 test",
-        ),
-        Protocol(
-            "iemocap",
-            "mer4",
-            LABEL_SETS["iemocap/mer4"],
-            _MER4_MAP,
-            5,
-            split_session_fold,
-            _SESSION_SEPARATION,
-            description="IEMOCAP 4 classes (exc merged into happy), leave-one-session-out",
-        ),
-        Protocol(
-            "iemocap",
-            "mer4-speaker",
-            LABEL_SETS["iemocap/mer4"],
-            _MER4_MAP,
-            10,
-            split_speaker_fold,
-            _SPEAKER_SEPARATION,
-            description="IEMOCAP 4 classes, leave-one-speaker-out (validation: the other speaker of the test session)",
-        ),
-        Protocol(
-            "msp-improv",
-            "loso",
-            LABEL_SETS["msp-improv/loso"],
-            _MSP_MAP,
-            6,
-            split_session_fold,
-            _SESSION_SEPARATION,
-            description="MSP-IMPROV 4 classes (O, X dropped), leave-one-session-out",
-        ),
-        Protocol(
-            "msp-improv",
-            "loso-speaker",
-            LABEL_SETS["msp-improv/loso"],
-            _MSP_MAP,
-            12,
-            split_speaker_fold,
-            _SPEAKER_SEPARATION,
-            description="MSP-IMPROV 4 classes, leave-one-speaker-out (validation: the other speaker of the test session)",
-        ),
-        Protocol(
-            "conversations",
-            "given",
-            (),
-            {},
-            0,
-            split_official,
-            _DIALOGUE_SEPARATION,
-            description="user corpus, split column of the files",
-        ),
-        Protocol(
-            "features",
-            "given",
-            (),
-            {},
-            0,
-            split_official,
-            _DIALOGUE_SEPARATION,
-            description="feature table (bring your own features), the table's split column or a split rule",
-        ),
-        Protocol(
-            "ravdess",
-            "actor",
-            LABEL_SETS["ravdess/actor"],
-            _identity(LABEL_SETS["ravdess/actor"]),
-            0,
-            split_official,  # the feature-table reader assigns splits from `extra["split"]`
-            _SPEAKER_AND_DIALOGUE_SEPARATION,
-            description="RAVDESS speech clips, 8 emotions, by actor: 1-16 train, 17-20 validation, 21-24 test",
-            extra={"split": {"train": "1-16", "validation": "17-20", "test": "21-24"}},
-        ),
-    )
-}
-
-DEFAULT_PROTOCOLS = {
-    "meld": "emotion",
-    "iemocap": "erc6",
-    "msp-improv": "loso",
-    "conversations": "given",
-    "features": "given",
-    "ravdess": "actor",
-}
-
-
-def get_protocol(corpus: str, name: str | None = None) -> Protocol:
-    """The protocol `name` of `corpus` (its default when `name` is None).
-
-    Example:
-        >>> protocol = get_protocol("iemocap", "mer4")
-        >>> protocol.label_names, protocol.num_folds
-        (('neutral', 'happy', 'angry', 'sad'), 5)
-    """
-    corpus = corpus.replace("_", "-")
-    name = name or DEFAULT_PROTOCOLS.get(corpus)
-    key = f"{corpus}/{name}"
-    if key not in PROTOCOLS:
-        names = sorted(p.name for p in PROTOCOLS.values() if p.corpus == corpus)
-        raise ValueError(f"unknown protocol {name!r} for corpus {corpus!r}; choose one of {names}")
-    return PROTOCOLS[key]
-
-
-def list_protocols(corpus: str | None = None) -> list[Protocol]:
-    """All named protocols (of one corpus if given)."""
-    return [p for p in PROTOCOLS.values() if corpus is None or p.corpus == corpus.replace("_", "-")]
+DIALOGUE_SEPARATION = tuple(("dialogue", pair) for pair in _ALL_PAIRS)
+SPEAKER_AND_DIALOGUE_SEPARATION = tuple(("speaker", pair) for pair in _ALL_PAIRS) + DIALOGUE_SEPARATION
 
 
 def with_labels(protocol: Protocol, label_names: Sequence[str]) -> Protocol:
     """A copy of `protocol` with a user label list (identity label map), as the conversations reader needs."""
-    return replace(protocol, label_names=tuple(label_names), label_map=_identity(label_names))
+    return replace(protocol, label_names=tuple(label_names), label_map=identity_map(label_names))
 
 
 def build_dataset_dict(
@@ -493,57 +337,18 @@ def build_dataset_dict(
     return dataset_dict
 
 
-class CorpusBuilder:
-    """Base of the corpus builders: read records, split them with a protocol, return a `DatasetDict`.
-
-    Subclasses set `corpus` and implement `read_records()`; after `build()`, `summary` holds the
-    [`BuildSummary`] (also attached to the dataset's metadata).
-    """
-
-    corpus: str = ""
-
-    def __init__(
-        self,
-        data_dir: str | os.PathLike,
-        protocol: str | Protocol | None = None,
-        fold: int | None = None,
-        seed: int = 0,
-        validation_fraction: float = 0.1,
-    ):
-        self.data_dir = Path(data_dir).expanduser().resolve()
-        if not self.data_dir.exists():
-            raise FileNotFoundError(f"{self.corpus} data directory {self.data_dir} does not exist")
-        self.protocol = protocol if isinstance(protocol, Protocol) else get_protocol(self.corpus, protocol)
-        self.fold = self.protocol.check_fold(fold)
-        if not 0.0 < validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
-        self.seed = seed
-        self.validation_fraction = validation_fraction
-        self.summary = BuildSummary(corpus=self.corpus, protocol=self.protocol.name, fold=self.fold)
-
-    def read_records(self) -> list[UtteranceRecord]:
-        raise NotImplementedError
-
-    def build(self) -> DatasetDict:
-        """Read the corpus and return the `train`/`validation`/`test` `DatasetDict`."""
-        self.summary = BuildSummary(corpus=self.corpus, protocol=self.protocol.name, fold=self.fold)
-        records = self.read_records()
-        return build_dataset_dict(
-            records, self.protocol, self.fold, self.summary, str(self.data_dir), self.seed, self.validation_fraction
-        )
-
-
 __all__ = [
-    "DEFAULT_PROTOCOLS",
+    "DIALOGUE_SEPARATION",
     "LEAKAGE_KEYS",
-    "CorpusBuilder",
-    "PROTOCOLS",
+    "SESSION_SEPARATION",
+    "SPEAKER_AND_DIALOGUE_SEPARATION",
+    "SPEAKER_SEPARATION",
     "LeakageError",
     "Protocol",
+    "SplitRule",
     "assert_no_leakage",
     "build_dataset_dict",
-    "get_protocol",
-    "list_protocols",
+    "identity_map",
     "natural_key",
     "session_of_speaker",
     "split_held_out_sessions",

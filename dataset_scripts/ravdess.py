@@ -19,18 +19,33 @@ from pathlib import Path
 
 from datasets import DatasetDict
 
-from .feature_table import ColumnSplit, TableColumns, build_feature_table
-from .protocols import get_protocol
+from .corpora import Corpus, register_corpus
+from .feature_table import build_feature_table
+from .feature_table_layout import ColumnSplit, TableColumns
+from .protocols import SPEAKER_AND_DIALOGUE_SEPARATION, Protocol, identity_map, split_official
 from .schema import save_prepared
 
 RAVDESS_FILE = "ravdess_features.parquet"
+# RAVDESS' emotion codes 01-08 in order (../shared/data/ravdess/README.md); order = class index.
+RAVDESS_LABELS: tuple[str, ...] = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+ACTOR = Protocol(
+    "ravdess",
+    "actor",
+    RAVDESS_LABELS,
+    identity_map(RAVDESS_LABELS),
+    0,
+    split_official,  # the feature-table reader assigns splits from `extra["split"]`
+    SPEAKER_AND_DIALOGUE_SEPARATION,
+    description="RAVDESS speech clips, 8 emotions, by actor: 1-16 train, 17-20 validation, 21-24 test",
+    extra={"split": {"train": "1-16", "validation": "17-20", "test": "21-24"}},
+)
 RAVDESS_COLUMNS = TableColumns(dialogue="clip", speaker="actor", label="emotion")
 RAVDESS_FEATURE_COLUMNS = {"audio": "audio_mfcc", "face": "face_au"}
 
 
 def ravdess_split() -> ColumnSplit:
     """The actor split of the registered protocol `ravdess/actor` (1-16 / 17-20 / 21-24)."""
-    return ColumnSplit.parse("actor", **get_protocol("ravdess", "actor").extra["split"])
+    return ColumnSplit.parse(ACTOR.name, **ACTOR.extra["split"])
 
 
 def _parquet(path: str | os.PathLike) -> Path:
@@ -51,7 +66,7 @@ def build_ravdess(parquet_path: str | os.PathLike) -> DatasetDict:
         columns=RAVDESS_COLUMNS,
         feature_columns=RAVDESS_FEATURE_COLUMNS,
         split=ravdess_split(),
-        corpus="ravdess",
+        corpus=ACTOR.corpus,
     )
 
 
@@ -66,8 +81,22 @@ def prepare_ravdess(parquet_path: str | os.PathLike, output_dir: str | os.PathLi
     return dataset
 
 
+CORPUS = register_corpus(
+    Corpus(
+        name=ACTOR.corpus,
+        display_name="RAVDESS",
+        protocols=(ACTOR,),
+        default_protocol=ACTOR.name,
+        description="Ryerson Audio-Visual Database of Emotional Speech and Song: 24 actors, speech clips as pooled "
+        "face action units and voice MFCC statistics, 8 emotions",
+    )
+)
+
 __all__ = [
+    "ACTOR",
+    "CORPUS",
     "RAVDESS_COLUMNS",
+    "RAVDESS_LABELS",
     "RAVDESS_FEATURE_COLUMNS",
     "RAVDESS_FILE",
     "build_ravdess",

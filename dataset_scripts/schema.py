@@ -41,22 +41,12 @@ from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, Li
 
 from modeling_emoje.modalities import MODALITIES  # the shared definition (ARCHITECTURE.md section 1)
 
+from .files import write_folder_atomically
+from .output_folder import METADATA_FILE, output_lock
+
 SCHEMA_VERSION = 1
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
-METADATA_FILE = "emoje_meta.json"
 _METADATA_KEY = "emoje"
-
-# Label sets of the named protocols (order = class index).
-LABEL_SETS: dict[str, tuple[str, ...]] = {
-    # MELD's own order (README of the MELD repository / ../shared/data/README.md)
-    "meld/emotion": ("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"),
-    "meld/sentiment": ("neutral", "positive", "negative"),
-    "iemocap/erc6": ("hap", "sad", "neu", "ang", "exc", "fru"),
-    "iemocap/mer4": ("neutral", "happy", "angry", "sad"),
-    "msp-improv/loso": ("angry", "happy", "sad", "neutral"),
-    # RAVDESS' emotion codes 01-08 in order (../shared/data/ravdess/README.md)
-    "ravdess/actor": ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"),
-}
 
 BASE_COLUMNS: tuple[str, ...] = (
     "dialogue_id",
@@ -311,8 +301,6 @@ def save_prepared(
     complete); a second writer into the same `path` fails with an `OutputFolderError`. Empty splits are refused
     unless `allow_empty_splits` (they are then saved loadable, with zero rows). `kwargs` go to `save_to_disk`.
     """
-    from .output_folder import output_lock, write_folder_atomically
-
     missing = [split for split in SPLITS if split not in dataset_dict]
     if missing:
         raise ValueError(f"a prepared dataset needs the splits {SPLITS}; missing {missing}")
@@ -399,8 +387,6 @@ def make_dataset_dict(
 
 __all__ = [
     "BASE_COLUMNS",
-    "LABEL_SETS",
-    "METADATA_FILE",
     "MODALITIES",
     "SCHEMA_VERSION",
     "SPLITS",

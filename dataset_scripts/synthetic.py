@@ -64,11 +64,12 @@ import datasets
 import numpy as np
 import pyarrow as pa
 
+from .corpora import Corpus, register_corpus
 from .feature_frames import frames_to_arrow
+from .protocols import DIALOGUE_SEPARATION, Protocol, identity_map, split_official
 from .schema import MODALITIES, SPLITS, attach_metadata, emoje_features
 
 GENERATOR = "dataset_scripts.synthetic"
-CORPUS = "synthetic"
 # The real extractors' sizes (ARCHITECTURE.md section 2), so a model trained here has real input sizes.
 REAL_DIMS: dict[str, int] = {"text": 384, "audio": 80, "face": 204, "body": 88}
 SPEAKERS: tuple[str, ...] = ("Ada", "Ben", "Cleo", "Dev", "Eli")
@@ -513,7 +514,7 @@ def _generate(
 
     note = f"synthetic features, no media: {GENERATOR} preset {settings.preset!r}; not emotion data"
     metadata = {
-        "corpus": CORPUS,
+        "corpus": CORPUS.name,
         "protocol": settings.protocol,
         "fold": None,
         "name": settings.title,
@@ -532,7 +533,7 @@ def _generate(
             m: {"dim": dim, "extractor": {"class": GENERATOR, "preset": settings.preset}} for m, dim in dims.items()
         },
         "summary": {
-            "corpus": CORPUS, "protocol": settings.protocol, "label_names": list(settings.labels),
+            "corpus": CORPUS.name, "protocol": settings.protocol, "label_names": list(settings.labels),
             "rows": rows, "dialogues": dialogues, "label_counts": label_counts, "notes": [note],
         },
     }
@@ -597,12 +598,30 @@ def make_controlled_corpus(
     return _generate(settings, num_dialogues, dims, missing_rate, test_missing_rate, seed, "dims")
 
 
+def _protocol(settings: type[SyntheticSettings]) -> Protocol:
+    """The protocol a preset's corpus is recorded under (its splits are generated; no dialogue is in two)."""
+    return Protocol("synthetic", settings.protocol, settings.labels, identity_map(settings.labels), 0, split_official,
+                    DIALOGUE_SEPARATION, description=f"{settings.title}, generated train/validation/test")
+
+
+CORPUS = register_corpus(
+    Corpus(
+        name="synthetic",
+        display_name="synthetic conversations",
+        protocols=tuple(_protocol(preset) for preset in PRESETS.values()),
+        default_protocol=PROTOTYPE_PROTOCOL,
+        description="seeded synthetic conversations of feature vectors, no media (demo, tests, robustness "
+        "benchmark): not emotion data",
+    )
+)
+
 __all__ = [
     "BODY_FROM_FACE",
     "CLASS_PRIOR",
     "CONTROLLED_FRAME_RANGE",
     "CONTROLLED_LABELS",
     "CONTROLLED_PROTOCOL",
+    "CORPUS",
     "GENERATOR",
     "INFORMATIVENESS",
     "PRESETS",

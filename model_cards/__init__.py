@@ -6,6 +6,6 @@ Example:
     True
 """
 
-from .card import CARD_METRICS, DATASET_HUB_IDS, NO_PIPELINE_TAG_REASON, build_model_card, eval_results_from_evaluation
+from .card import CARD_METRICS, NO_PIPELINE_TAG_REASON, build_model_card, eval_results_from_evaluation
 
-__all__ = ["CARD_METRICS", "DATASET_HUB_IDS", "NO_PIPELINE_TAG_REASON", "build_model_card", "eval_results_from_evaluation"]
+__all__ = ["CARD_METRICS", "NO_PIPELINE_TAG_REASON", "build_model_card", "eval_results_from_evaluation"]

@@ -2,7 +2,7 @@
 
 The front matter holds one `EvalResult` per scenario and metric (weighted-F1, macro-F1, accuracy, UAR) on
 the test split; the body states protocol, label set, splits, intended use, privacy notes, limitations and the
-citations of both implemented papers.
+citations of the methods the registered models implement (`modeling_emoje.model_specs`).
 
 Example:
     >>> from model_cards import build_model_card
@@ -23,6 +23,10 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from dataset_scripts.corpora import corpus_of
+from dataset_scripts.synthetic import CORPUS as SYNTHETIC_CORPUS
+from modeling_emoje.model_specs import get_model_spec, known_model_types, model_specs
+
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
 TASK_TYPE = "emotion-recognition-in-conversation"
 TASK_NAME = "Emotion recognition in conversation"
@@ -32,50 +36,6 @@ CARD_METRICS: dict[str, tuple[str, str | None, str]] = {
     "macro_f1": ("f1", "macro", "Macro F1"),
     "accuracy": ("accuracy", None, "Accuracy (WAR)"),
     "uar": ("recall", "macro", "UAR"),
-}
-ARCHITECTURES: dict[str, str] = {
-    "emoje": (
-        "AM^2-EmoJE (Devulapally et al., 2024): per-modality encoders, an adaptive cross-attended network, a "
-        "multimodal joint embedding that imputes missing modalities at test time, query adaptive fusion and "
-        "dialogue/speaker context."
-    ),
-    "cmarr": (
-        "CM-ARR (Sun et al., ICASSP 2025): Gaussian modality encoders, distribution-based contrastive alignment, "
-        "normalizing-flow reconstruction of missing modalities and supervised contrastive refinement."
-    ),
-}
-DATASET_CITATIONS: dict[str, str] = {
-    "meld": (
-        "@inproceedings{poria2019meld,\n  title = {{MELD}: A Multimodal Multi-Party Dataset for Emotion Recognition in "
-        "Conversations},\n  author = {Poria, Soujanya and Hazarika, Devamanyu and Majumder, Navonil and Naik, Gautam and "
-        "Cambria, Erik and Mihalcea, Rada},\n  booktitle = {ACL},\n  year = {2019}\n}"
-    ),
-    "iemocap": (
-        "@article{busso2008iemocap,\n  title = {{IEMOCAP}: Interactive emotional dyadic motion capture database},\n  "
-        "author = {Busso, Carlos and Bulut, Murtaza and Lee, Chi-Chun and Kazemzadeh, Abe and Mower, Emily and Kim, "
-        "Samuel and Chang, Jeannette N. and Lee, Sungbok and Narayanan, Shrikanth S.},\n  journal = {Language Resources "
-        "and Evaluation},\n  volume = {42},\n  pages = {335--359},\n  year = {2008}\n}"
-    ),
-    "msp": (
-        "@article{busso2017mspimprov,\n  title = {{MSP-IMPROV}: An Acted Corpus of Dyadic Interactions to Study Emotion "
-        "Perception},\n  author = {Busso, Carlos and Parthasarathy, Srinivas and Burmania, Alec and AbdelWahab, Mohammed "
-        "and Sadoughi, Najmeh and Mower Provost, Emily},\n  journal = {IEEE Transactions on Affective Computing},\n  "
-        "volume = {8},\n  number = {1},\n  pages = {67--80},\n  year = {2017}\n}"
-    ),
-}
-# Corpus display names, and the Hub dataset ids for the card's `datasets` metadata where the corpus's authors publish
-# one (MELD: declare-lab/MELD; IEMOCAP and MSP-IMPROV are licensed per user and have no official Hub copy).
-DATASET_NAMES: dict[str, str] = {"meld": "MELD", "iemocap": "IEMOCAP", "msp": "MSP-IMPROV"}
-DATASET_HUB_IDS: dict[str, str] = {"meld": "declare-lab/MELD"}
-# What each corpus's own terms say, shown in the card so a user picks the card's `license` knowingly.
-DATASET_TERMS: dict[str, str] = {
-    "meld": "MELD is distributed by its authors under GPL-3.0 (github.com/declare-lab/MELD); its utterances are "
-    "transcripts and clips of the TV series Friends. This card's `license` covers the weights as published here: "
-    "check that it is compatible with the corpus's terms before you publish.",
-    "iemocap": "IEMOCAP is released by USC SAIL to each user under a license agreement; check that it allows "
-    "publishing weights trained on it before you push this folder.",
-    "msp": "MSP-IMPROV is released by the MSP lab (UT Dallas) to each user under an academic license agreement; check "
-    "that it allows publishing weights trained on it before you push this folder.",
 }
 # Why the card has no `pipeline_tag`: the Hub's tasks classify one text, one clip or one image; this model labels every
 # turn of a conversation from whichever modalities each turn has, through its own pipeline (remote code).
@@ -90,14 +50,6 @@ SYNTHETIC_NOTICE = (
     "that the code path "
     "works; they say nothing about recognising emotions. Do not use this checkpoint for anything else.\n"
 )
-
-
-def _dataset_key(*names: str | None) -> str | None:
-    text = " ".join(name or "" for name in names).lower()
-    for key in ("meld", "iemocap", "msp"):
-        if key in text:
-            return key
-    return "synthetic" if "synthetic" in text else None
 
 
 def eval_results_from_evaluation(
@@ -173,14 +125,16 @@ def build_model_card(
     data, shown in the card; one that says synthetic marks the card as a synthetic demo).
 
     The metadata carries ``base_model`` (the Hub id of the text encoder, when known), ``datasets`` (the corpus's Hub
-    id, where its authors publish one: `DATASET_HUB_IDS`) and the ``model-index``; no ``pipeline_tag``
+    id, where its authors publish one: the corpus registry's ``hub_dataset_id``) and the ``model-index``; no ``pipeline_tag``
     (`NO_PIPELINE_TAG_REASON`, stated in the card);
     ``evaluation_image`` (a file name in the folder, e.g. ``evaluation.png``) is shown above the evaluation table."""
     dataset_name = dataset_name or protocol or "unknown corpus"
-    key = _dataset_key(dataset_name, protocol, trained_on)
-    dataset_type = key or (protocol or "custom")
+    corpus = corpus_of(dataset_name, protocol, trained_on)  # the registered corpus they name, if any
+    synthetic = corpus is not None and corpus.name == SYNTHETIC_CORPUS.name
+    dataset_type = corpus.name if corpus is not None else (protocol or "custom")
     eval_results = eval_results_from_evaluation(evaluation or {}, dataset_type, dataset_name, protocol) or None
-    title = f"{'AM^2-EmoJE' if model_type == 'emoje' else 'CM-ARR' if model_type == 'cmarr' else model_type} emotion recognition in conversation ({dataset_name})"
+    spec = get_model_spec(model_type) if model_type in known_model_types() else None
+    title = f"{spec.display_name if spec is not None else model_type} emotion recognition in conversation ({dataset_name})"
     card_data = ModelCardData(
         language="en",
         license=license,
@@ -189,14 +143,14 @@ def build_model_card(
         model_name=title,
         eval_results=eval_results,
         base_model=base_model,
-        datasets=[DATASET_HUB_IDS[key]] if key in DATASET_HUB_IDS else None,
+        datasets=[corpus.hub_dataset_id] if corpus is not None and corpus.hub_dataset_id else None,
     )
     three_mode = evaluation and any(name.startswith("three_mode") for name in evaluation.get("scenarios", {}))
     notes = list(limitations)
-    if key == "synthetic":
+    if synthetic:
         notes.append("Trained and evaluated on generated feature vectors: no real text, voice, face or body was involved.")
-    if key in DATASET_TERMS:
-        notes.append(DATASET_TERMS[key])
+    if corpus is not None and corpus.terms:
+        notes.append(corpus.terms)
     notes += [
         "Scores are for the listed protocol and test split only; other corpora, languages, recording conditions "
         "and label sets need re-evaluation.",
@@ -213,8 +167,8 @@ def build_model_card(
     values = {
         "title": title,
         "summary": summary,
-        "demo_notice": SYNTHETIC_NOTICE if key == "synthetic" else "",
-        "architecture": ARCHITECTURES.get(model_type, f"`{model_type}`"),
+        "demo_notice": SYNTHETIC_NOTICE if synthetic else "",
+        "architecture": spec.description if spec is not None and spec.description else f"`{model_type}`",
         "model_type": model_type,
         "modalities": ", ".join(modalities),
         "num_parameters": f"{num_parameters:,}" if num_parameters else "not recorded",
@@ -241,8 +195,9 @@ def build_model_card(
         "limitations": "\n".join(f"- {note}" for note in notes),
         "training_summary": "\n".join(f"- {k}: `{v}`" for k, v in (training_summary or {}).items())
         or "_Not recorded._",
+        "model_citations": "\n\n".join(s.citation_bibtex for s in model_specs() if s.citation_bibtex),
         "dataset_citation": (
-            f"\nDataset:\n\n```bibtex\n{DATASET_CITATIONS[key]}\n```\n" if key in DATASET_CITATIONS else ""
+            f"\nDataset:\n\n```bibtex\n{corpus.citation_bibtex}\n```\n" if corpus is not None and corpus.citation_bibtex else ""
         ),
     }
     body = Template(TEMPLATE_PATH.read_text()).substitute(values)
@@ -251,9 +206,6 @@ def build_model_card(
 
 __all__ = [
     "CARD_METRICS",
-    "DATASET_HUB_IDS",
-    "DATASET_NAMES",
-    "DATASET_TERMS",
     "NO_PIPELINE_TAG_REASON",
     "build_model_card",
     "eval_results_from_evaluation",

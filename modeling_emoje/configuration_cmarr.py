@@ -7,7 +7,7 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
-from .configuration_emoje import DEFAULT_MODALITY_DIMS, validate_feature_normalization, without_installed_pipelines
+from .configuration_emoje import default_modality_fields, validate_feature_normalization
 from .modalities import MODALITIES, MODALITY_INDEX, validate_modality_dims
 
 DEFAULT_MODE_GROUPS: dict[str, list[str]] = {"text": ["text"], "audio": ["audio"], "visual": ["face", "body"]}
@@ -63,6 +63,8 @@ class CMARRConfig(PreTrainedConfig):
 
     model_type = "cmarr"
 
+    # Every field is declared here, including those EmoJEConfig declares alike (a deliberate twin: a config's own
+    # fields are what its docstring and `emoje-train --help` describe).
     modality_dims: dict[str, int] | None = None
     mode_groups: dict[str, list[str]] | None = None
     hidden_size: int = 128
@@ -92,9 +94,7 @@ class CMARRConfig(PreTrainedConfig):
     trained_on: str | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
-        kwargs = without_installed_pipelines(kwargs)
-        if self.modality_dims is None:
-            self.modality_dims = dict(DEFAULT_MODALITY_DIMS)
+        kwargs = default_modality_fields(self, kwargs)
         super().__post_init__(**kwargs)
         self.modality_dims = validate_modality_dims(self.modality_dims)
         validate_feature_normalization(self.feature_normalization)

@@ -7,12 +7,12 @@ from typing import Any
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .modalities import MODALITIES, validate_modality_dims
-from .modeling_layers import FEATURE_NORMALIZATIONS, MODALITY_MASKINGS
+from .modalities import DEFAULT_MODALITY_DIMS, MODALITIES, validate_modality_dims
+from .modeling_layers import FEATURE_NORMALIZATIONS
+from .modeling_sampling import MODALITY_MASKINGS
 
 # What the joint embedding's losses may train (`EmoJEConfig.joint_gradient`).
 JOINT_GRADIENTS: tuple[str, ...] = ("shared", "isolated")
-DEFAULT_MODALITY_DIMS: dict[str, int] = {"text": 384, "audio": 80, "face": 204, "body": 88}
 # `trained_on` of a model whose training data was generated feature vectors (the pipeline warns on raw input).
 SYNTHETIC_TRAINED_ON = "synthetic features — not for real input"
 
@@ -62,6 +62,14 @@ def without_installed_pipelines(kwargs: dict[str, Any]) -> dict[str, Any]:
     if not installed & set(pipelines):
         return kwargs
     return {key: value for key, value in kwargs.items() if key != "custom_pipelines"}
+
+
+def default_modality_fields(config: PreTrainedConfig, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The start of every emoje config's ``__post_init__``: the default ``modality_dims`` (the modality table's) where
+    none is given; returns the keyword arguments for ``PreTrainedConfig.__post_init__`` (`without_installed_pipelines`)."""
+    if config.modality_dims is None:
+        config.modality_dims = dict(DEFAULT_MODALITY_DIMS)
+    return without_installed_pipelines(kwargs)
 
 
 class EmoJEConfig(PreTrainedConfig):
@@ -123,6 +131,8 @@ class EmoJEConfig(PreTrainedConfig):
     model_type = "emoje"
     sub_configs_defaults = {"text_config": SubConfigSpec(config_class=AutoConfig, model_type="bert", optional=True)}
 
+    # Every field is declared here, including those CMARRConfig declares alike (a deliberate twin: a config's own
+    # fields are what its docstring and `emoje-train --help` describe).
     modality_dims: dict[str, int] | None = None
     hidden_size: int = 128
     encoder_layers: int = 1
@@ -158,9 +168,7 @@ class EmoJEConfig(PreTrainedConfig):
     trained_on: str | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
-        kwargs = without_installed_pipelines(kwargs)
-        if self.modality_dims is None:
-            self.modality_dims = dict(DEFAULT_MODALITY_DIMS)
+        kwargs = default_modality_fields(self, kwargs)
         if self.guided_pairs is None:
             self.guided_pairs = [["body", "face"]]
         super().__post_init__(**kwargs)
@@ -196,13 +204,12 @@ class EmoJEConfig(PreTrainedConfig):
 
 
 __all__ = [
-    "DEFAULT_MODALITY_DIMS",
     "JOINT_GRADIENTS",
     "SYNTHETIC_TRAINED_ON",
     "EmoJEConfig",
+    "default_modality_fields",
     "is_trained_on_synthetic",
     "validate_feature_normalization",
-    "validate_modality_dims",
     "validate_modality_masking",
     "without_installed_pipelines",
 ]

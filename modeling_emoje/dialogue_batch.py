@@ -1,7 +1,7 @@
 # Copyright 2025 The emoje authors. Licensed under the Apache License, Version 2.0.
-"""Dialogues of per-utterance features -> the models' padded batch (SPEC.md "Shared input contract").
+"""Dialogues of per-utterance features -> the models' padded batch (the input contract of the models' ``forward``).
 
-The one place the batch is built, whether the dialogues come from a prepared split (`training.collator`) or from
+The one place the batch is built, whether the dialogues come from a prepared split (`training.train.collator`) or from
 raw conversations (`EmoJEProcessor`, hence the pipeline). A dialogue is a mapping with, for its U utterances:
 
 | key | value |
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .modalities import MODALITIES, MODALITY_INDEX, Scenario, counted_modalities
+from .modalities import MODALITIES, MODALITY_INDEX, MODALITY_TABLE, Scenario, counted_modalities, get_modality
 
 IGNORE_INDEX = -100
 _TEXT = MODALITY_INDEX["text"]
@@ -93,15 +93,15 @@ def build_dialogue_batch(
         modality_mask[b, :size] = mask
     modality_mask = counted_modalities(modality_mask, utterance_mask, scenario)
     batch: dict[str, np.ndarray] = {}
-    for index, modality in enumerate(MODALITIES):
-        if scenario is not None and modality not in scenario:
+    for index, modality in enumerate(MODALITY_TABLE):
+        if scenario is not None and modality.name not in scenario:
             continue
-        if modality == "text" and tokenizer is not None:
+        if index == _TEXT and tokenizer is not None:
             batch.update(_tokens(dialogues, lengths, modality_mask, tokenizer, max_text_length, locate))
             continue
-        padded = _pad_frames(dialogues, lengths, modality, modality_mask[:, :, index], max_frames, locate)
+        padded = _pad_frames(dialogues, lengths, modality.name, modality_mask[:, :, index], max_frames, locate)
         if padded is not None:
-            batch[f"{modality}_features"], batch[f"{modality}_attention_mask"] = padded
+            batch[modality.features_key], batch[modality.attention_mask_key] = padded
     batch.update(modality_mask=modality_mask, utterance_mask=utterance_mask, speaker_ids=speaker_ids)
     if with_labels:
         batch["labels"] = labels
@@ -120,7 +120,7 @@ def _pad_frames(
 
     Clears `present` (a view of the batch's `modality_mask` column) where the utterance has no frame.
     """
-    key = f"{modality}_features"
+    key = get_modality(modality).features_key
     per_dialogue = [d.get(key) for d in dialogues]
     dim, frames_max = None, 1
     for b, utterances in enumerate(per_dialogue):

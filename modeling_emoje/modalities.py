@@ -1,9 +1,13 @@
 # Copyright 2025 The emoje authors. Licensed under the Apache License, Version 2.0.
-"""Which modalities exist, which ones a call keeps (its `Scenario`), and which ones count for an utterance.
+"""The modality table, which modalities a call keeps (its `Scenario`), and which ones count for an utterance.
 
-The one owner of these three questions (no torch: data code and the remote-code files import it alike):
+The one owner of these questions (no torch: data code and the remote-code files import it alike):
 
-- `MODALITIES` is the order of every 4-wide mask; `MODALITY_INDEX` maps a name to its column.
+- `MODALITY_TABLE` lists every modality once (`Modality`: its name, one-letter abbreviation, the raw turn field it
+  comes from, its chart colour, its default feature size, its description) and the names a model reads it under
+  (``features_key``, ``attention_mask_key``) or a turn gives it ready-made under (``turn_key``). `MODALITIES` (the
+  order of every 4-wide mask), `MODALITY_INDEX`, `ABBREVIATIONS` and `DEFAULT_MODALITY_DIMS` are derived from it;
+  `get_modality` looks one up. Adding a modality is adding its entry here (and its extractor).
 - A `Scenario` is the set of modalities a call keeps: `Scenario.full()`, `Scenario.privacy()` (every modality but
   the face), `Scenario.from_names("text+audio")`. Privacy is decided once per call (`Scenario.of_call(privacy)`)
   and every consumer asks the scenario (`scenario.select(names)`, `"face" in scenario`), never the flag.
@@ -12,7 +16,10 @@ The one owner of these three questions (no torch: data code and the remote-code 
 - `validate_modality_dims` checks a config's `modality_dims`.
 
 Example:
-    >>> from modeling_emoje.modalities import Scenario, counted_modalities, modality_names
+    >>> from modeling_emoje.modalities import Scenario, counted_modalities, get_modality, modality_names
+    >>> audio = get_modality("audio")
+    >>> audio.features_key, audio.attention_mask_key, audio.source, get_modality("face").turn_key
+    ('audio_features', 'audio_attention_mask', 'audio', 'face')
     >>> Scenario.privacy().name, Scenario.privacy().select(["face", "body", "text"])
     ('privacy', ['text', 'body'])
     >>> Scenario.from_names("a,t").name
@@ -26,14 +33,95 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-MODALITIES: tuple[str, ...] = ("text", "audio", "face", "body")
+
+@dataclass(frozen=True)
+class Modality:
+    """One input modality of the models.
+
+    Attributes:
+        name: what configs (``modality_dims``), masks and results call it.
+        abbreviation: the one-letter form scenarios accept (``"t,a"``).
+        source: the raw turn field it is extracted from (``"text"``, ``"audio"``, ``"video"``); several modalities may
+            share one (face and body both come from a turn's video).
+        colour: its colour in charts (colour-blind-safe Okabe-Ito palette).
+        default_dim: its feature size with the package's own extractors (a config's default ``modality_dims``).
+        description: what its features are, in one line.
+        private: withheld in privacy mode (never extracted nor used: the face).
+    """
+
+    name: str
+    abbreviation: str
+    source: str
+    colour: str
+    default_dim: int
+    description: str
+    private: bool = False
+
+    @property
+    def features_key(self) -> str:
+        """The models' input of its features, ``(batch, utterances, frames, dim)``."""
+        return f"{self.name}_features"
+
+    @property
+    def attention_mask_key(self) -> str:
+        """The models' input of its frame mask, ``(batch, utterances, frames)``."""
+        return f"{self.name}_attention_mask"
+
+    @property
+    def turn_key(self) -> str:
+        """The turn key that gives its features ready-made: ``features_key`` when the raw field is the modality
+        itself (``text_features`` beside ``text``), else its name (``face`` arrays beside a ``video``)."""
+        return self.features_key if self.source == self.name else self.name
+
+
+MODALITY_TABLE: tuple[Modality, ...] = (
+    Modality("text", "t", "text", "#0072B2", 384, "pooled sentence features of a frozen text encoder (all-MiniLM-L6-v2)"),
+    Modality("audio", "a", "audio", "#E69F00", 80, "log-mel frames of the 16 kHz waveform"),
+    Modality("face", "f", "video", "#009E73", 204, "68 MediaPipe FaceMesh landmarks (x, y, z) per video frame", private=True),
+    Modality("body", "b", "video", "#CC79A7", 88, "22 MediaPipe Pose landmarks without the face keypoints (x, y, z, visibility)"),
+)
+MODALITIES: tuple[str, ...] = tuple(modality.name for modality in MODALITY_TABLE)
 MODALITY_INDEX: dict[str, int] = {name: index for index, name in enumerate(MODALITIES)}
+ABBREVIATIONS: dict[str, str] = {modality.abbreviation: modality.name for modality in MODALITY_TABLE}
+DEFAULT_MODALITY_DIMS: dict[str, int] = {modality.name: modality.default_dim for modality in MODALITY_TABLE}
+# Every models' input a modality is given under, in table order: text_features, text_attention_mask, audio_...
+MODALITY_INPUT_KEYS: tuple[str, ...] = tuple(
+    key for modality in MODALITY_TABLE for key in (modality.features_key, modality.attention_mask_key)
+)
 PRIVACY = "privacy"
-ABBREVIATIONS: dict[str, str] = {"t": "text", "a": "audio", "f": "face", "b": "body"}
+PRIVATE_MODALITIES: frozenset[str] = frozenset(modality.name for modality in MODALITY_TABLE if modality.private)
+
+
+def modalities_from(source: str) -> tuple[str, ...]:
+    """The modalities extracted from the raw turn field `source`, in table order.
+
+    Example:
+        >>> modalities_from("video")
+        ('face', 'body')
+    """
+    return tuple(modality.name for modality in MODALITY_TABLE if modality.source == source)
+
+
+def get_modality(name: str) -> Modality:
+    """The `Modality` called ``name``; a ValueError naming it, the closest name and every modality otherwise.
+
+    Example:
+        >>> get_modality("txt")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown modality 'txt' (did you mean 'text'?); modalities are ('text', 'audio', 'face', 'body')
+    """
+    for modality in MODALITY_TABLE:
+        if modality.name == name:
+            return modality
+    close = difflib.get_close_matches(str(name), MODALITIES, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f"unknown modality {name!r}{hint}; modalities are {MODALITIES}")
 
 
 def normalize_modalities(names: Iterable[str] | str | None, *, field: str = "modalities") -> frozenset[str] | None:
@@ -98,8 +186,8 @@ class Scenario:
 
     @classmethod
     def privacy(cls, available: Iterable[str] = MODALITIES) -> Scenario:
-        """Every modality of `available` but the face, named ``privacy``."""
-        return cls(frozenset(available) - {"face"}, PRIVACY)
+        """Every modality of `available` but the private ones (the face), named ``privacy``."""
+        return cls(frozenset(available) - PRIVATE_MODALITIES, PRIVACY)
 
     @classmethod
     def of_call(cls, privacy: bool, available: Iterable[str] = MODALITIES) -> Scenario:
@@ -119,8 +207,8 @@ class Scenario:
 
     @property
     def is_private(self) -> bool:
-        """True when the face is not kept (no face landmarking may run)."""
-        return "face" not in self.keep
+        """True when no private modality is kept (no face landmarking may run)."""
+        return not (PRIVATE_MODALITIES & self.keep)
 
     def select(self, names: Iterable[str]) -> list[str]:
         """The kept modalities among `names`, in MODALITIES order."""
@@ -153,12 +241,19 @@ def modality_names(flags: Iterable[Any]) -> list[str]:
 
 __all__ = [
     "ABBREVIATIONS",
+    "DEFAULT_MODALITY_DIMS",
     "MODALITIES",
     "MODALITY_INDEX",
+    "MODALITY_INPUT_KEYS",
+    "MODALITY_TABLE",
     "PRIVACY",
+    "PRIVATE_MODALITIES",
+    "Modality",
     "Scenario",
     "counted_modalities",
+    "get_modality",
     "modality_names",
+    "modalities_from",
     "normalize_modalities",
     "ordered",
     "validate_modality_dims",

@@ -1,10 +1,12 @@
+# Copyright 2025 The emoje authors. Licensed under the Apache License, Version 2.0.
 """CM-ARR: cross-modal alignment, reconstruction and refinement for missing-modality emotion recognition.
 
-Pipeline (SPEC.md, CM-ARR): UMC encoders (Linear -> LayerNorm -> GELU -> MLP -> attention pooling) per
+Pipeline (Sun et al., ICASSP 2025): UMC encoders (Linear -> LayerNorm -> GELU -> MLP -> attention pooling) per
 modality -> one descriptor per *mode* (text, audio, visual = face + body) -> diagonal Gaussian heads ->
 2-Wasserstein distribution contrastive alignment -> one normalizing flow per mode into a shared N(0, I)
 latent, through which missing modes are reconstructed -> supervised contrastive refinement -> cross-modal
-Transformer fusion over the mode tokens -> (optional dialogue context) -> classifier.
+Transformer fusion over the mode tokens -> (optional dialogue context) -> classifier. The inputs are described in
+`CMARRModel.forward` (the input contract both models share).
 
 Example:
     >>> import torch
@@ -26,30 +28,24 @@ from itertools import combinations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
 
-from .configuration_cmarr import CMARRConfig
+from .configuration_cmarr import DEFAULT_MODE_GROUPS, CMARRConfig
+from .modalities import MODALITIES, MODALITY_INDEX
+from .model_specs import ModelSpec
+from .modeling_base import ConversationModelOutput, EmotionRecognitionOutput, EmotionRecognitionPreTrainedModel
+from .modeling_inputs import documents_input_contract
 from .modeling_layers import (
-    MODALITIES,
-    MODALITY_INDEX,
     AttentionPooling,
-    FeatureStandardizer,
     DialogueContext,
     ModalityEncoder,
-    check_model_inputs,
-    collect_modality_inputs,
     encode_present_modalities,
-    focal_loss,
     in_distributed_run,
-    add_base_model_auto_map,
-    load_pretrained_strictly,
     masked_mean,
-    sample_missing_condition,
-    similarity_info_nce,
-    supervised_contrastive,
+    utterance_classifier,
 )
+from .modeling_losses import focal_loss, similarity_info_nce, supervised_contrastive
+from .modeling_sampling import sample_missing_condition
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -252,7 +248,7 @@ class CrossModalFusion(nn.Module):
 
 
 @dataclass
-class CMARRModelOutput(ModelOutput):
+class CMARRModelOutput(ConversationModelOutput):
     """Outputs of [`CMARRModel`]. Per-mode tensors are ``(B, U, M, ...)`` in ``config.mode_names`` order.
 
     latent_means / latent_logvars: the Gaussian heads' outputs for every *present* mode (zeros elsewhere),
@@ -264,8 +260,6 @@ class CMARRModelOutput(ModelOutput):
         training-time masking, and reconstructed by the flows.
     """
 
-    last_hidden_state: torch.Tensor | None = None
-    fused: torch.Tensor | None = None
     latent_means: torch.Tensor | None = None
     latent_logvars: torch.Tensor | None = None
     latent_samples: torch.Tensor | None = None
@@ -278,17 +272,13 @@ class CMARRModelOutput(ModelOutput):
 
 
 @dataclass
-class CMARREmotionRecognitionOutput(ModelOutput):
+class CMARREmotionRecognitionOutput(EmotionRecognitionOutput):
     """Outputs of [`CMARRForEmotionRecognition`]: ``loss`` is the weighted total, ``loss_terms`` each detached term.
 
     ``modality_weights`` is always None (CM-ARR has no per-modality weights); ``imputed_mask`` (B, U, 4) marks
     the modalities of the modes reconstructed by the flows; the per-mode fields are those of [`CMARRModelOutput`].
     """
 
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    modality_weights: torch.Tensor | None = None
-    imputed_mask: torch.Tensor | None = None
     loss_terms: dict[str, torch.Tensor] | None = None
     latent_means: torch.Tensor | None = None
     latent_logvars: torch.Tensor | None = None
@@ -297,31 +287,11 @@ class CMARREmotionRecognitionOutput(ModelOutput):
     reconstructed_modes: torch.Tensor | None = None
 
 
-class CMARRPreTrainedModel(PreTrainedModel):
+class CMARRPreTrainedModel(EmotionRecognitionPreTrainedModel):
     config: CMARRConfig
     config_class = CMARRConfig
     base_model_prefix = "cmarr"
-    main_input_name = "text_features"
-    input_modalities = ("text", "audio", "video")
-    supports_gradient_checkpointing = False
-    # Every attention (nn.MultiheadAttention / TransformerEncoderLayer without weights) runs through SDPA already.
-    _supports_sdpa = True
-    # forward takes **inputs, but the loss is a per-utterance mean: Trainer must not rescale it.
-    accepts_loss_kwargs = False
     _no_split_modules = ["ModalityEncoder", "NormalizingFlow", "CrossModalFusion"]
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """`PreTrainedModel.from_pretrained`; a folder of another model_type, or weights that do not fit the config,
-        are an error, never random weights."""
-        return load_pretrained_strictly(
-            super().from_pretrained, pretrained_model_name_or_path, *model_args, model_class=cls, **kwargs
-        )
-
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        """`PreTrainedModel.save_pretrained`; with remote code, ``auto_map`` also maps ``AutoModel`` to `CMARRModel`."""
-        add_base_model_auto_map(self, CMARRModel)
-        return super().save_pretrained(save_directory, *args, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -333,10 +303,6 @@ class CMARRPreTrainedModel(PreTrainedModel):
             init.copy_(module.indices, Permutation.default_indices(module.dim, module.seed))
         elif isinstance(module, LogVarianceProjection):
             init.constant_(module.bias, module.initial_log_variance)
-        elif isinstance(module, FeatureStandardizer):  # identity until fitted on a training split
-            init.zeros_(module.shift)
-            init.ones_(module.scale)
-            init.zeros_(module.num_frames)
 
 
 class CMARRModel(CMARRPreTrainedModel):
@@ -388,25 +354,27 @@ class CMARRModel(CMARRPreTrainedModel):
         anchor = masked_mean(shared, sources, dim=1)
         return torch.stack([self.flows[mode].inverse(anchor) for mode in self.mode_names], 1)
 
+    def sample_kept_modalities(self, present: torch.Tensor) -> torch.Tensor:
+        """Training-time masking: each utterance keeps the modes of one of ``config.training_conditions``."""
+        return sample_missing_condition(present, self.condition_modalities) if len(self.mode_names) > 1 else present
+
+    # The named inputs of the input contract, the same as EmoJEModel.forward's (a deliberate twin: the signature is the
+    # documented contract); the modality inputs come from the modality table (`**modality_inputs`).
+    @documents_input_contract
     def forward(
         self,
-        text_features: torch.Tensor | None = None,
-        audio_features: torch.Tensor | None = None,
-        face_features: torch.Tensor | None = None,
-        body_features: torch.Tensor | None = None,
-        text_attention_mask: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
-        face_attention_mask: torch.Tensor | None = None,
-        body_attention_mask: torch.Tensor | None = None,
         modality_mask: torch.Tensor | None = None,
         utterance_mask: torch.Tensor | None = None,
         speaker_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         causal: bool = False,
-        **kwargs,
+        return_dict: bool | None = None,
+        **modality_inputs: torch.Tensor | None,
     ) -> CMARRModelOutput:
-        r"""Inputs follow SPEC.md's shared input contract; see the module docstring for an example.
+        r"""CM-ARR on a batch of dialogues; see the module docstring for an example. It has no text backbone:
+        ``input_ids`` are an error (pass ``text_features``).
 
         While training, each utterance keeps the modes of one of the ``config.training_conditions`` drawn
         uniformly; the dropped modes are reconstructed by the flows and their real latents are returned as
@@ -420,21 +388,10 @@ class CMARRModel(CMARRPreTrainedModel):
         if input_ids is not None:
             raise ValueError("input_ids: CM-ARR has no text backbone; pass text_features (e.g. from TextFeatureEncoder)")
         config = self.config
-        inputs = dict(
-            text_features=text_features, audio_features=audio_features, face_features=face_features, body_features=body_features,
-            text_attention_mask=text_attention_mask, audio_attention_mask=audio_attention_mask,
-            face_attention_mask=face_attention_mask, body_attention_mask=body_attention_mask,
-        )
-        features, frame_masks = collect_modality_inputs(config.modality_dims, {**kwargs, **inputs})
-        present, utterance_mask = check_model_inputs(
-            config.modality_dims, features, frame_masks, modality_mask, utterance_mask, labels, config.num_labels
-        )
+        inputs = self.prepare_inputs(modality_inputs, modality_mask, utterance_mask, speaker_ids, labels)
+        features, frame_masks, present, kept = inputs.features, inputs.frame_masks, inputs.present, inputs.kept
+        utterance_mask = inputs.utterance_mask
         batch, length = utterance_mask.shape
-        kept = (
-            sample_missing_condition(present, self.condition_modalities)
-            if self.training and len(self.mode_names) > 1
-            else present
-        )
         flat_present, flat_kept = present.flatten(0, 1), kept.flatten(0, 1)
 
         encoded = encode_present_modalities(self.encoders, features, frame_masks, present)
@@ -476,9 +433,8 @@ class CMARRModel(CMARRPreTrainedModel):
 
         hidden_state = fused
         if self.context is not None:
-            if speaker_ids is None:
-                speaker_ids = torch.zeros(batch, length, dtype=torch.long, device=fused.device)
-            hidden_state = torch.cat([fused, self.context(fused, utterance_mask, speaker_ids, causal=causal)], dim=-1)
+            context = self.context(fused, utterance_mask, inputs.speaker_ids, causal=causal)
+            hidden_state = torch.cat([fused, context], dim=-1)
 
         imputed = torch.zeros(num_rows, len(MODALITIES), dtype=torch.bool, device=reconstructed.device)
         for index, members in enumerate(self.mode_groups.values()):
@@ -488,7 +444,7 @@ class CMARRModel(CMARRPreTrainedModel):
         def per_utterance(values: torch.Tensor) -> torch.Tensor:
             return values.reshape(batch, length, *values.shape[1:])
 
-        return CMARRModelOutput(
+        output = CMARRModelOutput(
             last_hidden_state=hidden_state,
             fused=fused,
             latent_means=per_utterance(means),
@@ -501,6 +457,7 @@ class CMARRModel(CMARRPreTrainedModel):
             imputed_mask=per_utterance(imputed),
             utterance_mask=utterance_mask,
         )
+        return self.as_requested(output, return_dict)
 
 
 class CMARRForEmotionRecognition(CMARRPreTrainedModel):
@@ -520,22 +477,18 @@ class CMARRForEmotionRecognition(CMARRPreTrainedModel):
     def __init__(self, config: CMARRConfig) -> None:
         super().__init__(config)
         self.cmarr = CMARRModel(config)
-        hidden = config.hidden_size
-        self.classifier = nn.Sequential(
-            nn.Dropout(config.classifier_dropout), nn.Linear(self.cmarr.output_size, hidden), nn.GELU(),
-            nn.Dropout(config.classifier_dropout), nn.Linear(hidden, config.num_labels),
+        self.classifier = utterance_classifier(
+            self.cmarr.output_size, config.hidden_size, config.num_labels, config.classifier_dropout
         )
         self.post_init()
 
-    def forward(self, labels: torch.Tensor | None = None, **inputs) -> CMARREmotionRecognitionOutput:
+    def forward(
+        self, labels: torch.Tensor | None = None, return_dict: bool | None = None, **inputs
+    ) -> CMARREmotionRecognitionOutput:
         r"""Takes the inputs of [`CMARRModel`] plus ``labels`` (B, U) with -100 for padding; ``causal=True`` gives each
         turn's prediction from the turns up to it only (streaming; see [`CMARRModel`])."""
-        outputs = self.cmarr(labels=labels, **inputs)
-        logits = self.classifier(outputs.last_hidden_state)
-        loss = loss_terms = None
-        if labels is not None:
-            loss, loss_terms = self._losses(outputs, logits, labels)
-        return CMARREmotionRecognitionOutput(
+        outputs, logits, loss, loss_terms = self.classify(labels, inputs)
+        output = CMARREmotionRecognitionOutput(
             loss=loss,
             logits=logits,
             modality_weights=None,
@@ -547,6 +500,7 @@ class CMARRForEmotionRecognition(CMARRPreTrainedModel):
             available_modes=outputs.available_modes,
             reconstructed_modes=outputs.reconstructed_modes,
         )
+        return self.as_requested(output, return_dict)
 
     def _losses(self, outputs: CMARRModelOutput, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
         config = self.config
@@ -592,7 +546,38 @@ class CMARRForEmotionRecognition(CMARRPreTrainedModel):
         return total, {name: value.detach() for name, value in terms.items()}
 
 
+# CM-ARR's evaluation protocol: its six missing-modality conditions over three modes, visual = face + body.
+THREE_MODE_CONDITIONS: tuple[tuple[str, ...], ...] = tuple(
+    tuple("+".join(DEFAULT_MODE_GROUPS[mode]) for mode in condition)
+    for condition in (("audio",), ("text",), ("visual",), ("audio", "text"), ("audio", "visual"), ("text", "visual"))
+)
+
+# The model's entry in the registry (`modeling_emoje.model_specs`); `modeling_emoje/__init__.py` registers it.
+MODEL_SPEC = ModelSpec(
+    model_type=CMARRConfig.model_type,
+    display_name="CM-ARR",
+    config_class=CMARRConfig,
+    base_model_class=CMARRModel,
+    model_class=CMARRForEmotionRecognition,
+    description=(
+        "CM-ARR (Sun et al., ICASSP 2025): Gaussian modality encoders, distribution-based contrastive alignment, "
+        "normalizing-flow reconstruction of missing modalities and supervised contrastive refinement."
+    ),
+    citation_bibtex="""@inproceedings{sun2025cmarr,
+  title     = {Enhancing Emotion Recognition in Incomplete Data: A Novel Cross-Modal Alignment, Reconstruction, and Refinement Framework},
+  author    = {Sun, Haoqin and Zhao, Shiwan and Li, Shaokai and Kong, Xiangyu and Wang, Xuechen and Zhou, Jiaming and Kong, Aobo and Chen, Yong and Zeng, Wenjia and Qin, Yong},
+  booktitle = {IEEE International Conference on Acoustics, Speech and Signal Processing (ICASSP)},
+  year      = {2025},
+  eprint    = {2407.09029},
+  archivePrefix = {arXiv}
+}""",
+    extra_scenarios=THREE_MODE_CONDITIONS,
+)
+
+
 __all__ = [
+    "MODEL_SPEC",
+    "THREE_MODE_CONDITIONS",
     "ActNorm",
     "AffineCoupling",
     "CMARREmotionRecognitionOutput",

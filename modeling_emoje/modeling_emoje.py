@@ -1,8 +1,10 @@
+# Copyright 2025 The emoje authors. Licensed under the Apache License, Version 2.0.
 """AM^2-EmoJE: adaptive missing-modality emotion recognition in conversation via joint embedding learning.
 
-Pipeline of the model (SPEC.md, AM^2-EmoJE): mode encoders -> visual face/body self-attention -> Adaptive
+Pipeline of the model (Devulapally et al., ICME 2024): mode encoders -> visual face/body self-attention -> Adaptive
 Cross-attended Network (ACN) -> attention pooling -> multimodal joint embedding (imputes missing modes at
-test time) -> Query Adaptive Fusion (QAF) -> dialogue and speaker context -> classifier.
+test time) -> Query Adaptive Fusion (QAF) -> dialogue and speaker context -> classifier. The inputs are described
+in `EmoJEModel.forward` (the input contract both models share).
 
 Example:
     >>> import torch
@@ -25,37 +27,31 @@ from itertools import combinations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import AutoModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
 
 from .configuration_emoje import EmoJEConfig
+from .modalities import MODALITIES, MODALITY_INDEX, get_modality
+from .model_specs import ModelSpec
+from .modeling_base import ConversationModelOutput, EmotionRecognitionOutput, EmotionRecognitionPreTrainedModel
+from .modeling_inputs import documents_input_contract
 from .modeling_layers import (
-    MODALITIES,
-    MODALITY_INDEX,
     AttentionPooling,
-    FeatureStandardizer,
     DialogueContext,
     ModalityEncoder,
-    check_model_inputs,
-    collect_modality_inputs,
     encode_present_modalities,
-    focal_loss,
-    info_nce,
-    jensen_shannon,
-    add_base_model_auto_map,
-    load_pretrained_strictly,
+    encode_tokens,
     masked_mean,
-    sample_training_modalities,
+    utterance_classifier,
 )
+from .modeling_losses import focal_loss, info_nce, jensen_shannon
+from .modeling_sampling import sample_training_modalities
 
 
 @dataclass
-class EmoJEModelOutput(ModelOutput):
+class EmoJEModelOutput(ConversationModelOutput):
     """Outputs of [`EmoJEModel`]; per-utterance tensors are ``(B, U, ...)``, per-mode ones ``(B, U, 4, ...)``."""
 
-    last_hidden_state: torch.Tensor | None = None
-    fused: torch.Tensor | None = None
     descriptors: torch.Tensor | None = None
     joint_embeds: torch.Tensor | None = None
     modality_weights: torch.Tensor | None = None
@@ -68,13 +64,9 @@ class EmoJEModelOutput(ModelOutput):
 
 
 @dataclass
-class EmoJEEmotionRecognitionOutput(ModelOutput):
+class EmoJEEmotionRecognitionOutput(EmotionRecognitionOutput):
     """Outputs of [`EmoJEForEmotionRecognition`]: ``loss`` is the weighted total, ``loss_terms`` each term."""
 
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    modality_weights: torch.Tensor | None = None
-    imputed_mask: torch.Tensor | None = None
     joint_embeds: torch.Tensor | None = None
     loss_terms: dict[str, torch.Tensor] | None = None
 
@@ -288,31 +280,11 @@ class QueryAdaptiveFusion(nn.Module):
         return fused, weights
 
 
-class EmoJEPreTrainedModel(PreTrainedModel):
+class EmoJEPreTrainedModel(EmotionRecognitionPreTrainedModel):
     config: EmoJEConfig
     config_class = EmoJEConfig
     base_model_prefix = "emoje"
-    main_input_name = "text_features"
-    input_modalities = ("text", "audio", "video")
-    supports_gradient_checkpointing = False
-    # Every attention (nn.MultiheadAttention / TransformerEncoderLayer without weights) runs through SDPA already.
-    _supports_sdpa = True
-    # forward takes **inputs, but the loss is a per-utterance mean: Trainer must not rescale it.
-    accepts_loss_kwargs = False
     _no_split_modules = ["CrossAttendedLayer", "ModalityEncoder"]
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
-        """`PreTrainedModel.from_pretrained`; a folder of another model_type, or weights that do not fit the config,
-        are an error, never random weights."""
-        return load_pretrained_strictly(
-            super().from_pretrained, pretrained_model_name_or_path, *model_args, model_class=cls, **kwargs
-        )
-
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        """`PreTrainedModel.save_pretrained`; with remote code, ``auto_map`` also maps ``AutoModel`` to `EmoJEModel`."""
-        add_base_model_auto_map(self, EmoJEModel)
-        return super().save_pretrained(save_directory, *args, **kwargs)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -322,10 +294,10 @@ class EmoJEPreTrainedModel(PreTrainedModel):
             init.constant_(module.logit_scale, math.log(1.0 / module.initial_temperature))
         elif isinstance(module, QueryAdaptiveFusion):
             init.zeros_(module.imputed_bias)
-        elif isinstance(module, FeatureStandardizer):  # identity until fitted on a training split
-            init.zeros_(module.shift)
-            init.ones_(module.scale)
-            init.zeros_(module.num_frames)
+
+    def sample_kept_modalities(self, present: torch.Tensor) -> torch.Tensor:
+        """Training-time masking: ``config.modality_dropout`` under ``config.modality_masking``."""
+        return sample_training_modalities(present, self.config.modality_dropout, self.config.modality_masking)
 
 
 class EmoJEModel(EmoJEPreTrainedModel):
@@ -373,39 +345,14 @@ class EmoJEModel(EmoJEPreTrainedModel):
         if self.text_model is not None:
             self.text_model.requires_grad_(False)
 
-    def _text_features_from_backbone(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _text_features_from_backbone(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The text backbone's states of ``input_ids`` as ``text_features`` and their frame mask (`encode_tokens`)."""
         if self.text_model is None:
             raise ValueError("input_ids were given but the config has no text_config (no text backbone to run them through)")
-        if input_ids.dim() != 3:
-            raise ValueError(f"input_ids must have shape (batch, utterances, tokens); got {tuple(input_ids.shape)}")
-        batch, length, tokens = input_ids.shape
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        flat_ids, flat_mask = input_ids.reshape(-1, tokens), attention_mask.reshape(-1, tokens)
-        token_counts = flat_mask.sum(-1)
-        rows = token_counts.nonzero().flatten()
-        # Utterances sorted by length and run in chunks, each padded only to its own longest utterance.
-        rows = rows[torch.argsort(token_counts[rows], stable=True)]
-        mean = self.config.text_pooling == "mean"
-        width = 1 if mean else tokens
-        hidden_size = self.text_model.config.hidden_size
-        dtype = self.text_model.get_input_embeddings().weight.dtype
-        full = flat_ids.new_zeros(batch * length, width, hidden_size, dtype=dtype)
-        for first in range(0, rows.numel(), self.config.text_backbone_chunk_size):
-            chunk = rows[first : first + self.config.text_backbone_chunk_size]
-            longest = int(token_counts[chunk].max())
-            if flat_mask[chunk, longest:].any():
-                raise ValueError("attention_mask must be right-padded (real tokens first in every utterance)")
-            ids, mask = flat_ids[chunk, :longest], flat_mask[chunk, :longest]
-            states = self.text_model(input_ids=ids, attention_mask=mask).last_hidden_state
-            if mean:
-                states = masked_mean(states, mask, dim=1)[:, None]
-            else:
-                states = F.pad(states, (0, 0, 0, tokens - longest))
-            full = full.index_put((chunk,), states)
-        if mean:
-            return full.reshape(batch, length, 1, -1), (token_counts > 0).reshape(batch, length, 1).to(attention_mask.dtype)
-        return full.reshape(batch, length, tokens, -1), attention_mask
+        pooling, chunk_size = self.config.text_pooling, self.config.text_backbone_chunk_size
+        return encode_tokens(self.text_model, input_ids, attention_mask, pooling, chunk_size)
 
     def _joint_inputs(self, descriptors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The descriptors the joint embedding reads: through a stop-gradient when ``joint_gradient="isolated"``."""
@@ -413,27 +360,23 @@ class EmoJEModel(EmoJEPreTrainedModel):
             return {name: value.detach() for name, value in descriptors.items()}
         return descriptors
 
+    # The named inputs of the input contract, the same as CMARRModel.forward's (a deliberate twin: the signature is the
+    # documented contract); the modality inputs come from the modality table (`**modality_inputs`).
+    @documents_input_contract
     def forward(
         self,
-        text_features: torch.Tensor | None = None,
-        audio_features: torch.Tensor | None = None,
-        face_features: torch.Tensor | None = None,
-        body_features: torch.Tensor | None = None,
-        text_attention_mask: torch.Tensor | None = None,
-        audio_attention_mask: torch.Tensor | None = None,
-        face_attention_mask: torch.Tensor | None = None,
-        body_attention_mask: torch.Tensor | None = None,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
         modality_mask: torch.Tensor | None = None,
         utterance_mask: torch.Tensor | None = None,
         speaker_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         compute_leave_one_out: bool | None = None,
         causal: bool = False,
-        **kwargs,
+        return_dict: bool | None = None,
+        **modality_inputs: torch.Tensor | None,
     ) -> EmoJEModelOutput:
-        r"""Inputs follow SPEC.md's shared input contract; see the module docstring for an example.
+        r"""AM^2-EmoJE on a batch of dialogues; see the module docstring for an example.
 
         compute_leave_one_out: also impute every present mode from the others (needed for the JS loss);
             defaults to ``labels is not None``.
@@ -443,24 +386,13 @@ class EmoJEModel(EmoJEPreTrainedModel):
             trained with ``config.causal=True`` is causal already and runs as usual.
         """
         if input_ids is not None:
-            text_features, text_attention_mask = self._text_features_from_backbone(input_ids, attention_mask)
-        inputs = dict(
-            text_features=text_features, audio_features=audio_features, face_features=face_features, body_features=body_features,
-            text_attention_mask=text_attention_mask, audio_attention_mask=audio_attention_mask,
-            face_attention_mask=face_attention_mask, body_attention_mask=body_attention_mask,
-        )
-        features, frame_masks = collect_modality_inputs(self.config.modality_dims, inputs)
-        present, utterance_mask = check_model_inputs(
-            self.config.modality_dims, features, frame_masks, modality_mask, utterance_mask, labels, self.config.num_labels
-        )
+            text = get_modality("text")
+            features, frame_mask = self._text_features_from_backbone(input_ids, attention_mask)
+            modality_inputs = {**modality_inputs, text.features_key: features, text.attention_mask_key: frame_mask}
+        inputs = self.prepare_inputs(modality_inputs, modality_mask, utterance_mask, speaker_ids, labels)
+        features, frame_masks, present, kept = inputs.features, inputs.frame_masks, inputs.present, inputs.kept
+        utterance_mask, speaker_ids = inputs.utterance_mask, inputs.speaker_ids
         batch, length = utterance_mask.shape
-        if speaker_ids is None:
-            speaker_ids = torch.zeros(batch, length, dtype=torch.long, device=utterance_mask.device)
-        kept = (
-            sample_training_modalities(present, self.config.modality_dropout, self.config.modality_masking)
-            if self.training
-            else present
-        )
         # Everything before the dialogue context works per utterance, so it runs on the real utterances only
         # (N of them, flattened), never on padding; the context gets them back in (B, U) layout.
         utterance_rows = utterance_mask.flatten().nonzero().flatten()
@@ -529,7 +461,7 @@ class EmoJEModel(EmoJEPreTrainedModel):
             out = values.new_zeros(batch * length, len(MODALITIES), *values.shape[2:]).index_put((utterance_rows,), inner)
             return out.reshape(batch, length, len(MODALITIES), *values.shape[2:])
 
-        return EmoJEModelOutput(
+        output = EmoJEModelOutput(
             last_hidden_state=hidden_state,
             fused=fused,
             descriptors=to_four(real),
@@ -542,6 +474,7 @@ class EmoJEModel(EmoJEPreTrainedModel):
             leave_one_out_mask=to_four(loo_mask),
             utterance_mask=utterance_mask,
         )
+        return self.as_requested(output, return_dict)
 
 
 class EmoJEForEmotionRecognition(EmoJEPreTrainedModel):
@@ -556,21 +489,21 @@ class EmoJEForEmotionRecognition(EmoJEPreTrainedModel):
     def __init__(self, config: EmoJEConfig) -> None:
         super().__init__(config)
         self.emoje = EmoJEModel(config)
-        hidden = config.hidden_size
-        self.classifier = nn.Sequential(
-            nn.Dropout(config.classifier_dropout), nn.Linear(self.emoje.output_size, hidden), nn.GELU(),
-            nn.Dropout(config.classifier_dropout), nn.Linear(hidden, config.num_labels),
+        self.classifier = utterance_classifier(
+            self.emoje.output_size, config.hidden_size, config.num_labels, config.classifier_dropout
         )
         # Posterior of a single mode descriptor: trained by focal loss on the ACN output ("L_fl on the ACN")
         # and compared between real and imputed descriptors by the Jensen-Shannon term.
-        self.descriptor_classifier = nn.Linear(hidden, config.num_labels)
+        self.descriptor_classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
     def freeze_text_backbone(self) -> None:
         """Stop gradient updates of the optional Hugging Face text encoder."""
         self.emoje.freeze_text_backbone()
 
-    def forward(self, labels: torch.Tensor | None = None, **inputs) -> EmoJEEmotionRecognitionOutput:
+    def forward(
+        self, labels: torch.Tensor | None = None, return_dict: bool | None = None, **inputs
+    ) -> EmoJEEmotionRecognitionOutput:
         r"""Takes the inputs of [`EmoJEModel`] plus ``labels`` (B, U) with -100 for padding.
 
         ``causal=True`` gives each turn's prediction from the turns up to it only (streaming; see [`EmoJEModel`]).
@@ -583,14 +516,8 @@ class EmoJEForEmotionRecognition(EmoJEPreTrainedModel):
             >>> torch.allclose(streamed[:, 1], model(text_features=text[:, :2]).logits[:, 1], atol=1e-6)
             True
         """
-        outputs = self.emoje(labels=labels, **inputs)
-        logits = self.classifier(outputs.last_hidden_state)
-        if self.config.modality_logit_weight > 0:
-            logits = logits + self.config.modality_logit_weight * self._modality_vote(outputs)
-        loss = loss_terms = None
-        if labels is not None:
-            loss, loss_terms = self._losses(outputs, logits, labels)
-        return EmoJEEmotionRecognitionOutput(
+        outputs, logits, loss, loss_terms = self.classify(labels, inputs)
+        output = EmoJEEmotionRecognitionOutput(
             loss=loss,
             logits=logits,
             modality_weights=outputs.modality_weights,
@@ -598,6 +525,14 @@ class EmoJEForEmotionRecognition(EmoJEPreTrainedModel):
             joint_embeds=outputs.joint_embeds,
             loss_terms=loss_terms,
         )
+        return self.as_requested(output, return_dict)
+
+    def logits_of(self, outputs: EmoJEModelOutput) -> torch.Tensor:
+        """The classifier's logits, plus ``config.modality_logit_weight`` times the modality vote when it is > 0."""
+        logits = self.classifier(outputs.last_hidden_state)
+        if self.config.modality_logit_weight > 0:
+            logits = logits + self.config.modality_logit_weight * self._modality_vote(outputs)
+        return logits
 
     def _modality_vote(self, outputs: EmoJEModelOutput) -> torch.Tensor:
         """(B, U, C) mean of the descriptor classifier's logits over each utterance's kept (real, not imputed) modes."""
@@ -664,7 +599,31 @@ class EmoJEForEmotionRecognition(EmoJEPreTrainedModel):
         return total, {name: value.detach() for name, value in terms.items()}
 
 
+# The model's entry in the registry (`modeling_emoje.model_specs`); `modeling_emoje/__init__.py` registers it.
+MODEL_SPEC = ModelSpec(
+    model_type=EmoJEConfig.model_type,
+    display_name="AM^2-EmoJE",
+    config_class=EmoJEConfig,
+    base_model_class=EmoJEModel,
+    model_class=EmoJEForEmotionRecognition,
+    description=(
+        "AM^2-EmoJE (Devulapally et al., 2024): per-modality encoders, an adaptive cross-attended network, a "
+        "multimodal joint embedding that imputes missing modalities at test time, query adaptive fusion and "
+        "dialogue/speaker context."
+    ),
+    citation_bibtex="""@inproceedings{devulapally2024am2emoje,
+  title     = {{AM}$^2$-{EmoJE}: Adaptive Missing-Modality Emotion Recognition in Conversation via Joint Embedding Learning},
+  author    = {Devulapally, Naresh Kumar and Anand, Sidharth and Das Bhattacharjee, Sreyasee and Yuan, Junsong},
+  booktitle = {IEEE International Conference on Multimedia and Expo (ICME)},
+  year      = {2024},
+  eprint    = {2402.10921},
+  archivePrefix = {arXiv}
+}""",
+)
+
+
 __all__ = [
+    "MODEL_SPEC",
     "CrossAttendedLayer",
     "EmoJEEmotionRecognitionOutput",
     "EmoJEForEmotionRecognition",

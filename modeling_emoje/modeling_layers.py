@@ -1,4 +1,5 @@
-"""Building blocks shared by AM^2-EmoJE and CM-ARR.
+# Copyright 2025 The emoje authors. Licensed under the Apache License, Version 2.0.
+"""The layers of AM^2-EmoJE and CM-ARR: input standardisation, modality encoders, pooling, dialogue context, heads.
 
 Everything here works on *utterance-flattened* tensors: a batch of B dialogues padded to U utterances is
 viewed as N = B * U utterances, and a modality that is absent for an utterance is never computed for it
@@ -15,18 +16,14 @@ Example:
 
 from __future__ import annotations
 
-import math
-import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from .modalities import MODALITIES, MODALITY_INDEX, counted_modalities
-from .model_folder import check_model_folder
+from .modalities import MODALITIES, MODALITY_INDEX, get_modality
 
 PREFIX_CHUNK = 64  # prefixes per context call when a bidirectional context streams (`DialogueContext.prefix_states`)
 
@@ -270,6 +267,53 @@ class DialogueContext(nn.Module):
         return states
 
 
+def encode_tokens(
+    text_model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str, chunk_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A Hugging Face text encoder (``text_model``) on ``(B, U, L)`` right-padded token ids: ``(features, frame mask)``
+    in the layout of a modality input, ``(B, U, L, H)`` token states (``pooling="tokens"``) or ``(B, U, 1, H)`` their
+    masked mean (``"mean"``). Utterances without tokens are skipped (zeros); the others are sorted by length and run
+    ``chunk_size`` at a time, each chunk padded only to its own longest utterance.
+    """
+    if input_ids.dim() != 3:
+        raise ValueError(f"input_ids must have shape (batch, utterances, tokens); got {tuple(input_ids.shape)}")
+    batch, length, tokens = input_ids.shape
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
+    flat_ids, flat_mask = input_ids.reshape(-1, tokens), attention_mask.reshape(-1, tokens)
+    token_counts = flat_mask.sum(-1)
+    rows = token_counts.nonzero().flatten()
+    rows = rows[torch.argsort(token_counts[rows], stable=True)]
+    mean = pooling == "mean"
+    width = 1 if mean else tokens
+    hidden_size = text_model.config.hidden_size
+    dtype = text_model.get_input_embeddings().weight.dtype
+    full = flat_ids.new_zeros(batch * length, width, hidden_size, dtype=dtype)
+    for first in range(0, rows.numel(), chunk_size):
+        chunk = rows[first : first + chunk_size]
+        longest = int(token_counts[chunk].max())
+        if flat_mask[chunk, longest:].any():
+            raise ValueError("attention_mask must be right-padded (real tokens first in every utterance)")
+        ids, mask = flat_ids[chunk, :longest], flat_mask[chunk, :longest]
+        states = text_model(input_ids=ids, attention_mask=mask).last_hidden_state
+        if mean:
+            states = masked_mean(states, mask, dim=1)[:, None]
+        else:
+            states = F.pad(states, (0, 0, 0, tokens - longest))
+        full = full.index_put((chunk,), states)
+    if mean:
+        return full.reshape(batch, length, 1, -1), (token_counts > 0).reshape(batch, length, 1).to(attention_mask.dtype)
+    return full.reshape(batch, length, tokens, -1), attention_mask
+
+
+def utterance_classifier(input_size: int, hidden_size: int, num_labels: int, dropout: float) -> nn.Sequential:
+    """The classification head of both models: Dropout -> Linear -> GELU -> Dropout -> Linear, per utterance."""
+    return nn.Sequential(
+        nn.Dropout(dropout), nn.Linear(input_size, hidden_size), nn.GELU(), nn.Dropout(dropout),
+        nn.Linear(hidden_size, num_labels),
+    )
+
+
 def feature_standardizers(model: nn.Module) -> dict[str, FeatureStandardizer]:
     """The input `FeatureStandardizer` of each modality encoder of ``model`` (modules named ``...encoders.<modality>``).
 
@@ -291,242 +335,6 @@ def feature_standardizers(model: nn.Module) -> dict[str, FeatureStandardizer]:
                 raise ValueError(f"{type(model).__name__} has two '{modality}' encoders; cannot tell which to fit")
             found[modality] = module.standardizer
     return found
-
-
-def info_nce(
-    queries: torch.Tensor, keys: torch.Tensor, logit_scale: torch.Tensor | float, symmetric: bool = True
-) -> torch.Tensor:
-    """CLIP-style InfoNCE between row-aligned ``queries`` and ``keys`` (already L2-normalised), other rows as negatives.
-
-    Example:
-        >>> z = F.normalize(torch.eye(4), dim=-1)
-        >>> bool(info_nce(z, z, 10.0) < info_nce(z, z.roll(1, 0), 10.0))
-        True
-    """
-    if queries.shape[0] < 2:
-        return queries.sum() * 0.0
-    logits = logit_scale * queries @ keys.t()
-    targets = torch.arange(queries.shape[0], device=queries.device)
-    loss = F.cross_entropy(logits, targets)
-    if symmetric:
-        loss = 0.5 * (loss + F.cross_entropy(logits.t(), targets))
-    return loss
-
-
-def similarity_info_nce(similarity: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE from a precomputed ``(N, N)`` similarity matrix whose diagonal holds the positives."""
-    if similarity.shape[0] < 2:
-        return similarity.sum() * 0.0
-    targets = torch.arange(similarity.shape[0], device=similarity.device)
-    return 0.5 * (F.cross_entropy(similarity, targets) + F.cross_entropy(similarity.t(), targets))
-
-
-def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float = 1.0, ignore_index: int = -100) -> torch.Tensor:
-    """Multi-class focal loss ``-(1 - p_y)^gamma log p_y`` averaged over non-ignored positions (gamma 0 = CE)."""
-    logits = logits.reshape(-1, logits.shape[-1])
-    labels = labels.reshape(-1)
-    keep = labels != ignore_index
-    if not keep.any():
-        return logits.sum() * 0.0
-    log_probs = F.log_softmax(logits[keep], dim=-1).gather(1, labels[keep, None]).squeeze(1)
-    return (-(1.0 - log_probs.exp()).pow(gamma) * log_probs).mean()
-
-
-def jensen_shannon(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
-    """Mean Jensen-Shannon divergence between the categorical distributions given by two logit tensors."""
-    if p_logits.shape[0] == 0:
-        return p_logits.sum() * 0.0
-    p, q = p_logits.softmax(-1), q_logits.softmax(-1)
-    log_m = (0.5 * (p + q)).clamp_min(1e-12).log()
-    kl_pm = (p * (p.clamp_min(1e-12).log() - log_m)).sum(-1)
-    kl_qm = (q * (q.clamp_min(1e-12).log() - log_m)).sum(-1)
-    return (0.5 * (kl_pm + kl_qm)).mean()
-
-
-def supervised_contrastive(embeddings: torch.Tensor, labels: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
-    """SupCon loss (Khosla et al.) over L2-normalised ``embeddings``; positives share a label."""
-    count = embeddings.shape[0]
-    if count < 2:
-        return embeddings.sum() * 0.0
-    logits = embeddings @ embeddings.t() / temperature
-    self_mask = torch.eye(count, dtype=torch.bool, device=embeddings.device)
-    logits = logits.masked_fill(self_mask, torch.finfo(logits.dtype).min)
-    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
-    positives = (labels[:, None] == labels[None, :]) & ~self_mask
-    has_positive = positives.any(1)
-    if not has_positive.any():
-        return embeddings.sum() * 0.0
-    mean_log_prob = (log_prob * positives).sum(1)[has_positive] / positives.sum(1)[has_positive]
-    return -mean_log_prob.mean()
-
-
-def sample_modality_dropout(present: torch.Tensor, probability: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Training-time masking: drop each present mode with ``probability``, never every mode of an utterance.
-
-    ``present`` is a bool tensor ``(..., M)``; returns the kept mask (a subset of ``present``).
-    """
-    if probability <= 0:
-        return present.clone()
-    draws = torch.rand(present.shape, generator=generator, device="cpu").to(present.device)
-    kept = present & (draws >= probability)
-    return _restore_one_where_emptied(present, kept, generator)
-
-
-def _restore_one_where_emptied(present: torch.Tensor, kept: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Where ``kept`` lost every present mode, keep one of them again, chosen uniformly."""
-    emptied = present.any(-1) & ~kept.any(-1)
-    if emptied.any():
-        scores = torch.rand(present.shape, generator=generator, device="cpu").to(present.device)
-        scores = scores.masked_fill(~present, -1.0)
-        restore = F.one_hot(scores.argmax(-1), present.shape[-1]).bool() & emptied[..., None]
-        kept = kept | restore
-    return kept
-
-
-MODALITY_MASKINGS: tuple[str, ...] = ("independent", "subsets")
-
-
-def sample_modality_subsets(present: torch.Tensor, probability: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Training-time mode switching: with ``probability``, an utterance keeps one non-empty subset of its present
-    modes drawn uniformly (every missing-modality scenario equally often); otherwise it keeps all of them.
-
-    Independent dropout (`sample_modality_dropout`) rarely leaves a single mode of four (7.6 % at 0.3); here each of
-    the 15 subsets of four present modes has probability ``probability / 15``.
-
-    Example:
-        >>> present = torch.ones(20000, 4, dtype=torch.bool)
-        >>> kept = sample_modality_subsets(present, 1.0, torch.Generator().manual_seed(0))
-        >>> bool(kept.any(-1).all()), round((kept.sum(-1) == 1).float().mean().item(), 1)   # 4 of 15 subsets
-        (True, 0.3)
-    """
-    if probability <= 0:
-        return present.clone()
-    switch = torch.rand(present.shape[:-1], generator=generator, device="cpu").to(present.device) < probability
-    kept = present.clone()
-    pending = switch & present.any(-1)
-    # Uniform over the non-empty subsets of the present modes: fair coin per present mode, redraw the empty ones.
-    for _ in range(32):
-        if not pending.any():
-            break
-        coins = torch.rand(present.shape, generator=generator, device="cpu").to(present.device) < 0.5
-        draw = present & coins
-        accept = pending & draw.any(-1)
-        kept = torch.where(accept[..., None], draw, kept)
-        pending = pending & ~accept
-    return kept
-
-
-def sample_training_modalities(present: torch.Tensor, rate: float, scheme: str = "independent") -> torch.Tensor:
-    """The modes each utterance keeps in a training step: `sample_modality_dropout` (``scheme="independent"``) or
-    `sample_modality_subsets` (``"subsets"``) at ``rate``."""
-    if scheme not in MODALITY_MASKINGS:
-        raise ValueError(f"modality masking scheme must be one of {MODALITY_MASKINGS}, got {scheme!r}")
-    return (sample_modality_subsets if scheme == "subsets" else sample_modality_dropout)(present, rate)
-
-
-def sample_missing_condition(
-    present: torch.Tensor, conditions: Sequence[Sequence[int]], generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """CM-ARR masking: per utterance, keep only the modes of one condition drawn uniformly from ``conditions``.
-
-    Each condition is a list of modality indices to keep. Where the drawn condition keeps nothing that is
-    present, the utterance keeps all its present modes (it never becomes empty).
-    """
-    table = torch.zeros(len(conditions), present.shape[-1], dtype=torch.bool)
-    for row, kept_modes in enumerate(conditions):
-        table[row, list(kept_modes)] = True
-    choice = torch.randint(len(conditions), present.shape[:-1], generator=generator)
-    kept = present & table[choice].to(present.device)
-    empty = ~kept.any(-1, keepdim=True)
-    return torch.where(empty, present, kept)
-
-
-def check_model_inputs(
-    modality_dims: Mapping[str, int],
-    features: Mapping[str, torch.Tensor],
-    attention_masks: Mapping[str, torch.Tensor | None],
-    modality_mask: torch.Tensor | None,
-    utterance_mask: torch.Tensor | None,
-    labels: torch.Tensor | None,
-    num_labels: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate the shared input contract and return ``(present (B, U, 4) bool, utterance_mask (B, U) bool)``.
-
-    Raises ``ValueError`` naming the input at fault.
-    """
-    if not features:
-        raise ValueError(f"no modality features were given: pass at least one of {[f'{m}_features' for m in modality_dims]}")
-    batch_shape = None
-    for name, value in features.items():
-        if name not in modality_dims:
-            raise ValueError(
-                f"{name}_features was given but the model has no '{name}' encoder (config.modality_dims: {dict(modality_dims)})"
-            )
-        if value.dim() != 4:
-            raise ValueError(f"{name}_features must have shape (batch, utterances, frames, dim); got {tuple(value.shape)}")
-        if value.shape[-1] != modality_dims[name]:
-            raise ValueError(
-                f"{name}_features has feature size {value.shape[-1]} but config.modality_dims['{name}'] is {modality_dims[name]}"
-            )
-        if batch_shape is None:
-            batch_shape = value.shape[:2]
-        elif value.shape[:2] != batch_shape:
-            raise ValueError(f"{name}_features has (batch, utterances) {tuple(value.shape[:2])}, expected {tuple(batch_shape)}")
-        mask = attention_masks.get(name)
-        if mask is not None and mask.shape != value.shape[:3]:
-            raise ValueError(f"{name}_attention_mask has shape {tuple(mask.shape)}, expected {tuple(value.shape[:3])}")
-    device = next(iter(features.values())).device
-    if utterance_mask is None:
-        utterance_mask = torch.ones(batch_shape, dtype=torch.bool, device=device)
-    elif utterance_mask.shape != batch_shape:
-        raise ValueError(f"utterance_mask has shape {tuple(utterance_mask.shape)}, expected {tuple(batch_shape)}")
-    utterance_mask = utterance_mask.bool()
-    given = torch.tensor([name in features for name in MODALITIES], device=device)
-    if modality_mask is None:
-        present = given.expand(*batch_shape, len(MODALITIES)).clone()
-    else:
-        if modality_mask.shape != (*batch_shape, len(MODALITIES)):
-            raise ValueError(f"modality_mask has shape {tuple(modality_mask.shape)}, expected {(*batch_shape, len(MODALITIES))}")
-        present = modality_mask.bool()
-        claimed_without_features = present & ~given
-        if claimed_without_features.any():
-            missing = [MODALITIES[i] for i in claimed_without_features.flatten(0, 1).any(0).nonzero().flatten().tolist()]
-            raise ValueError(f"modality_mask marks {missing} present but no {missing[0]}_features were given")
-    present = counted_modalities(present, utterance_mask)
-    empty = utterance_mask & ~present.any(-1)
-    if empty.any():
-        dialogue, utterance = empty.nonzero()[0].tolist()
-        raise ValueError(
-            f"modality_mask has no modality for real utterance {utterance} of dialogue {dialogue} (batch index): "
-            "every real utterance needs at least one present modality"
-        )
-    if labels is not None:
-        if labels.shape != batch_shape:
-            raise ValueError(f"labels has shape {tuple(labels.shape)}, expected {tuple(batch_shape)}")
-        bad = (labels != -100) & ((labels < 0) | (labels >= num_labels))
-        if bad.any():
-            dialogue, utterance = bad.nonzero()[0].tolist()
-            raise ValueError(
-                f"labels[{dialogue}, {utterance}] = {labels[dialogue, utterance].item()} is out of range for "
-                f"{num_labels} labels (use -100 for padding)"
-            )
-    return present, utterance_mask
-
-
-def collect_modality_inputs(
-    modality_dims: Mapping[str, int], kwargs: Mapping[str, torch.Tensor | None]
-) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor | None]]:
-    """Split ``{m}_features`` / ``{m}_attention_mask`` keyword inputs into two dicts keyed by modality."""
-    features, masks = {}, {}
-    for name in MODALITIES:
-        value = kwargs.get(f"{name}_features")
-        if value is not None:
-            features[name] = value
-            masks[name] = kwargs.get(f"{name}_attention_mask")
-    unknown = [key for key, value in kwargs.items() if value is not None and key.endswith("_features") and key[: -len("_features")] not in MODALITIES]
-    if unknown:
-        raise ValueError(f"unknown modality inputs {unknown}; modalities are {MODALITIES}")
-    return features, masks
 
 
 def encode_present_modalities(
@@ -570,8 +378,8 @@ def encode_present_modalities(
         no_frames = rows & ~frame_mask.any(-1)
         if no_frames.any():
             raise ValueError(
-                f"{name}_attention_mask has no real frame for an utterance whose modality_mask marks {name} present "
-                f"(flattened utterance {no_frames.nonzero()[0].item()})"
+                f"{get_modality(name).attention_mask_key} has no real frame for an utterance whose modality_mask marks "
+                f"{name} present (flattened utterance {no_frames.nonzero()[0].item()})"
             )
         if not rows.any():
             continue
@@ -605,130 +413,18 @@ def keep_in_graph(value: torch.Tensor, *unused: torch.Tensor) -> torch.Tensor:
     return value + 0.0 * sum(tensor.sum() for tensor in unused)
 
 
-# Weights a checkpoint may lack: the input standardiser's statistics (checkpoints written before feature
-# normalisation existed); they then load as the identity transform, which is what those weights were trained with.
-OPTIONAL_WEIGHT_SUFFIXES: tuple[str, ...] = (".standardizer.shift", ".standardizer.scale", ".standardizer.num_frames")
-
-
-def is_optional_weight(key: str) -> bool:
-    """Whether a checkpoint may lack ``key`` (see `OPTIONAL_WEIGHT_SUFFIXES`)."""
-    return key.endswith(OPTIONAL_WEIGHT_SUFFIXES)
-
-
-def add_base_model_auto_map(model, base_model_class: type) -> None:
-    """Give ``model.config.auto_map`` an ``AutoModel`` entry for ``base_model_class`` (the model without its head)
-    when ``model`` saves its code for ``trust_remote_code``, so a saved folder loads with ``AutoModel`` as well as
-    with the head's Auto class where this package is not installed.
-
-    Example:
-        >>> from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition, EmoJEModel
-        >>> model = EmoJEForEmotionRecognition(EmoJEConfig(modality_dims={"text": 4}, num_labels=2, hidden_size=8))
-        >>> add_base_model_auto_map(model, EmoJEModel)
-        >>> model.config.auto_map["AutoModel"]
-        'modeling_emoje.EmoJEModel'
-    """
-    if getattr(type(model), "_auto_class", None) is None:
-        return
-    entry = f"{base_model_class.__module__.rsplit('.', 1)[-1]}.{base_model_class.__name__}"
-    model.config.auto_map = {**(getattr(model.config, "auto_map", None) or {}), "AutoModel": entry}
-
-
-@torch.no_grad()
-def _load_single_values(model: nn.Module, pretrained_model_name_or_path, keys: list[str]) -> None:
-    """Copy the one-value weights ``keys`` from the checkpoint's safetensors files into ``model``, whatever their shape."""
-    from safetensors import safe_open
-    from transformers.utils import cached_file
-
-    folder = Path(pretrained_model_name_or_path)
-    files = sorted(folder.glob("model*.safetensors")) if folder.is_dir() else [cached_file(str(folder), "model.safetensors")]
-    parameters = dict(model.named_parameters())
-    for file in files:
-        with safe_open(str(file), framework="pt") as handle:
-            for key in set(keys) & set(handle.keys()):
-                parameters[key].copy_(handle.get_tensor(key).reshape(parameters[key].shape))
-
-
-def load_pretrained_strictly(
-    load, pretrained_model_name_or_path, *model_args, model_class: type | None = None, **kwargs
-):
-    """``PreTrainedModel.from_pretrained`` (``load``) that refuses weights which would leave parameters random.
-
-    Missing keys or shape mismatches (a ``config.json`` that does not fit ``model.safetensors``) raise a ValueError
-    naming the folder and the keys, instead of a warning and randomly initialised weights; an unreadable weight
-    file raises one naming the folder. ``ignore_mismatched_sizes=True`` or ``output_loading_info=True`` (the caller
-    handles the report) keep transformers' behaviour.
-
-    With ``model_class`` (the class being loaded) and no ``config`` argument, a local folder must hold a
-    ``config.json`` of ``model_class.config_class.model_type`` (`check_model_folder`): a folder without one, a BERT
-    checkpoint or a ``model_type`` typo is a ValueError naming the folder and the model_type found, instead of
-    transformers' "model of type bert to instantiate a model of type emoje" warning and a later, unrelated error.
-    """
-    path = pretrained_model_name_or_path
-    if model_class is not None and kwargs.get("config") is None and isinstance(path, (str, os.PathLike)):
-        folder = Path(path) / kwargs.get("subfolder", "")
-        if folder.is_dir():  # a Hub id is left to transformers
-            check_model_folder(folder, [model_class.config_class.model_type], model_class.__name__)
-    caller_handles = kwargs.get("output_loading_info", False)
-    ignore_sizes = kwargs.pop("ignore_mismatched_sizes", False)
-    kwargs["output_loading_info"] = True
-    try:
-        model, info = load(pretrained_model_name_or_path, *model_args, ignore_mismatched_sizes=True, **kwargs)
-    except Exception as error:
-        if type(error).__name__ != "SafetensorError":
-            raise
-        folder = Path(pretrained_model_name_or_path)
-        files = [str(path) for path in sorted(folder.glob("model*.safetensors"))] if folder.is_dir() else []
-        named = ", ".join(files) or f"a model*.safetensors file of {pretrained_model_name_or_path}"
-        raise ValueError(f"{named}: truncated or damaged ({error})") from None
-    problems = []
-    missing = sorted(key for key in info.get("missing_keys") or [] if not is_optional_weight(key))
-    if missing:
-        problems.append(f"missing keys {missing[:5]} ({len(missing)} in all)")
-    mismatched = sorted(info.get("mismatched_keys") or [], key=lambda entry: entry[0])
-    reshaped = [entry for entry in mismatched if math.prod(entry[1]) == math.prod(entry[2]) == 1]
-    if reshaped:  # a one-value weight saved as a 0-d scalar (or the reverse): the same number, another shape
-        _load_single_values(model, pretrained_model_name_or_path, [key for key, _, _ in reshaped])
-        mismatched = [entry for entry in mismatched if entry not in reshaped]
-        info["mismatched_keys"] = mismatched
-    if mismatched and not ignore_sizes:
-        shown = ", ".join(f"{key}: file {tuple(saved)} vs model {tuple(built)}" for key, saved, built in mismatched[:5])
-        problems.append(f"shape mismatches {shown} ({len(mismatched)} in all)")
-    if problems and not caller_handles:
-        raise ValueError(
-            f"{pretrained_model_name_or_path}: the weights do not fit config.json ({'; '.join(problems)}); "
-            "they would be left randomly initialised"
-        )
-    return (model, info) if caller_handles else model
-
-
 __all__ = [
-    "MODALITIES",
-    "MODALITY_INDEX",
+    "FEATURE_NORMALIZATIONS",
     "PREFIX_CHUNK",
-    "add_base_model_auto_map",
     "AttentionPooling",
     "DialogueContext",
-    "ModalityEncoder",
-    "FEATURE_NORMALIZATIONS",
     "FeatureStandardizer",
-    "check_model_inputs",
-    "feature_standardizers",
-    "collect_modality_inputs",
+    "ModalityEncoder",
     "encode_present_modalities",
+    "encode_tokens",
+    "feature_standardizers",
     "in_distributed_run",
     "keep_in_graph",
-    "focal_loss",
-    "info_nce",
-    "jensen_shannon",
-    "OPTIONAL_WEIGHT_SUFFIXES",
-    "is_optional_weight",
-    "load_pretrained_strictly",
     "masked_mean",
-    "MODALITY_MASKINGS",
-    "sample_missing_condition",
-    "sample_modality_subsets",
-    "sample_training_modalities",
-    "sample_modality_dropout",
-    "similarity_info_nce",
-    "supervised_contrastive",
+    "utterance_classifier",
 ]

@@ -56,7 +56,7 @@ from transformers import AutoModelForSequenceClassification, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_emoje import is_trained_on_synthetic
-from .modalities import MODALITIES, modality_names
+from .modalities import MODALITIES, MODALITY_INDEX, MODALITY_TABLE, get_modality, modality_names
 from .processing_emoje import is_conversation
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ TASK = "emotion-recognition-in-conversation"
 DEFAULT_TEXT_BATCH_SIZE = 64  # texts per text-encoder forward pass
 TEXT_WINDOW_TURNS = 8192  # turns whose texts are length-sorted and encoded together (bounds memory for long streams)
 DEFAULT_CONVERSATION_BATCH_SIZE = 16  # conversations padded into one model forward pass
+# The raw turn fields modalities are extracted from (text, audio, video), from the modality table.
+RAW_SOURCES: tuple[str, ...] = tuple(dict.fromkeys(modality.source for modality in MODALITY_TABLE))
 
 
 class _Conversations:
@@ -230,11 +232,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         input (text, audio or video): its predictions then mean nothing."""
         if self._warned_synthetic or not is_trained_on_synthetic(self.model.config):
             return
-        real = any(
-            isinstance(turn, Mapping)
-            and ((isinstance(turn.get("text"), str) and turn["text"].strip()) or turn.get("audio") is not None or turn.get("video") is not None)
-            for turn in turns
-        )
+        real = any(isinstance(turn, Mapping) and any(_has_raw(turn, source) for source in RAW_SOURCES) for turn in turns)
         if real:
             self._warned_synthetic = True
             logger.warning(
@@ -274,7 +272,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
             alone = {key: value[:, turn : turn + 1] for key, value in model_inputs.items()}
             if not real[turn] or self._finite_output(alone):
                 continue
-            present = [name for i, name in enumerate(MODALITIES) if alone["modality_mask"][0, 0, i]]
+            present = modality_names(alone["modality_mask"][0, 0])
             for name in present:
                 if not self._finite_output(_without_modalities(alone, [m for m in present if m != name])):
                     culprits.append(f"turn {turn}: its {name} input{_largest_value(alone, name)}")
@@ -321,7 +319,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
                 "scores": dict(zip(labels, row)),
                 "modality_weights": None
                 if weights is None
-                else {name: float(weights[conversation, turn, MODALITIES.index(name)]) for name in fused},
+                else {name: float(weights[conversation, turn, MODALITY_INDEX[name]]) for name in fused},
                 "modalities": used,
                 "imputed": filled,
             }
@@ -343,19 +341,28 @@ def _without_modalities(model_inputs: dict[str, Any], names: Sequence[str]) -> d
     inputs = dict(model_inputs)
     mask = inputs["modality_mask"].clone()
     for name in names:
-        keys = (f"{name}_features", f"{name}_attention_mask")
-        keys += ("input_ids", "attention_mask") if name == "text" else ()
+        modality = get_modality(name)
+        keys = (modality.features_key, modality.attention_mask_key)
+        keys += ("input_ids", "attention_mask") if name == "text" else ()  # the text backbone's inputs
         for key in keys:
             inputs.pop(key, None)
-        mask[..., MODALITIES.index(name)] = False
+        mask[..., MODALITY_INDEX[name]] = False
     inputs["modality_mask"] = mask
     return inputs
 
 
 def _largest_value(model_inputs: dict[str, Any], name: str) -> str:
     """`" (largest |value| 1e+30)"` for a modality given as features, `""` otherwise (token ids)."""
-    features = model_inputs.get(f"{name}_features")
+    features = model_inputs.get(get_modality(name).features_key)
     return "" if features is None else f" (largest |value| {float(features.abs().max()):.3g})"
+
+
+def _has_raw(turn: Mapping, source: str) -> bool:
+    """Whether ``turn`` gives its raw ``source`` field (a text: a string that is not blank)."""
+    value = turn.get(source)
+    if source == "text":
+        return isinstance(value, str) and bool(value.strip())
+    return value is not None
 
 
 def register_pipeline() -> None:

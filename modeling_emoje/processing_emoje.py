@@ -59,10 +59,10 @@ from transformers.utils import cached_file, logging
 from .dialogue_batch import build_dialogue_batch, number_speakers
 from .feature_extraction_emoje import EmoJEFeatureExtractor
 from .media_io import MediaDecodeError, SilentAudioError, is_silent
-from .modalities import MODALITIES, Scenario
+from .modalities import MODALITIES, MODALITY_TABLE, Scenario, get_modality
 from .text_encoding_emoje import TextFeatureEncoder
 from .text_feature_extraction_emoje import EmoJETextFeatureExtractor
-from .turn_media import TurnMedia, media_span
+from .turn_media import VIDEO_MODALITIES, TurnMedia, media_span
 from .video_processing_emoje import EmoJEVideoProcessor
 
 
@@ -72,7 +72,16 @@ _NO_FRAMES = np.zeros((0, 0), dtype=np.float32)  # a turn without a modality's f
 PROCESSOR_CONFIG_FILE = "processor_config.json"
 # Keyword arguments of `from_pretrained` that say where and how to fetch the files (the rest are settings).
 HUB_OPTIONS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
-TURN_KEYS = ("speaker", "text", "audio", "video", "face", "body", "text_features", "audio_features")
+# A turn's keys, from the modality table: the raw fields (each modality's `source`), then the ready-made arrays
+# (`turn_key`) of the modalities that come from another field (face, body beside a video), then those of the
+# modalities that are their own field (text_features beside text).
+TURN_KEYS = (
+    "speaker",
+    *dict.fromkeys(modality.source for modality in MODALITY_TABLE),
+    *(modality.turn_key for modality in MODALITY_TABLE if modality.source != modality.name),
+    *(modality.turn_key for modality in MODALITY_TABLE if modality.source == modality.name),
+)
+_TEXT, _AUDIO = get_modality("text"), get_modality("audio")
 
 
 def is_conversation(value: Any) -> bool:
@@ -367,14 +376,15 @@ class EmoJEProcessor(ProcessorMixin):
         dims = dims or {}
         features: dict[str, Any] = {}
         absent: dict[str, str] = {}  # modality -> why a field that was given gave nothing
-        if "text" in wanted:
-            self._text_of(turn, where, dims.get("text"), text_input, features)
-        if "audio" in wanted:
-            self._audio_of(turn, where, dims.get("audio"), audio_from_video, media, features, absent)
-        visual = [name for name in ("face", "body") if name in wanted]
+        if _TEXT.name in wanted:
+            self._text_of(turn, where, dims.get(_TEXT.name), text_input, features)
+        if _AUDIO.name in wanted:
+            self._audio_of(turn, where, dims.get(_AUDIO.name), audio_from_video, media, features, absent)
+        visual = [name for name in VIDEO_MODALITIES if name in wanted]
         for name in visual:
-            if turn.get(name) is not None:
-                features[name] = _as_frames(turn[name], where, name, dims.get(name))
+            key = get_modality(name).turn_key
+            if turn.get(key) is not None:
+                features[name] = _as_frames(turn[key], where, key, dims.get(name))
         missing = [name for name in visual if name not in features]
         if missing and turn.get("video") is not None:
             # FaceMesh only runs when the face is wanted (kept by the scenario) and not given.
@@ -395,8 +405,8 @@ class EmoJEProcessor(ProcessorMixin):
         return features
 
     def _text_of(self, turn: Mapping, where: str, dim: int | None, text_input: str, features: dict) -> None:
-        if turn.get("text_features") is not None and text_input == "features":
-            features["text"] = _as_frames(turn["text_features"], where, "text_features", dim)
+        if turn.get(_TEXT.turn_key) is not None and text_input == "features":
+            features["text"] = _as_frames(turn[_TEXT.turn_key], where, _TEXT.turn_key, dim)
         elif turn.get("text") is not None:
             if not isinstance(turn["text"], str):
                 raise ValueError(f"{where}: 'text' must be a string, got {type(turn['text']).__name__}")
@@ -413,8 +423,8 @@ class EmoJEProcessor(ProcessorMixin):
         features: dict,
         absent: dict,
     ) -> None:
-        if turn.get("audio_features") is not None:
-            features["audio"] = _as_frames(turn["audio_features"], where, "audio_features", dim)
+        if turn.get(_AUDIO.turn_key) is not None:
+            features["audio"] = _as_frames(turn[_AUDIO.turn_key], where, _AUDIO.turn_key, dim)
             return
         if turn.get("audio") is not None:
             audio = self._extract_audio(turn["audio"], where, media)
@@ -504,14 +514,14 @@ class EmoJEProcessor(ProcessorMixin):
             for turns in prepared
             for turn in turns
             if isinstance(turn, dict)
-            and turn.get("text_features") is None
+            and turn.get(_TEXT.turn_key) is None
             and isinstance(turn.get("text"), str)
             and turn["text"].strip()
         ]
         if pending:
             encoded = self.text_features([turn["text"] for turn in pending], batch_size, (modality_dims or {}).get("text"))
             for turn, row in zip(pending, encoded):
-                turn["text_features"] = row.reshape(1, -1)
+                turn[_TEXT.turn_key] = row.reshape(1, -1)
         return prepared
 
     def _collate(self, conversations, extracted, wanted, text_input, return_tensors) -> BatchFeature:
@@ -523,10 +533,10 @@ class EmoJEProcessor(ProcessorMixin):
                 "modality_mask": [[name in features for name in MODALITIES] for features, _ in turns],
             }
             for name in wanted:
-                if name == "text" and text_input == "input_ids":
-                    dialogue["text"] = [features.get("text", "") for features, _ in turns]
+                if name == _TEXT.name and text_input == "input_ids":
+                    dialogue["text"] = [features.get(name, "") for features, _ in turns]
                 else:
-                    dialogue[f"{name}_features"] = [features.get(name, _NO_FRAMES) for features, _ in turns]
+                    dialogue[get_modality(name).features_key] = [features.get(name, _NO_FRAMES) for features, _ in turns]
             dialogues.append(dialogue)
         data = build_dialogue_batch(
             dialogues,
@@ -541,7 +551,7 @@ class EmoJEProcessor(ProcessorMixin):
     def model_input_names(self) -> list[str]:
         names = []
         for name in self.modalities:
-            names += [f"{name}_features", f"{name}_attention_mask"]
+            names += [get_modality(name).features_key, get_modality(name).attention_mask_key]
         return names + ["input_ids", "attention_mask", "modality_mask", "utterance_mask", "speaker_ids"]
 
 

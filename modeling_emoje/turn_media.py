@@ -29,9 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from .modalities import Scenario
+from .modalities import Scenario, modalities_from
 
-VIDEO_MODALITIES: tuple[str, ...] = ("face", "body")
+VIDEO_SOURCE = "video"
+# The modalities the video processor gives, from the modality table (face, body).
+VIDEO_MODALITIES: tuple[str, ...] = modalities_from(VIDEO_SOURCE)
 
 
 def media_span(value: Any, where: str, field: str) -> tuple[str, float | None, float | None]:
@@ -123,4 +125,4 @@ class TurnMedia:
         }
 
 
-__all__ = ["VIDEO_MODALITIES", "TurnMedia", "frames_or_none", "media_span", "private_video_processor"]
+__all__ = ["VIDEO_MODALITIES", "VIDEO_SOURCE", "TurnMedia", "frames_or_none", "media_span", "private_video_processor"]

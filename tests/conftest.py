@@ -46,7 +46,7 @@ def media_dir() -> Path:
 @pytest.fixture(scope="session")
 def telephone_turns(media_dir) -> list:
     """The 13 timed turns of the real call, conversation/sample.stm, read by the package's STM reader."""
-    from training.transcript_inputs import read_stm
+    from training.inference.transcripts import read_stm
 
     return read_stm(media_dir / "conversation" / "sample.stm")
 

@@ -1,4 +1,4 @@
-"""Tiny `emoje-demo` runs shared by tests/test_demo.py and tests/test_readme.py (the outputs the READMEs refer to).
+"""Tiny `emoje-demo` runs shared by tests/training/demo/test_demo.py and tests/test_readme.py (the outputs the READMEs refer to).
 
 Each run happens inside ``root`` (the current directory during the run), with a relative ``--output-dir``, as a user
 runs ``make demo`` from the checkout; the printed text is returned so that its next steps can be run as printed.
@@ -22,7 +22,7 @@ TINY_DEMO_ARGS = ["--max_steps", "2", "--eval_steps", "2", "--save_steps", "2", 
 
 def run_demo(root: Path, *args: str) -> tuple[str, str]:
     """Run ``emoje-demo ARGS`` with ``root`` as the current directory; returns (stdout, stderr)."""
-    from training.demo import main
+    from training.cli.demo import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.chdir(root), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

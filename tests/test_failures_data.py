@@ -23,7 +23,7 @@ import soundfile as sf
 
 from dataset_scripts import build_conversations, extract_features, load_prepared, read_prepared_metadata
 from dataset_scripts.cli import main
-from dataset_scripts.features import DAMAGED_SUFFIX, FeatureCache
+from dataset_scripts.feature_cache import DAMAGED_SUFFIX, FeatureCache
 from dataset_scripts.output_folder import output_lock
 from dataset_scripts.schema import SPLITS
 from tests.dataset_fixtures import CountingEncoder, HashEncoder, make_conversations_tree
@@ -204,7 +204,7 @@ def test_damaged_cache_shard_is_set_aside_and_only_its_rows_reextracted(tmp_path
     shard.write_bytes(raw[:60] + bytes([raw[60] ^ 0xFF]) + raw[61:] if "CRC" in damage else raw[: len(raw) // 2])
 
     encoder = CountingEncoder(HashEncoder())
-    with caplog.at_level(logging.WARNING, logger="dataset_scripts.features"):
+    with caplog.at_level(logging.WARNING, logger="dataset_scripts.feature_cache"):
         again = extract_features(built, ["text"], text_encoder=encoder, cache_dir=cache, progress=False)
     assert str(shard) in caplog.text and "its rows will be extracted again" in caplog.text
     assert not shard.exists() and shard.with_name(shard.name + DAMAGED_SUFFIX).is_file()  # renamed, not deleted
@@ -236,7 +236,7 @@ def erc(minilm_path):
 
     from modeling_emoje.pipeline_emoje import TASK
     from modeling_emoje.processing_emoje import EmoJEProcessor
-    from tests.test_pipeline import _tiny_emoje
+    from tests.modeling_emoje.test_pipeline import _tiny_emoje
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

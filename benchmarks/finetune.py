@@ -231,46 +231,17 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-RECIPE_LABELS = {"frozen": "frozen features", "frozen_windows": "frozen, windows 16+4", "finetune": "fine-tuned, schedule auto"}
-
-
 def plot_summary(report: dict[str, Any], path: Path) -> Path | None:
-    """Bars of mean test weighted-F1 (± std over seeds) per corpus and recipe, with the optimiser steps and training
-    CPU-minutes under each bar; None (nothing drawn) without matplotlib."""
-    from training.publishing.charts import PlottingUnavailable, _pyplot
+    """The summary chart (`benchmarks.charts.plot_finetune`: recipes in one order, schedule and seeds in the title);
+    None (nothing drawn) without matplotlib."""
+    from training.publishing.charts import PlottingUnavailable
 
     try:
-        plt = _pyplot()
+        from benchmarks.charts import plot_finetune
+
+        return plot_finetune(report, path)
     except PlottingUnavailable:
         return None
-    summary = report.get("summary", {})
-    figure, axis = plt.subplots(figsize=(8, 4.2))
-    width, position, ticks = 0.8, 0.0, []
-    colours = {"frozen": "#9aa5b1", "frozen_windows": "#5f6b7a", "finetune": "#d95f02"}
-    for corpus, entry in summary.items():
-        start = position
-        for recipe, row in entry["recipes"].items():
-            mean, std = 100 * row["weighted_f1"]["mean"], 100 * row["weighted_f1"]["std"]
-            axis.bar(position, mean, width, yerr=std, color=colours.get(recipe, "#999999"), capsize=3,
-                     label=RECIPE_LABELS.get(recipe, recipe))
-            axis.text(position, mean + std + 0.4, f"{mean:.1f}\n{row['optimizer_steps']} st\n{row['training_cpu_minutes']} min",
-                      ha="center", va="bottom", fontsize=7)
-            position += 1
-        ticks.append(((start + position - 1) / 2, f"{corpus}\n({entry['recipes'].get('finetune', {}).get('num_seeds', 0)} fine-tune seed(s))"))
-        position += 0.7
-    handles, labels = axis.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    known = list(RECIPE_LABELS.values())
-    order = [label for label in known if label in unique] + [label for label in unique if label not in known]
-    axis.legend([unique[label] for label in order], order, fontsize=8, loc="upper center", ncol=3)
-    axis.set_xticks([t for t, _ in ticks], [label for _, label in ticks])
-    axis.set_ylim(40, 72)
-    axis.set_ylabel("test weighted-F1 (%)")
-    axis.set_title("MELD text: frozen vs fine-tuned MiniLM (steps, training CPU-minutes above bars)", fontsize=9)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
 
 
 # ------------------------------------------------------------------------------------------------ main

@@ -362,6 +362,23 @@ def pooled_utterances(dataset: DialogueDataset) -> tuple[dict[str, tuple[np.ndar
     return pooled, np.concatenate(labels)
 
 
+def scenario_columns(blocks, modalities: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The scenario's pooled features (`pooled_utterances` blocks) side by side and, per column, whether its modality
+    is present."""
+    x = np.concatenate([blocks[m][0] for m in modalities], 1)
+    present = np.concatenate([np.repeat(blocks[m][1][:, None], blocks[m][0].shape[1], 1) for m in modalities], 1)
+    return x, present
+
+
+def fit_standardizer(x: np.ndarray, present: np.ndarray):
+    """Standardization fitted on the present values of ``x``: returns ``f(values, present) -> standardized values``,
+    absent values at 0 (the training mean)."""
+    counts = np.maximum(present.sum(0), 1)
+    mean = (x * present).sum(0) / counts
+    std = np.sqrt((((x - mean) * present) ** 2).sum(0) / counts) + 1e-6
+    return lambda values, where: np.where(where, (values - mean) / std, 0.0)
+
+
 def linear_probe_reference(train: DialogueDataset, test: DialogueDataset, scenarios, seed: int = 0) -> dict[str, Any]:
     """A reference measured in the same run: for each scenario, a logistic regression trained on the scenario's
     modalities alone (standardized frame means of single utterances, no dialogue context, absent modes as the
@@ -370,29 +387,16 @@ def linear_probe_reference(train: DialogueDataset, test: DialogueDataset, scenar
     from sklearn.linear_model import LogisticRegression
 
     (train_blocks, y_train_all), (test_blocks, y_test) = pooled_utterances(train), pooled_utterances(test)
-
-    def columns(blocks, modalities) -> tuple[np.ndarray, np.ndarray]:
-        """The scenario's features side by side and, per column, whether its modality is present."""
-        x = np.concatenate([blocks[m][0] for m in modalities], 1)
-        present = np.concatenate([np.repeat(blocks[m][1][:, None], blocks[m][0].shape[1], 1) for m in modalities], 1)
-        return x, present
-
-    def standardize(x: np.ndarray, present: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-        return np.where(present, (x - mean) / std, 0.0)
-
     scores = {}
     for scenario in scenarios:
         modalities = [m for m in MODALITIES if m in scenario.keep]
-        x_train, present = columns(train_blocks, modalities)
+        x_train, present = scenario_columns(train_blocks, modalities)
         usable = present.any(1)
         x_train, present, y_train = x_train[usable], present[usable], y_train_all[usable]
-        counts = np.maximum(present.sum(0), 1)
-        mean = (x_train * present).sum(0) / counts
-        std = np.sqrt((((x_train - mean) * present) ** 2).sum(0) / counts) + 1e-6
+        standardize = fit_standardizer(x_train, present)
         probe = LogisticRegression(C=0.1, max_iter=2000, random_state=seed)
-        probe.fit(standardize(x_train, present, mean, std), y_train)
-        x_test, present_test = columns(test_blocks, modalities)
-        metrics = compute_erc_metrics(y_test, probe.predict(standardize(x_test, present_test, mean, std)))
+        probe.fit(standardize(x_train, present), y_train)
+        metrics = compute_erc_metrics(y_test, probe.predict(standardize(*scenario_columns(test_blocks, modalities))))
         scores[scenario.name] = {key: round(float(metrics[key]), 4) for key in ("weighted_f1", "macro_f1")}
     return scores
 
@@ -567,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return run_from_command_line(argv, parse_args, run, format_summary, CHART_MODELS)
 
 
-__all__ = ["MODEL_NAMES", "SIZES", "build_model", "format_summary", "linear_probe_reference", "main", "pooled_utterances", "run", "summarize", "target_checks", "train_model"]
+__all__ = ["MODEL_NAMES", "SIZES", "build_model", "fit_standardizer", "format_summary", "linear_probe_reference", "main", "pooled_utterances", "run", "scenario_columns", "summarize", "target_checks", "train_model"]
 
 
 if __name__ == "__main__":

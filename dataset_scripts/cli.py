@@ -2,6 +2,8 @@
 
     emoje-prepare CORPUS --data-dir DIR --output OUT     (CORPUS: meld, iemocap, msp-improv, conversations, ...)
         [--protocol P] [--fold K] [--features text,audio,face,body] [--text-encoder NAME_OR_PATH] [--labels a,b,c]
+        [--audio-features logmel|egemaps|compare|SPEECH_ENCODER] [--audio-option KEY=VALUE ...]
+        [--audio-device DEVICE] [--audio-batch-size N]
         [--cache-dir DIR] [--batch-size N] [--privacy] [--seed N] [--validation-fraction F] [--allow-empty-splits]
         [--num-workers N] [--shard-seconds S] [--no-progress] [--quiet]
     accelerate launch --num_processes K -m dataset_scripts.cli ...   (K processes, one machine or several)
@@ -18,7 +20,14 @@ reuses the feature cache (and resumes an interrupted extraction).
 OUT is locked for the whole run (a second `emoje-prepare` into it fails at once) and replaced atomically: the
 previous dataset stays in place until the new one is complete (`output_folder`). OUT must be new, empty or a
 dataset prepared earlier; an empty split is refused unless `--allow-empty-splits`. Bad options (`--output` a file,
-an unloadable `--text-encoder`) end with a one-line error and exit code 2.
+an unloadable `--text-encoder`, an unknown `--audio-features` or `--audio-option`) end with a one-line error and exit
+code 2.
+
+`--audio-features` chooses the audio features: `logmel` (default, 80-bin log-mel), `egemaps` / `compare` (openSMILE's
+eGeMAPS v02 / ComParE 2016: `pip install emoje[opensmile]`, under audEERING's research license) or a Hugging Face
+speech encoder by Hub id or local folder (WavLM, HuBERT, wav2vec 2.0). `--audio-option key=value` (repeatable) sets
+its settings (`level=functionals`; `layer=6`, `pooling=frames`); `--audio-device` / `--audio-batch-size` say where
+and how many chunks an encoder runs at once. The choice is recorded in the metadata and keyed in the feature cache.
 
 `--num-workers N` extracts media (audio, face, body) in N worker processes. Under `accelerate launch` every process
 builds the corpus and extracts its share of the utterances into the shared feature cache; only the main process
@@ -35,7 +44,8 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import Any
 
-from .cli_logging import add_quiet_option, configure_logging, take_quiet_flag
+from .cli_errors import DEBUG_FLAG, VERBOSE_FLAG, add_common_options, run_command
+from .cli_logging import QUIET_FLAG
 from .corpora import Corpus, build_corpus, corpora
 from .output_folder import OutputFolderError, output_lock
 from .schema import MODALITIES, SPLITS, build_summary, dataset_metadata, save_prepared
@@ -64,6 +74,28 @@ def load_text_encoder_option(value: str) -> Any:
     except (OSError, ValueError, KeyError, TypeError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(f"--text-encoder {value}: cannot load a text encoder from it ({first_line})") from error
+
+
+def load_audio_extractor_option(
+    value: str, options: Sequence[str] = (), device: str | None = None, batch_size: int | None = None
+) -> Any:
+    """The audio extractor `--audio-features` / `--audio-option` name, or a ValueError naming the options and the
+    reason (no traceback)."""
+    from modeling_emoje.audio_features_emoje import parse_audio_options
+
+    from .features import resolve_audio_extractor
+
+    spec = os.path.abspath(os.path.expanduser(value)) if os.path.exists(os.path.expanduser(value)) else value
+    try:
+        settings = parse_audio_options(options)
+        runtime = {key: item for key, item in (("device", device), ("batch_size", batch_size)) if item is not None}
+        if runtime and spec in ("logmel", "egemaps", "compare"):
+            raise ValueError(f"--audio-device/--audio-batch-size apply to a speech encoder, not to {spec}")
+        return resolve_audio_extractor(spec, **settings, **runtime)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        given = " ".join(f"--audio-option {option}" for option in options)
+        raise ValueError(f"--audio-features {value}{' ' + given if given else ''}: {first_line}") from error
 
 
 def _parse_list(value: str) -> list[str]:
@@ -99,6 +131,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--text-encoder", default=None, help="Hugging Face encoder name or path (default: the package's)"
     )
+    parser.add_argument(
+        "--audio-features",
+        default="logmel",
+        help="audio features: logmel (default), egemaps, compare (openSMILE: pip install emoje[opensmile]), or a "
+        "speech encoder's Hub id or local folder (WavLM, HuBERT, wav2vec 2.0)",
+    )
+    parser.add_argument(
+        "--audio-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the audio features, repeatable: level=functionals (egemaps/compare), layer=6, "
+        "pooling=frames (encoder), frames_per_second=10, max_frames=300",
+    )
+    parser.add_argument("--audio-device", default=None, help="speech encoder: cpu, cuda, cuda:1 (default: cuda if available)")
+    parser.add_argument(
+        "--audio-batch-size", type=int, default=None, help="speech encoder: 20 s chunks per forward (default 1 on CPU, 4 on GPU)"
+    )
     takers = ", ".join(corpus.name for corpus in buildable if corpus.takes_labels)
     parser.add_argument("--labels", default=None, help=f"{takers}: the label list a,b,c (default: sorted labels found)")
     parser.add_argument(
@@ -127,12 +177,25 @@ def _parser() -> argparse.ArgumentParser:
         "per process; default 60)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    return add_quiet_option(parser)
+    return add_common_options(parser)  # --debug, --quiet, --verbose: taken by `main` before parsing
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv, quiet = take_quiet_flag(sys.argv[1:] if argv is None else list(argv))
-    configure_logging(quiet)
+    """Entry point of `emoje-prepare`, inside the error boundary every command shares (`dataset_scripts.cli_errors`:
+    bad input is one line and exit 2, ``--debug`` shows the traceback, ``--quiet``/``--verbose`` set the logs).
+    A failure ends with `SystemExit` carrying the status, as argparse's own errors do."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    words = [token for token in argv if token not in (DEBUG_FLAG, QUIET_FLAG, VERBOSE_FLAG)]
+    program = f"emoje-prepare {words[0]}" if words[:1] and words[0] in _commands() else "emoje-prepare"
+    returned: list[int] = []
+    status = run_command(program, lambda tokens: returned.append(_prepare(tokens)), argv, take_flags=True)
+    if not returned:  # an error the boundary reported
+        raise SystemExit(status)
+    return returned[0]
+
+
+def _prepare(argv: list[str]) -> int:
+    """`emoje-prepare` with `argv` (its `--debug`, `--quiet` and `--verbose` already taken out)."""
     commands = _commands()
     if argv[:1] and argv[0] in commands:  # a corpus with a sub-command of its own (`emoje-prepare features ...`)
         return commands[argv[0]].command()(argv[1:])
@@ -156,6 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         text_encoder = None
         if args.text_encoder and "text" in features and is_main:  # loaded first: a bad path fails before the build
             text_encoder = load_text_encoder_option(args.text_encoder)
+        audio_extractor = None
+        if "audio" in features:  # built first too: a bad name, path or setting fails before the build
+            audio_extractor = load_audio_extractor_option(
+                args.audio_features, args.audio_option, args.audio_device, args.audio_batch_size
+            )
         dataset = build_corpus(
             args.corpus,
             args.data_dir,
@@ -173,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 dataset,
                 features,
                 text_encoder=text_encoder,
+                audio_extractor=audio_extractor,
                 cache_dir=args.cache_dir,
                 batch_size=args.batch_size,
                 privacy=args.privacy,
@@ -184,9 +253,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         save_prepared(dataset, args.output, allow_empty_splits=args.allow_empty_splits)
     except OutputFolderError as error:
-        parser.exit(2, f"emoje-prepare: error: --output: {error}\n")
-    except (ValueError, FileNotFoundError, ImportError) as error:
-        parser.exit(2, f"emoje-prepare: error: {error}\n")
+        raise ValueError(f"--output: {error}") from error
+    except ImportError as error:  # an optional dependency of the asked features
+        raise ValueError(str(error)) from error
     except WorkerFailed as error:
         parser.exit(1, f"emoje-prepare: error: {error}\n")
     finally:
@@ -201,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["load_text_encoder_option", "main"]
+__all__ = ["load_audio_extractor_option", "load_text_encoder_option", "main"]
 
 
 if __name__ == "__main__":

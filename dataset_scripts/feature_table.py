@@ -51,8 +51,16 @@ from datasets import Dataset, DatasetDict, DatasetInfo, NamedSplit
 from .conversations import SPLIT_ALIASES
 from .corpora import Corpus, list_protocols, register_corpus
 from .feature_frames import frames_column
-from .feature_table_layout import DEFAULT_FILE_PATTERN, ColumnSplit, TableColumns
-from .feature_table_reading import FrameChecker, as_position, as_text, column_list, load_array_file, read_table
+from .feature_table_layout import DEFAULT_FILE_PATTERN, ColumnSplit, TableColumns, check_file_pattern
+from .feature_table_reading import (
+    FrameChecker,
+    array_stem,
+    as_position,
+    as_text,
+    column_list,
+    load_array_file,
+    read_table,
+)
 from .protocols import (
     DIALOGUE_SEPARATION,
     Protocol,
@@ -180,13 +188,7 @@ class FeatureTableBuilder:
         self.feature_columns = dict(feature_columns or {})
         self.array_dirs = {m: Path(p).expanduser().resolve() for m, p in (array_dirs or {}).items()}
         self._check_sources()
-        try:
-            file_pattern.format(dialogue="d", utterance="u")
-        except (KeyError, IndexError, ValueError) as error:
-            raise ValueError(
-                f"file_pattern {file_pattern!r} may only use the fields {{dialogue}} and {{utterance}} ({error!r})"
-            ) from None
-        self.file_pattern = file_pattern
+        self.file_pattern = check_file_pattern(file_pattern) if self.array_dirs else file_pattern
         self.split = split
         self.labels = None if labels is None else [str(label).strip() for label in labels if str(label).strip()]
         if self.labels is not None and (not self.labels or len(set(self.labels)) != len(self.labels)):
@@ -380,6 +382,7 @@ class FeatureTableBuilder:
         stem = self.file_pattern.format(dialogue=dialogue, utterance=utterance)
         for modality, folder in self.array_dirs.items():
             try:
+                array_stem(folder, stem, f"--arrays-dir {modality}={folder}")
                 value, path = load_array_file(folder, stem, modality)
             except ValueError as error:
                 raise ValueError(f"{where}, {modality} array: {error}") from None

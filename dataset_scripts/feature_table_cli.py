@@ -91,37 +91,36 @@ def features_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """`emoje-prepare features`; bad input raises a ValueError naming the table, row and column, which
+    `emoje-prepare`'s error boundary prints as one line (exit 2)."""
     parser = features_parser()
     args = parser.parse_args(argv)
     if (args.split_by is None) != (args.train is None):
         parser.error("--split-by and --train go together (with optional --validation / --test)")
     started = time.perf_counter()
-    try:
-        split = None
-        if args.split_by is not None:
-            split = ColumnSplit.parse(args.split_by, args.train, args.validation, args.test)
-        dataset = build_feature_table(
-            args.table,
-            columns=TableColumns(
-                dialogue=args.dialogue_column,
-                utterance=args.utterance_column,
-                speaker=args.speaker_column,
-                label=args.label_column,
-                text=args.text_column,
-                split=args.split_column,
-            ),
-            feature_columns=_modality_pairs(args.column, "--column", parser),
-            array_dirs=_modality_pairs(args.arrays_dir, "--arrays-dir", parser),
-            file_pattern=args.file_pattern,
-            split=split,
-            labels=None if args.labels is None else [x.strip() for x in args.labels.split(",") if x.strip()],
-            corpus=args.corpus,
-            drop_featureless=args.drop_featureless,
-            allow_missing_arrays=args.allow_missing_arrays,
-        )
-        save_prepared(dataset, args.output, allow_empty_splits=args.allow_empty_splits)
-    except (ValueError, FileNotFoundError) as error:
-        parser.exit(2, f"emoje-prepare features: error: {error}\n")
+    split = None
+    if args.split_by is not None:
+        split = ColumnSplit.parse(args.split_by, args.train, args.validation, args.test)
+    dataset = build_feature_table(
+        args.table,
+        columns=TableColumns(
+            dialogue=args.dialogue_column,
+            utterance=args.utterance_column,
+            speaker=args.speaker_column,
+            label=args.label_column,
+            text=args.text_column,
+            split=args.split_column,
+        ),
+        feature_columns=_modality_pairs(args.column, "--column", parser),
+        array_dirs=_modality_pairs(args.arrays_dir, "--arrays-dir", parser),
+        file_pattern=args.file_pattern,
+        split=split,
+        labels=None if args.labels is None else [x.strip() for x in args.labels.split(",") if x.strip()],
+        corpus=args.corpus,
+        drop_featureless=args.drop_featureless,
+        allow_missing_arrays=args.allow_missing_arrays,
+    )
+    save_prepared(dataset, args.output, allow_empty_splits=args.allow_empty_splits)
     print(build_summary(dataset).format())
     print("\n".join(describe_features(dataset_metadata(dataset))))
     print(f"built in {time.perf_counter() - started:.1f} s; saved to {args.output}")
@@ -131,5 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 __all__ = ["features_parser", "main"]
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # through emoje-prepare's error boundary
+    from dataset_scripts.cli import main as prepare
+
+    sys.exit(prepare(["features", *sys.argv[1:]]))

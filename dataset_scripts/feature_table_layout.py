@@ -9,6 +9,7 @@ as comma-separated lists and inclusive integer ranges ([`parse_values`]). Array 
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -16,7 +17,53 @@ from .protocols import natural_key
 from .schema import SPLITS
 
 DEFAULT_FILE_PATTERN = "{dialogue}_{utterance}"  # stem of per-utterance array files (`<stem>.npy` / `<stem>.npz`)
+PATTERN_FIELDS = ("dialogue", "utterance")
+MAX_PATTERN_WIDTH = 255  # a width or precision in a file pattern: longer than any file name
+MAX_SPLIT_VALUES = 1_000_000  # values one split rule may list (ranges included)
 _RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
+
+
+def check_file_pattern(pattern: str, option: str = "file_pattern") -> str:
+    """`pattern` if it names array files: both `{dialogue}` and `{utterance}` (plain fields: no `.attribute` or
+    `[index]`), widths and precisions of at most `MAX_PATTERN_WIDTH`. Else a ValueError naming the pattern.
+
+    Example:
+        >>> check_file_pattern("{dialogue}/{utterance:>03}")
+        '{dialogue}/{utterance:>03}'
+        >>> check_file_pattern("d1_0")
+        Traceback (most recent call last):
+        ...
+        ValueError: file_pattern 'd1_0' must contain both {dialogue} and {utterance}, else several utterances would read one file
+    """
+    try:
+        parts = list(string.Formatter().parse(pattern))
+    except ValueError as error:
+        raise ValueError(f"{option} {pattern!r} is not a format pattern ({error})") from None
+    used = set()
+    for _, name, spec, _ in parts:
+        if name is None:
+            continue
+        if name not in PATTERN_FIELDS:
+            raise ValueError(
+                f"{option} {pattern!r} may only use the fields {{dialogue}} and {{utterance}}, got {{{name}}}"
+            )
+        widths = [int(number) for number in re.findall(r"\d+", spec or "")]
+        if "{" in (spec or "") or any(width > MAX_PATTERN_WIDTH for width in widths):
+            raise ValueError(
+                f"{option} {pattern!r}: the format {spec!r} of {{{name}}} is wider than {MAX_PATTERN_WIDTH} "
+                "characters (a file name is not longer) or nested"
+            )
+        used.add(name)
+    if used != set(PATTERN_FIELDS):
+        raise ValueError(
+            f"{option} {pattern!r} must contain both {{dialogue}} and {{utterance}}, else several utterances would "
+            "read one file"
+        )
+    try:
+        pattern.format(dialogue="d", utterance="u")
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as error:
+        raise ValueError(f"{option} {pattern!r} cannot be filled with a dialogue and an utterance id ({error})") from None
+    return pattern
 
 
 @dataclass(frozen=True)
@@ -61,6 +108,11 @@ def parse_values(spec: str | int | Iterable[str | int]) -> frozenset[str]:
             low, high = int(match[1]), int(match[2])
             if low > high:
                 raise ValueError(f"empty range {item!r} (write low-high)")
+            if high - low + 1 + len(values) > MAX_SPLIT_VALUES:
+                raise ValueError(
+                    f"range {item!r} holds {high - low + 1} values; a split rule lists at most {MAX_SPLIT_VALUES:,} "
+                    "values (give the values the column holds)"
+                )
             values.update(str(number) for number in range(low, high + 1))
         else:
             values.add(canonical_value(item))
@@ -130,4 +182,14 @@ def _compact(values: frozenset[str]) -> str:
     return ",".join(text + words)
 
 
-__all__ = ["DEFAULT_FILE_PATTERN", "ColumnSplit", "TableColumns", "canonical_value", "parse_values"]
+__all__ = [
+    "DEFAULT_FILE_PATTERN",
+    "MAX_PATTERN_WIDTH",
+    "MAX_SPLIT_VALUES",
+    "PATTERN_FIELDS",
+    "ColumnSplit",
+    "TableColumns",
+    "canonical_value",
+    "check_file_pattern",
+    "parse_values",
+]

@@ -5,7 +5,11 @@ requested modality and rewrites `modality_mask` so that it says which modalities
 
 Extractors (from `modeling_emoje`, imported only when needed; ARCHITECTURE.md section 2):
 - text: `TextFeatureEncoder(name_or_path)(texts) -> (N, D)`; rows are batched `batch_size` at a time.
-- audio: `EmoJEFeatureExtractor().extract_file(path) -> (T, 80)` on the wav or the clip's audio track.
+- audio: an `AudioExtractor` of `modeling_emoje.audio_features_emoje` chosen by name (`logmel` (default, (T, 80)),
+  `egemaps`, `compare`, a speech encoder's Hub id or path; [`resolve_audio_extractor`]), or any object with
+  `extract_file(path) -> (T, D)`, on the wav or the clip's audio track. Its `describe()` record (name, settings,
+  version, fingerprint) goes into the metadata (`features.audio.extractor.audio_features`), its `cache_key` into
+  the cache folder's name, so each extractor and setting has its own cache.
 - face/body: `EmoJEVideoProcessor(privacy=...)(video_path, start=None, end=None) -> {"face": (T, 204) | None,
   "body": (T, 88) | None}`; one pass over the video serves both; `start`/`end` cut dialogue videos (IEMOCAP).
   Each utterance's span is cut and extracted by `modeling_emoje.turn_media.TurnMedia` (the processor uses it too).
@@ -91,10 +95,35 @@ def resolve_text_encoder(text_encoder: Any = None) -> Any:
     return text_encoder
 
 
-def _default_audio_extractor() -> Any:
-    from modeling_emoje.feature_extraction_emoje import EmoJEFeatureExtractor
+def resolve_audio_extractor(audio_extractor: Any = None, **options: Any) -> Any:
+    """`None` -> the log-mel extractor; a name (`"logmel"`, `"egemaps"`, `"compare"`), a speech encoder's Hub id or
+    path, settings or a saved record -> `build_audio_extractor(spec, **options)`; any other object (with
+    `extract_file(path)`) -> itself.
 
-    return EmoJEFeatureExtractor()
+    Example:
+        >>> resolve_audio_extractor("logmel", max_frames=100).settings["max_frames"]
+        100
+    """
+    from modeling_emoje.audio_features_emoje import AudioExtractor, build_audio_extractor
+
+    if audio_extractor is None or isinstance(audio_extractor, (str, os.PathLike, dict, AudioExtractor)):
+        return build_audio_extractor("logmel" if audio_extractor is None else audio_extractor, **options)
+    if options:
+        raise ValueError(f"audio options {sorted(options)} need an extractor given by name, not an object")
+    if not callable(getattr(audio_extractor, "extract_file", None)):
+        raise TypeError(
+            f"audio_extractor must be a name, settings or an object with extract_file(path), got {type(audio_extractor).__name__}"
+        )
+    return audio_extractor
+
+
+def _audio_device_for_process(extractor: Any, share: ProcessShare) -> None:
+    """Under `accelerate launch`, a speech encoder with no device runs on this process' device (one GPU each)."""
+    if share.num_processes > 1 and hasattr(extractor, "device") and getattr(extractor, "name", None) == "encoder":
+        if extractor.device is None:
+            from accelerate import PartialState
+
+            extractor.device = str(PartialState().device)
 
 
 def _default_video_processor(scenario: Scenario) -> Any:
@@ -336,7 +365,8 @@ def extract_features(
             no column (a text-only corpus stays text-only).
         text_encoder: `None` (the package default), a Hugging Face encoder name or path, or an object with
             `__call__(list[str]) -> (N, D)`.
-        audio_extractor: object with `extract_file(path) -> (T, D)` (default `EmoJEFeatureExtractor()`).
+        audio_extractor: `None` (log-mel), a name (`"logmel"`, `"egemaps"`, `"compare"`), a speech encoder's Hub id
+            or path, settings, an `AudioExtractor`, or any object with `extract_file(path) -> (T, D)`.
         video_processor: callable `(path, start=None, end=None) -> {"face", "body"}` (default
             `EmoJEVideoProcessor(privacy=privacy)`); `start`/`end` are passed only for dialogue-level videos.
         cache_dir: cache root (default [`default_cache_dir`]).
@@ -423,8 +453,11 @@ def extract_features(
     outputs: dict[str, tuple[str, ...]] = {}
     extractor = processor = None
     if "audio" in active:
-        extractor = audio_extractor if audio_extractor is not None else _default_audio_extractor()
+        extractor = resolve_audio_extractor(audio_extractor)
+        _audio_device_for_process(extractor, share)
         media_todo["audio"], outputs["audio"] = prepare("audio", extractor), ("audio",)
+        if callable(getattr(extractor, "describe", None)):  # name, settings, version: what a model trained on it records
+            descriptions["audio"]["audio_features"] = extractor.describe()
     video_modalities = tuple(m for m in modalities_from("video") if m in active)
     if video_modalities:
         processor = video_processor if video_processor is not None else _default_video_processor(scenario)
@@ -491,4 +524,4 @@ def extract_features(
     return attach_metadata(DatasetDict(result), metadata)
 
 
-__all__ = ["DEFAULT_BATCH_SIZE", "extract_features", "resolve_text_encoder"]
+__all__ = ["DEFAULT_BATCH_SIZE", "extract_features", "resolve_audio_extractor", "resolve_text_encoder"]

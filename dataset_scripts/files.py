@@ -11,6 +11,8 @@ the usual permissions (`0o666` less the umask, as `open` gives; not `tempfile.mk
   then swapped in for the previous one (moved aside to `.<name>.previous-*`, then deleted);
   [`recover_folder_writes`] tidies up after a writer killed in the middle (call it where no writer can run, e.g.
   under a lock).
+- [`exclusive_lock`]: an exclusive `flock` on a lock file for the life of a block; a second holder fails at once
+  with a message naming what is locked, the lock file and the holder's pid.
 
 A temporary file is named `.<name>.<pid>-<random>.tmp` beside its target ([`is_temporary`]): hidden, and never
 matched by the target's own pattern (`shard-*.npz`, `*.csv`).
@@ -28,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
@@ -176,8 +179,50 @@ def recover_folder_writes(path: str | os.PathLike) -> None:
             remove_entry(entry)
 
 
+@contextmanager
+def exclusive_lock(
+    lock_path: str | os.PathLike, what: str, error: type[Exception] = ValueError
+) -> Iterator[Path]:
+    """Hold an exclusive `flock` on `lock_path` (created if needed, holding the holder's pid) during the block.
+
+    A second holder does not wait: ``error`` (a ValueError by default) says `what` is locked, naming the lock file and
+    the holder's pid. The kernel releases the lock when the process ends, even on SIGKILL.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> lock = pathlib.Path(tempfile.mkdtemp()) / ".out.jsonl.lock"
+        >>> with exclusive_lock(lock, "out.jsonl"):
+        ...     try:
+        ...         with exclusive_lock(lock, "out.jsonl"):
+        ...             pass
+        ...     except ValueError as err:
+        ...         print(str(err).split(" (")[0])
+        out.jsonl is being written by another process
+    """
+    lock_path = Path(lock_path)
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise error(
+                f"{what} is being written by another process (pid {holder} holds the lock {lock_path}); wait for it "
+                "to finish or choose another output"
+            ) from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield lock_path
+        finally:
+            os.ftruncate(descriptor, 0)
+    finally:
+        os.close(descriptor)  # releases the flock
+
+
 __all__ = [
     "TEMPORARY_SUFFIX",
+    "exclusive_lock",
     "is_temporary",
     "open_atomic",
     "recover_folder_writes",

@@ -15,14 +15,13 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .files import recover_folder_writes
+from .files import exclusive_lock, recover_folder_writes
 
 DATASET_DICT_FILE = "dataset_dict.json"  # written by `DatasetDict.save_to_disk`
 METADATA_FILE = "emoje_meta.json"  # the emoje metadata beside it (`schema.save_prepared`)
@@ -98,19 +97,7 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
     if path.is_file():  # before creating anything beside it
         check_output_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = _lock_file(path)
-    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise OutputFolderError(
-                f"{path} is being written by another process (pid {holder} holds the lock {lock_path}); wait for it "
-                "to finish or choose another output"
-            ) from None
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    with exclusive_lock(_lock_file(path), str(path), error=OutputFolderError):
         _held_locks[path] = 1
         try:
             recover_folder_writes(path)
@@ -118,9 +105,6 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
             yield path
         finally:
             del _held_locks[path]
-            os.ftruncate(descriptor, 0)
-    finally:
-        os.close(descriptor)  # releases the flock
 
 
 __all__ = [

@@ -25,6 +25,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from dataset_scripts.corpora import corpus_of
 from dataset_scripts.synthetic import CORPUS as SYNTHETIC_CORPUS
+from modeling_emoje.audio_features_emoje import describe_audio_features
+from modeling_emoje.modalities import PRIVACY
 from modeling_emoje.model_specs import get_model_spec, known_model_types, model_specs
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
@@ -91,6 +93,32 @@ def _evaluation_table(evaluation: Mapping[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def _selection_note(evaluation: Mapping[str, Any] | None) -> str:
+    """One sentence on what the best checkpoint was chosen for (``evaluation["selection"]``, written by emoje-train)."""
+    selection = (evaluation or {}).get("selection")
+    if not selection:
+        return ""
+    metric = selection.get("metric", "?")
+    if selection.get("scenarios"):
+        names = ", ".join(f"`{name}`" for name in selection["scenarios"])
+        chosen = f"the mean validation weighted-F1 over the scenarios {names} (`{metric}`)"
+    else:
+        chosen = f"the validation `{metric}` of the complete data"
+    best = selection.get("best_validation_value")
+    value = f", best value {100 * best:.2f}" if isinstance(best, (int, float)) and metric != "loss" else ""
+    return f"\n\nThe best checkpoint was chosen on {chosen}{value}."
+
+
+def _chart_description(evaluation: Mapping[str, Any] | None) -> str:
+    """What the evaluation picture shows: per emotion for a single-modality model whose evaluation has a confusion
+    matrix (`training.publishing.charts.plot_evaluation` draws that), else every scenario."""
+    scenarios = (evaluation or {}).get("scenarios", {})
+    kept = [name for name in scenarios if name != PRIVACY and not name.startswith("three_mode")]
+    if len(kept) == 1 and "+" not in kept[0] and "confusion_matrix" in scenarios[kept[0]]:
+        return f"F1 per emotion and confusion matrix on the test split ({kept[0]} only)"
+    return "Weighted-F1 of every test scenario, grouped by the number of modalities kept"
+
+
 def _splits_table(splits: Mapping[str, Mapping[str, int]] | None) -> str:
     if not splits:
         return "_Split sizes were not recorded._"
@@ -101,6 +129,14 @@ def _splits_table(splits: Mapping[str, Mapping[str, int]] | None) -> str:
         if "training windows" in sizes:
             notes.append(f"The {name} dialogues were cut into {sizes['training windows']} training windows (`train_window`).")
     return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def _audio_features_line(record: Mapping[str, Any] | None, modalities: Sequence[str]) -> str:
+    """The card's line naming the audio extractor (only for a model that takes audio)."""
+    if record is None or "audio" not in modalities:
+        return ""
+    line = describe_audio_features(record)
+    return f"- **{line.replace('Audio features:', 'Audio features:**', 1)}\n" if line else ""
 
 
 def build_model_card(
@@ -120,6 +156,7 @@ def build_model_card(
     trained_on: str | None = None,
     base_model: str | None = None,
     evaluation_image: str | None = None,
+    audio_features: Mapping[str, Any] | None = None,
 ) -> ModelCard:
     """Build the README.md model card of an exported checkpoint (``trained_on``: the config's note on the training
     data, shown in the card; one that says synthetic marks the card as a synthetic demo).
@@ -127,7 +164,8 @@ def build_model_card(
     The metadata carries ``base_model`` (the Hub id of the text encoder, when known), ``datasets`` (the corpus's Hub
     id, where its authors publish one: the corpus registry's ``hub_dataset_id``) and the ``model-index``; no ``pipeline_tag``
     (`NO_PIPELINE_TAG_REASON`, stated in the card);
-    ``evaluation_image`` (a file name in the folder, e.g. ``evaluation.png``) is shown above the evaluation table."""
+    ``evaluation_image`` (a file name in the folder, e.g. ``evaluation.png``) is shown above the evaluation table;
+    ``audio_features`` (the processor's extractor record) names the audio extractor, its version and settings."""
     dataset_name = dataset_name or protocol or "unknown corpus"
     corpus = corpus_of(dataset_name, protocol, trained_on)  # the registered corpus they name, if any
     synthetic = corpus is not None and corpus.name == SYNTHETIC_CORPUS.name
@@ -177,7 +215,8 @@ def build_model_card(
         "repo_id": repo_id or "path/to/this/folder",
         "pipeline_note": NO_PIPELINE_TAG_REASON,
         "dataset_name": dataset_name,
-        "trained_on_line": f"- **Trained on:** {trained_on} (`config.trained_on`)\n" if trained_on else "",
+        "trained_on_line": (f"- **Trained on:** {trained_on} (`config.trained_on`)\n" if trained_on else "")
+        + _audio_features_line(audio_features, modalities),
         "protocol": protocol or "unspecified",
         "splits_table": _splits_table(splits),
         "three_mode_note": (
@@ -186,12 +225,8 @@ def build_model_card(
             if three_mode
             else ""
         ),
-        "evaluation_table": _evaluation_table(evaluation),
-        "evaluation_chart": (
-            f"![Weighted-F1 of every test scenario, grouped by the number of modalities kept]({evaluation_image})\n\n"
-            if evaluation_image
-            else ""
-        ),
+        "evaluation_table": _evaluation_table(evaluation) + _selection_note(evaluation),
+        "evaluation_chart": f"![{_chart_description(evaluation)}]({evaluation_image})\n\n" if evaluation_image else "",
         "limitations": "\n".join(f"- {note}" for note in notes),
         "training_summary": "\n".join(f"- {k}: `{v}`" for k, v in (training_summary or {}).items())
         or "_Not recorded._",

@@ -40,15 +40,21 @@ class CMARRConfig(PreTrainedConfig):
         flow_blocks: ActNorm + affine coupling + permutation blocks per flow.
         flow_hidden_size: hidden width of each coupling network.
         flow_max_log_scale: soft bound ``c`` on coupling log-scales (``s = c * tanh(raw / c)``).
-        fusion_layers / fusion_heads: the cross-modal Transformer over the mode tokens.
+        fusion_layers: layers of the cross-modal Transformer that fuses the mode tokens of an utterance.
+        fusion_heads: attention heads of that fusion Transformer (must divide ``hidden_size``).
         alignment_temperature: ``tau`` in the alignment similarity ``-W2^2 / tau``.
         supcon_temperature: temperature of the supervised contrastive refinement.
-        alignment_weight / flow_weight / supcon_weight: ``alpha``, ``beta``, ``lambda`` of
+        alignment_weight: ``alpha``, the weight of the 2-Wasserstein alignment term in
             ``CE + alpha * align + beta * (flow NLL + reconstruction) + lambda * SupCon``.
+        flow_weight: ``beta``, the weight of the flows' negative log-likelihood and reconstruction terms.
+        supcon_weight: ``lambda``, the weight of the supervised contrastive refinement term.
         focal_gamma: focal exponent on the classification loss (0, the default, is cross-entropy).
         reconstruct_missing: reconstruct unavailable modes through the flows (False masks their tokens instead).
         use_dialogue_context: add the shared dialogue/speaker LSTM context before the classifier.
-        context_hidden_size / context_layers / context_dropout / causal: that context (see ``DialogueContext``).
+        context_hidden_size: hidden size of the dialogue and speaker LSTMs of that context.
+        context_layers: stacked layers of each context LSTM.
+        context_dropout: dropout between stacked context LSTM layers (no effect with one layer).
+        causal: unidirectional context, so no prediction uses a future utterance (streaming).
         classifier_dropout: dropout before the classifier.
         initializer_range: std of the normal initialisation of linear and embedding weights.
         protocol: name of the data protocol the weights were trained with (informational, written to cards).

@@ -7,6 +7,7 @@ from typing import Any
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from .dialogue_normalization import validate_dialogue_normalization
 from .modalities import DEFAULT_MODALITY_DIMS, MODALITIES, validate_modality_dims
 from .modeling_layers import FEATURE_NORMALIZATIONS
 from .modeling_sampling import MODALITY_MASKINGS
@@ -78,9 +79,12 @@ class EmoJEConfig(PreTrainedConfig):
     Args:
         modality_dims: input feature size per modality; modalities left out have no encoder.
         hidden_size: width ``d`` of the mode encoders, the ACN and the descriptors.
-        encoder_layers / encoder_heads: Transformer layers and heads of each mode encoder.
-        acn_layers / acn_heads: layers and heads of the Adaptive Cross-attended Network.
+        encoder_layers: Transformer layers of each mode encoder (one encoder per modality, over its frames).
+        encoder_heads: attention heads of each mode encoder's layers (must divide ``hidden_size``).
+        acn_layers: layers of the Adaptive Cross-attended Network, where each mode attends to the others.
+        acn_heads: attention heads of the Adaptive Cross-attended Network (must divide ``hidden_size``).
         max_positions: longest frame sequence per utterance and modality.
+        dropout: dropout rate inside the mode encoders and the cross-attended network.
         joint_embedding_size: size ``d_j`` of the multimodal joint embedding.
         use_joint_embedding: impute missing modes at test time through the joint embedding (mode switching).
         feature_normalization: per-dimension standardisation of each modality's input features, fitted on the
@@ -92,11 +96,16 @@ class EmoJEConfig(PreTrainedConfig):
             keeps only one non-empty subset of its present modes, drawn uniformly (mode switching over every
             missing-modality scenario).
         modality_masking: ``"independent"`` (default) or ``"subsets"``, see ``modality_dropout``.
-        context_hidden_size / context_layers / context_dropout: dialogue and speaker LSTMs.
+        context_hidden_size: hidden size of the dialogue and speaker LSTMs that carry context across turns.
+        context_layers: stacked layers of each context LSTM.
+        context_dropout: dropout between stacked context LSTM layers (no effect with one layer).
         use_speaker_context: add the speaker LSTM stream.
+        use_dialogue_context: run the dialogue and speaker LSTMs at all; False gives a per-utterance classifier that
+            reads the fused vector only (no context parameters), for data whose dialogue carries no emotion [ours].
         causal: unidirectional context, so no prediction uses a future utterance (streaming).
         focal_gamma: focal loss exponent on the fused logits (0 gives cross-entropy).
-        nce_weight: weight of the guided NCE term; guided_pairs: ``[student, guide]`` modality pairs.
+        nce_weight: weight of the guided NCE term, which pulls a weak mode's descriptor towards a stronger one's.
+        guided_pairs: ``[student, guide]`` modality pairs of the guided NCE term (the student learns from the guide).
         joint_weight: weight of the joint-embedding term (InfoNCE + mapping + Jensen-Shannon).
         reconstruction_weight: weight of the imputed-descriptor reconstruction term: relative squared error between
             each present mode's descriptor imputed from the other modes (decoded from the joint embedding) and its
@@ -106,11 +115,19 @@ class EmoJEConfig(PreTrainedConfig):
             descriptors through a stop-gradient, so its terms and the classification loss through imputed modes train
             only the joint embedding, and the Jensen-Shannon term takes the real descriptor's posterior as a fixed
             teacher) [ours].
+        dialogue_normalization: per-(dialogue, speaker) standardisation of each modality's input before the mode
+            encoders (`DialogueNormalization`): ``"none"`` (default), ``"standard"`` (mean / std of the speaker's
+            utterances in the dialogue that have the modality, mapped back to the training scale) or ``"center"``
+            (mean only). Padding and missing modalities take no part; causal runs use running (past-only)
+            statistics [ours].
+        dialogue_normalization_min_utterances: smallest (dialogue, speaker) group that is normalised; smaller ones,
+            and every one-utterance dialogue, are left exactly as they are.
         modality_logit_weight: late-fusion vote: the classifier's logits plus this weight times the mean, over the
             modes actually present (never imputed ones), of the per-mode descriptor classifier's logits; 0 (default)
             turns it off [ours].
         temperature: initial temperature of the joint InfoNCE and fixed temperature of the guided NCE.
         classifier_dropout: dropout before the classifier.
+        initializer_range: standard deviation of the normal initialisation of the linear and embedding weights.
         text_config: optional config of a Hugging Face text encoder run on ``input_ids`` (e.g. a BertConfig).
         text_pooling: what the text encoder hands to the text mode encoder: ``"tokens"`` (its token states, one
             frame per token) or ``"mean"`` (their masked mean, one frame per utterance, as sentence-transformers do).
@@ -150,6 +167,7 @@ class EmoJEConfig(PreTrainedConfig):
     context_layers: int = 2
     context_dropout: float = 0.2
     use_speaker_context: bool = True
+    use_dialogue_context: bool = True
     causal: bool = False
     focal_gamma: float = 1.0
     nce_weight: float = 0.5
@@ -158,6 +176,8 @@ class EmoJEConfig(PreTrainedConfig):
     reconstruction_weight: float = 0.0
     joint_gradient: str = "shared"
     modality_logit_weight: float = 0.0
+    dialogue_normalization: str = "none"
+    dialogue_normalization_min_utterances: int = 4
     temperature: float = 0.07
     classifier_dropout: float = 0.1
     initializer_range: float = 0.02
@@ -186,6 +206,7 @@ class EmoJEConfig(PreTrainedConfig):
         validate_modality_masking(self.modality_dropout, self.modality_masking)
         if self.joint_gradient not in JOINT_GRADIENTS:
             raise ValueError(f"joint_gradient must be one of {JOINT_GRADIENTS}, got {self.joint_gradient!r}")
+        validate_dialogue_normalization(self.dialogue_normalization, self.dialogue_normalization_min_utterances)
         if self.modality_logit_weight < 0:
             raise ValueError(f"modality_logit_weight must be >= 0, got {self.modality_logit_weight}")
         if self.hidden_size % self.acn_heads or self.hidden_size % self.encoder_heads:

@@ -38,6 +38,12 @@ SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff")
 DEFAULT_SILENCE_THRESHOLD = 1e-4
 # soundfile formats are decoded, mixed down and resampled this many seconds at a time (bounds the working memory)
 AUDIO_BLOCK_SECONDS = 20.0
+# What `resample` accepts: audio rates (a signal labelled 1 Hz or 1 GHz is a mislabelled one), and at most this long
+# a waveform in one piece (its output is allocated whole: 4 h at 16 kHz is 0.9 GB of float32).
+MIN_SAMPLING_RATE, MAX_SAMPLING_RATE = 1_000, 1_000_000
+MAX_RESAMPLED_SECONDS = 4 * 3600
+# Audio shorter than one 25 ms analysis window carries no usable signal: it is an absent modality, not zeros.
+MIN_AUDIO_SECONDS = 0.025
 
 
 class MediaDecodeError(ValueError):
@@ -59,6 +65,10 @@ class MediaDecodeError(ValueError):
 
 class SilentAudioError(MediaDecodeError):
     """The audio decoded fine but is digital silence: a missing modality rather than a broken file."""
+
+
+class ShortAudioError(SilentAudioError):
+    """The audio decoded fine but lasts under `MIN_AUDIO_SECONDS` (one analysis window): absent, like silence."""
 
 
 def peak_amplitude(wave: np.ndarray) -> float:
@@ -116,11 +126,45 @@ def resample(array: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
         raise ValueError(f"sampling rates must be positive, got orig_sr={orig_sr}, target_sr={target_sr}")
     if orig_sr == target_sr or array.shape[-1] == 0:
         return array
+    check_sampling_rate(orig_sr)
+    check_sampling_rate(target_sr, "target rate")
+    seconds = array.shape[-1] / orig_sr
+    if seconds > MAX_RESAMPLED_SECONDS:
+        raise ValueError(
+            f"{array.shape[-1]:,} samples at {orig_sr} Hz last {seconds:,.0f} s; one waveform is resampled whole, "
+            f"at most {MAX_RESAMPLED_SECONDS:,} s (cut it into turns)"
+        )
     from scipy.signal import resample_poly
 
     ratio = Fraction(target_sr, orig_sr)
     out = resample_poly(array, ratio.numerator, ratio.denominator, axis=-1)
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def check_sampling_rate(rate: int, name: str = "sampling rate") -> int:
+    """`rate` if it is an audio rate (`MIN_SAMPLING_RATE` to `MAX_SAMPLING_RATE` Hz), else a ValueError saying so.
+
+    Example:
+        >>> check_sampling_rate(16000)
+        16000
+    """
+    if not MIN_SAMPLING_RATE <= rate <= MAX_SAMPLING_RATE:
+        raise ValueError(
+            f"{name} {rate} Hz is not an audio rate: expected {MIN_SAMPLING_RATE:,} to {MAX_SAMPLING_RATE:,} Hz "
+            "(is the rate mislabelled?)"
+        )
+    return rate
+
+
+def audio_too_short(num_samples: int, sampling_rate: int) -> bool:
+    """Whether `num_samples` at `sampling_rate` (checked: `check_sampling_rate`) last under `MIN_AUDIO_SECONDS`,
+    too short for any analysis window: such audio is absent, never a turn of zero features.
+
+    Example:
+        >>> audio_too_short(100, 16000), audio_too_short(16000, 16000)
+        (True, False)
+    """
+    return num_samples < MIN_AUDIO_SECONDS * check_sampling_rate(int(sampling_rate))
 
 
 def _resampling_context(orig_sr: int, target_sr: int) -> int:
@@ -329,6 +373,12 @@ def open_audio(
         audio.close()
         span = f"between {start:g} s and {end:g} s" if end is not None else f"after {start:g} s"
         raise MediaDecodeError(path, f"no audio samples {span}")
+    if audio_too_short(audio.num_samples, sampling_rate):
+        audio.close()
+        raise ShortAudioError(
+            path, f"audio lasts {audio.num_samples / sampling_rate * 1000:.1f} ms, under one {MIN_AUDIO_SECONDS * 1000:.0f} ms "
+            "analysis window"
+        )
     return audio
 
 
@@ -471,9 +521,16 @@ def _video_frames(
 
 __all__ = [
     "DEFAULT_SILENCE_THRESHOLD",
+    "MAX_RESAMPLED_SECONDS",
+    "MAX_SAMPLING_RATE",
+    "MIN_AUDIO_SECONDS",
+    "MIN_SAMPLING_RATE",
     "AudioBlocks",
     "MediaDecodeError",
+    "ShortAudioError",
     "SilentAudioError",
+    "audio_too_short",
+    "check_sampling_rate",
     "is_silent",
     "iter_video_frames",
     "load_audio",

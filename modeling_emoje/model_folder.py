@@ -62,6 +62,26 @@ class ModelFolderError(ValueError):
     """A folder given as a saved model is not one of the models its loader knows."""
 
 
+def check_config_fields(config: dict, config_file: str | os.PathLike) -> None:
+    """The label fields of a saved config have the types transformers needs (read before any class is built):
+    `num_labels` a positive integer, `id2label` / `label2id` objects; a `ModelFolderError` names the file and field.
+
+    Example:
+        >>> check_config_fields({"num_labels": "three"}, "m/config.json")
+        Traceback (most recent call last):
+        ...
+        modeling_emoje.model_folder.ModelFolderError: m/config.json: "num_labels" must be a positive integer, got 'three'
+    """
+    num_labels = config.get("num_labels")
+    if num_labels is not None and (type(num_labels) is not int or num_labels < 1):
+        raise ModelFolderError(f'{config_file}: "num_labels" must be a positive integer, got {num_labels!r}')
+    for field in ("id2label", "label2id"):
+        if config.get(field) is not None and not isinstance(config[field], dict):
+            raise ModelFolderError(f'{config_file}: "{field}" must be an object, got {type(config[field]).__name__}')
+    if not isinstance(config.get("model_type", ""), str):
+        raise ModelFolderError(f'{config_file}: "model_type" must be a string, got {config["model_type"]!r}')
+
+
 def check_model_folder(folder: str | os.PathLike, known: Collection[str], loader: str) -> str:
     """The ``model_type`` of ``folder/config.json`` when it is one of ``known``; a `ModelFolderError` naming the
     folder, the ``model_type`` found and ``known`` otherwise (``loader`` says who loads ``known``, for the message)."""
@@ -80,9 +100,11 @@ def check_model_folder(folder: str | os.PathLike, known: Collection[str], loader
             f"{folder} is not a saved model folder: it has no {CONFIG_FILE}; {loader} loads only model_type {known}"
         )
     try:
-        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        model_type = config.get("model_type")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as error:
         raise ModelFolderError(f"{config_file} is not a readable model config ({error})") from None
+    check_config_fields(config, config_file)
     if model_type not in known:
         found = "no model_type" if model_type is None else f"model_type {model_type!r}"
         raise ModelFolderError(f"{config_file} has {found}, but {loader} loads only model_type {known}")
@@ -307,6 +329,7 @@ __all__ = [
     "SAFE_WEIGHTS_NAME",
     "ModelFolderError",
     "WeightsError",
+    "check_config_fields",
     "check_model_folder",
     "check_weights_match",
     "config_weight_shapes",

@@ -31,6 +31,7 @@ from transformers import AutoModel
 from transformers import initialization as init
 
 from .configuration_emoje import EmoJEConfig
+from .dialogue_normalization import DialogueNormalization
 from .modalities import MODALITIES, MODALITY_INDEX, get_modality
 from .model_specs import ModelSpec
 from .modeling_base import ConversationModelOutput, EmotionRecognitionOutput, EmotionRecognitionPreTrainedModel
@@ -332,11 +333,22 @@ class EmoJEModel(EmoJEPreTrainedModel):
             if len(self.modalities) > 1
             else None
         )
-        self.fusion = QueryAdaptiveFusion(len(self.modalities), hidden)
-        self.context = DialogueContext(
-            hidden, config.context_hidden_size, config.context_layers, config.context_dropout, causal=config.causal
+        # Per-(dialogue, speaker) input standardisation (no weights); None when off.
+        self.dialogue_normalization = (
+            DialogueNormalization(config.dialogue_normalization, config.dialogue_normalization_min_utterances)
+            if config.dialogue_normalization != "none"
+            else None
         )
-        context_size = self.context.output_size * (2 if config.use_speaker_context else 1)
+        self.fusion = QueryAdaptiveFusion(len(self.modalities), hidden)
+        # Dialogue and speaker context; None with use_dialogue_context=False (the classifier reads the fused vector only).
+        self.context = (
+            DialogueContext(
+                hidden, config.context_hidden_size, config.context_layers, config.context_dropout, causal=config.causal
+            )
+            if config.use_dialogue_context
+            else None
+        )
+        context_size = 0 if self.context is None else self.context.output_size * (2 if config.use_speaker_context else 1)
         self.output_size = hidden + context_size
         self.post_init()
 
@@ -353,6 +365,26 @@ class EmoJEModel(EmoJEPreTrainedModel):
             raise ValueError("input_ids were given but the config has no text_config (no text backbone to run them through)")
         pooling, chunk_size = self.config.text_pooling, self.config.text_backbone_chunk_size
         return encode_tokens(self.text_model, input_ids, attention_mask, pooling, chunk_size)
+
+    def _normalize_per_dialogue(
+        self, features: dict, frame_masks: dict, present: torch.Tensor, utterance_mask: torch.Tensor,
+        speaker_ids: torch.Tensor, causal: bool, skip: set[str],
+    ) -> dict[str, torch.Tensor]:
+        """Each modality's features through `DialogueNormalization`, mapped back to its encoder's training scale
+        (running statistics when ``causal`` or ``config.causal``); text-backbone states (``skip``) are left alone."""
+        normalized = {}
+        for name, value in features.items():
+            if name in skip:
+                normalized[name] = value
+                continue
+            standardizer = self.encoders[name].standardizer
+            normalized[name] = self.dialogue_normalization(
+                value, frame_masks.get(name), present[..., MODALITY_INDEX[name]], utterance_mask, speaker_ids,
+                shift=standardizer.shift if standardizer is not None else None,
+                scale=standardizer.scale if standardizer is not None else None,
+                causal=causal or self.config.causal,
+            )
+        return normalized
 
     def _joint_inputs(self, descriptors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The descriptors the joint embedding reads: through a stop-gradient when ``joint_gradient="isolated"``."""
@@ -383,7 +415,9 @@ class EmoJEModel(EmoJEPreTrainedModel):
         causal: streaming inference: each utterance's output from the utterances up to it only (turn ``t`` sees
             turns ``<= t``), as if the dialogue were cut after it. Everything before the dialogue context works
             per utterance, so only the context runs on the prefixes (`DialogueContext.prefix_states`); a model
-            trained with ``config.causal=True`` is causal already and runs as usual.
+            trained with ``config.causal=True`` is causal already and runs as usual. With
+            ``config.dialogue_normalization`` each turn is standardised with its speaker's running statistics (turns
+            up to it), so no output depends on a later turn (earlier turns keep their own running statistics).
         """
         if input_ids is not None:
             text = get_modality("text")
@@ -392,6 +426,9 @@ class EmoJEModel(EmoJEPreTrainedModel):
         inputs = self.prepare_inputs(modality_inputs, modality_mask, utterance_mask, speaker_ids, labels)
         features, frame_masks, present, kept = inputs.features, inputs.frame_masks, inputs.present, inputs.kept
         utterance_mask, speaker_ids = inputs.utterance_mask, inputs.speaker_ids
+        if self.dialogue_normalization is not None:
+            from_backbone = {get_modality("text").name} if input_ids is not None else set()
+            features = self._normalize_per_dialogue(features, frame_masks, present, utterance_mask, speaker_ids, causal, from_backbone)
         batch, length = utterance_mask.shape
         # Everything before the dialogue context works per utterance, so it runs on the real utterances only
         # (N of them, flattened), never on padding; the context gets them back in (B, U) layout.
@@ -447,10 +484,13 @@ class EmoJEModel(EmoJEPreTrainedModel):
         fused, weights = self.fusion(torch.stack(columns, 1), available, imputed)
 
         fused = fused.new_zeros(batch * length, hidden).index_put((utterance_rows,), fused).reshape(batch, length, hidden)
-        context = self.context(fused, utterance_mask, speaker_ids, causal=causal)
-        if not self.config.use_speaker_context:
-            context = context[..., : self.context.output_size]
-        hidden_state = torch.cat([fused, context], dim=-1)
+        if self.context is None:
+            hidden_state = fused
+        else:
+            context = self.context(fused, utterance_mask, speaker_ids, causal=causal)
+            if not self.config.use_speaker_context:
+                context = context[..., : self.context.output_size]
+            hidden_state = torch.cat([fused, context], dim=-1)
 
         def to_four(values: torch.Tensor | None) -> torch.Tensor | None:
             """(N, M, ...) over configured modes -> (B, U, 4, ...) over MODALITIES, zeros elsewhere."""

@@ -41,7 +41,9 @@ default 16; 1 runs them one at a time; the scores equal those of one-by-one call
 (`model(..., causal=True)`), exactly as a streaming system would see them. A model trained with
 `config.causal=True` (unidirectional context) or without dialogue context (CM-ARR's default) is causal already; for
 a bidirectional context only the context runs on the growing prefixes (`DialogueContext.prefix_states`), since
-everything before it works per utterance: train with `causal=True` for long streams.
+everything before it works per utterance: train with `causal=True` for long streams. A conversation longer than
+`2 * CAUSAL_WINDOW_TURNS` turns is predicted with a window instead (linear time, a warning): each turn's context is
+then its last `CAUSAL_WINDOW_TURNS` to `2 * CAUSAL_WINDOW_TURNS` turns.
 """
 
 from __future__ import annotations
@@ -65,8 +67,36 @@ TASK = "emotion-recognition-in-conversation"
 DEFAULT_TEXT_BATCH_SIZE = 64  # texts per text-encoder forward pass
 TEXT_WINDOW_TURNS = 8192  # turns whose texts are length-sorted and encoded together (bounds memory for long streams)
 DEFAULT_CONVERSATION_BATCH_SIZE = 16  # conversations padded into one model forward pass
+# `causal=True` on a conversation longer than twice this: each turn's context is its last CAUSAL_WINDOW_TURNS to
+# 2 * CAUSAL_WINDOW_TURNS turns (linear time; logged), not its whole past (quadratic).
+CAUSAL_WINDOW_TURNS = 256
 # The raw turn fields modalities are extracted from (text, audio, video), from the modality table.
+_SYNTHETIC_WARNED: set[str] = set()  # models already warned about in this process (`_warn_if_synthetic_model`)
 RAW_SOURCES: tuple[str, ...] = tuple(dict.fromkeys(modality.source for modality in MODALITY_TABLE))
+
+
+def check_text_is_unicode(turns: Sequence) -> None:
+    """Every turn's `text` can be encoded (UTF-8): a lone surrogate (`"\\ud800"`, what a wrongly decoded file leaves)
+    is a ValueError naming the turn and the position, before any tokenizer sees it.
+
+    Example:
+        >>> check_text_is_unicode([{"speaker": "A", "text": "fine"}])
+        >>> check_text_is_unicode([{"speaker": "A", "text": "bad \\ud800"}])
+        Traceback (most recent call last):
+        ...
+        ValueError: turn 0: its text holds a lone surrogate '\\ud800' at character 4, which is not a character: decode the text as UTF-8 (or replace the character)
+    """
+    for index, turn in enumerate(turns):
+        text = turn.get("text") if isinstance(turn, Mapping) else None
+        if not isinstance(text, str):
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ValueError(
+                f"turn {index}: its text holds a lone surrogate {text[err.start:err.end]!r} at character {err.start}, "
+                "which is not a character: decode the text as UTF-8 (or replace the character)"
+            ) from None
 
 
 class _Conversations:
@@ -101,6 +131,7 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
             )
         self.model.eval()
         self._warned_synthetic = False
+        self._warned_window = False
 
     def save_pretrained(self, save_directory, with_pipeline_code: bool = False, **kwargs):
         """Save the model and the processor (with its text encoder): all `pipeline(TASK, model=directory)` needs.
@@ -126,10 +157,12 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         encoded together.
         """
         self._warned_synthetic = False  # `_warn_if_synthetic_model`: at most once per call
+        self._warned_window = False  # `_windowed_causal_forward`: at most once per call
         if "batch_size" in kwargs:  # turn-level batching, not the base class's batching of inputs
             kwargs["turn_batch_size"] = kwargs.pop("batch_size")
         if is_conversation(conversations):
             kwargs.pop("conversation_batch_size", None)
+            check_text_is_unicode(conversations)
             return super().__call__(_Conversations([conversations]), **kwargs)[0]
         if isinstance(conversations, types.GeneratorType):
             return self._run_many(conversations, kwargs)
@@ -149,6 +182,10 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         for index, conversation in enumerate(conversations):
             if not is_conversation(conversation):
                 raise ValueError(f"conversation {index} is not a non-empty list of turn dicts")
+            try:
+                check_text_is_unicode(conversation)
+            except ValueError as err:
+                raise ValueError(f"conversation {index}: {err}") from None
             if block and turns + len(conversation) > TEXT_WINDOW_TURNS:  # a window of turns, or one conversation
                 yield from self._run_block(block, batch_size, per_forward, kwargs)
                 block, turns = [], 0
@@ -228,13 +265,18 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
         return dict(batch)
 
     def _warn_if_synthetic_model(self, turns: Sequence) -> None:
-        """Warn (once per call) when a model whose config says it was trained on synthetic features is given real
-        input (text, audio or video): its predictions then mean nothing."""
+        """Warn (once per process and model) when a model whose config says it was trained on synthetic features is
+        given real input (text, audio or video): its predictions then mean nothing."""
         if self._warned_synthetic or not is_trained_on_synthetic(self.model.config):
+            return
+        model_name = str(getattr(self.model.config, "_name_or_path", ""))
+        if model_name in _SYNTHETIC_WARNED:
+            self._warned_synthetic = True
             return
         real = any(isinstance(turn, Mapping) and any(_has_raw(turn, source) for source in RAW_SOURCES) for turn in turns)
         if real:
             self._warned_synthetic = True
+            _SYNTHETIC_WARNED.add(model_name)
             logger.warning(
                 "this model was trained on %s (config.trained_on): its predictions on real text, audio or video are "
                 "meaningless. Train on a real corpus (e.g. emoje-demo with the MELD CSVs) before using it.",
@@ -243,7 +285,11 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
 
     def _forward(self, model_inputs: dict[str, Any], causal: bool = False) -> dict[str, torch.Tensor | None]:
         # `causal` only when asked, so that a model without the option still runs bidirectionally.
-        outputs = self.model(**model_inputs, **({"causal": True} if causal else {}))
+        length = model_inputs["utterance_mask"].shape[1]
+        if causal and not getattr(self.model.config, "causal", False) and length > 2 * CAUSAL_WINDOW_TURNS:
+            outputs = self._windowed_causal_forward(model_inputs)
+        else:
+            outputs = self.model(**model_inputs, **({"causal": True} if causal else {}))
         self._check_finite(outputs.logits, model_inputs)
         return {
             "logits": outputs.logits,
@@ -252,6 +298,42 @@ class EmotionRecognitionInConversationPipeline(Pipeline):
             "modality_mask": model_inputs["modality_mask"],
             "utterance_mask": model_inputs["utterance_mask"],
         }
+
+    def _windowed_causal_forward(self, model_inputs: dict[str, Any]) -> Any:
+        """`causal=True` over a conversation longer than `2 * CAUSAL_WINDOW_TURNS` turns, in time linear in its
+        length: the turns are taken `CAUSAL_WINDOW_TURNS` at a time, each block run causally together with the
+        `CAUSAL_WINDOW_TURNS` turns before it, so every turn's context is its last `CAUSAL_WINDOW_TURNS` to
+        `2 * CAUSAL_WINDOW_TURNS` turns (never a later one) instead of its whole past (whose cost grows with the
+        square of the length). Logged once per call as a warning."""
+        mask = model_inputs["utterance_mask"]
+        batch, length = mask.shape
+        window = CAUSAL_WINDOW_TURNS
+        if not self._warned_window:
+            self._warned_window = True
+            logger.warning(
+                "causal prediction of a conversation of %d turns: each turn's context is its last %d to %d turns (a "
+                "window: the whole past would cost time growing with the square of the length)",
+                int(mask.sum(-1).max()), window, 2 * window,
+            )
+        parts: dict[str, list[torch.Tensor]] = {"logits": [], "modality_weights": [], "imputed_mask": []}
+        empty: dict[str, bool] = {}
+        for start in range(0, length, window):
+            low, high = max(0, start - window), min(length, start + window)
+            rows = torch.nonzero(mask[:, start:high].sum(-1) > 0).flatten()  # right-padded: others are padding here
+            sliced = {
+                key: value[rows][:, low:high] if torch.is_tensor(value) and value.dim() >= 2 and value.shape[:2] == mask.shape else value
+                for key, value in model_inputs.items()
+            }
+            outputs = self.model(**sliced, causal=True)
+            for key in parts:
+                value = getattr(outputs, key)
+                empty[key] = value is None
+                if value is None:
+                    continue
+                block = value.new_zeros(batch, high - start, *value.shape[2:])
+                block[rows] = value[:, start - low :]
+                parts[key].append(block)
+        return types.SimpleNamespace(**{key: None if empty[key] else torch.cat(parts[key], dim=1) for key in parts})
 
     def _check_finite(self, logits: torch.Tensor, model_inputs: dict[str, Any]) -> None:
         """Never return a label for NaN/inf scores: a ValueError naming the turn(s) and the input modality at fault.
@@ -377,4 +459,4 @@ def register_pipeline() -> None:
     )
 
 
-__all__ = ["DEFAULT_CONVERSATION_BATCH_SIZE", "DEFAULT_TEXT_BATCH_SIZE", "TASK", "TEXT_WINDOW_TURNS", "EmotionRecognitionInConversationPipeline", "register_pipeline"]
+__all__ = ["CAUSAL_WINDOW_TURNS", "DEFAULT_CONVERSATION_BATCH_SIZE", "DEFAULT_TEXT_BATCH_SIZE", "TASK", "TEXT_WINDOW_TURNS", "EmotionRecognitionInConversationPipeline", "check_text_is_unicode", "register_pipeline"]

@@ -6,7 +6,7 @@ A conversation is a list of turns, in order. Each turn is a dict with `speaker` 
 | key | value | gives |
 |---|---|---|
 | `text` | str | `text_features` (1, D) from the frozen text encoder, or `input_ids` for a model with its own backbone |
-| `audio` | path, `{"array", "sampling_rate"}` or `{"path", "start", "end"}` (seconds) | `audio_features` (T, 80) log-mel |
+| `audio` | path, `{"array", "sampling_rate"}` or `{"path", "start", "end"}` (seconds) | `audio_features` (T, D) of the processor's audio extractor (80-bin log-mel by default) |
 | `video` | path or `{"path", "start", "end"}` | `face_features` (T, 204) and `body_features` (T, 88) landmarks |
 | `face`, `body` | pre-extracted arrays (T, D) or (D,) | used as given |
 | `text_features`, `audio_features` | pre-extracted arrays (T, D) or (D,) | used as given |
@@ -26,6 +26,13 @@ tokenizer) into a `text_encoder/` subfolder and stores the reference `"./text_en
 the directory (or Hub repository) the processor is loaded from. A saved model directory is therefore
 self-contained: `pipeline(..., model=dir)` needs no download. The encoder is loaded lazily, on the first turn
 with text.
+
+**Audio.** `audio_features` chooses the audio extractor (`"logmel"`, the default; `"egemaps"`, `"compare"`; a speech
+encoder's Hub id or local folder; settings or a saved record: see `audio_features_emoje`). `processor_config.json`
+records it (`audio_features`: name, settings, feature_dim, version, fingerprint), so a model always gets at inference
+the features it was trained on; `from_pretrained(..., audio_features=X)` with a different X is a ValueError naming
+both. A local speech encoder is copied into `audio_encoder/` (referred to as `"./audio_encoder"`), a Hub one is
+stored as its id pinned to the commit it was loaded from.
 
 Example:
 
@@ -56,9 +63,10 @@ from transformers.feature_extraction_utils import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 from transformers.utils import cached_file, logging
 
+from .audio_features_emoje import AudioExtractor, LogMelAudioExtractor, build_audio_extractor, check_same_extractor
 from .dialogue_batch import build_dialogue_batch, number_speakers
 from .feature_extraction_emoje import EmoJEFeatureExtractor
-from .media_io import MediaDecodeError, SilentAudioError, is_silent
+from .media_io import MIN_AUDIO_SECONDS, MediaDecodeError, SilentAudioError, audio_too_short, is_silent
 from .modalities import MODALITIES, MODALITY_TABLE, Scenario, get_modality
 from .text_encoding_emoje import TextFeatureEncoder
 from .text_feature_extraction_emoje import EmoJETextFeatureExtractor
@@ -70,6 +78,8 @@ logger = logging.get_logger(__name__)
 
 _NO_FRAMES = np.zeros((0, 0), dtype=np.float32)  # a turn without a modality's features
 PROCESSOR_CONFIG_FILE = "processor_config.json"
+AUDIO_ENCODER_FOLDER = "audio_encoder"  # where save_pretrained copies a local speech encoder
+_AUDIO_ENCODER_FILES = ("config.json", "preprocessor_config.json", "*.safetensors", "*.bin", "*.index.json")
 # Keyword arguments of `from_pretrained` that say where and how to fetch the files (the rest are settings).
 HUB_OPTIONS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
 # A turn's keys, from the modality table: the raw fields (each modality's `source`), then the ready-made arrays
@@ -123,6 +133,60 @@ def _as_frames(value: Any, where: str, field: str, dim: int | None) -> np.ndarra
     return array
 
 
+def _audio_extractor_for(spec: Any, feature_extractor: EmoJEFeatureExtractor) -> AudioExtractor:
+    """The processor's audio extractor: the log-mel of `feature_extractor` when `spec` is None, else the one `spec`
+    names (log-mel settings must equal the `feature_extractor` part's: the part is what `processor_config.json` keeps)."""
+    logmel = LogMelAudioExtractor(feature_extractor=feature_extractor)
+    if spec is None:
+        return logmel
+    extractor = build_audio_extractor(spec)
+    if extractor.name != logmel.name:
+        return extractor
+    if extractor.fingerprint != logmel.fingerprint:
+        raise ValueError(
+            f"audio_features asks for log-mel settings {extractor.settings}, which differ from the feature_extractor "
+            f"part's {logmel.settings}: give the settings to the EmoJEFeatureExtractor instead"
+        )
+    return logmel
+
+
+def _resolve_audio_encoder(reference: str, base: str, subfolder: str, hub_kwargs: dict[str, Any]) -> str:
+    """A saved processor's `"./audio_encoder"` as a local folder: next to the processor, or fetched from its Hub repo."""
+    folder = reference[2:]
+    folder = f"{subfolder}/{folder}" if subfolder else folder
+    if os.path.isdir(base):
+        path = os.path.join(base, folder)
+        if not os.path.isdir(path):
+            raise ValueError(f"the processor in {base!r} refers to its audio encoder {reference!r}, but {path!r} is missing")
+        return path
+    from huggingface_hub import snapshot_download
+
+    return os.path.join(snapshot_download(base, allow_patterns=[f"{folder}/*"], **hub_kwargs), folder)
+
+
+def _load_audio_extractor(
+    record: Any, feature_extractor: EmoJEFeatureExtractor, base: str, hub_kwargs: dict[str, Any], where: str
+) -> AudioExtractor | None:
+    """The audio extractor a saved `audio_features` record describes (None: no record, the part's log-mel), checked
+    to rebuild the very features it was saved with (same fingerprint)."""
+    if record is None:
+        return None
+    if not isinstance(record, Mapping) or not isinstance(record.get("settings"), Mapping):
+        raise ValueError(f"{where}: 'audio_features' must be an object with 'settings', got {record!r}")
+    settings = dict(record["settings"])
+    model = settings.get("model")
+    if settings.get("name") == "encoder" and isinstance(model, str) and model.startswith("./"):
+        fetch = {key: value for key, value in hub_kwargs.items() if key != "subfolder"}
+        settings["model"] = _resolve_audio_encoder(model, base, hub_kwargs.get("subfolder", ""), fetch)
+    try:
+        extractor = _audio_extractor_for(settings, feature_extractor)
+        if record.get("fingerprint"):
+            check_same_extractor(record, extractor)
+    except ValueError as error:
+        raise ValueError(f"{where}: its audio extractor does not rebuild as saved: {error}") from error
+    return extractor
+
+
 class EmoJEProcessor(ProcessorMixin):
     r"""
     Turns conversations of raw turns into the batched inputs of [`EmoJEForEmotionRecognition`] and CM-ARR.
@@ -139,6 +203,9 @@ class EmoJEProcessor(ProcessorMixin):
             `"input_ids"` (token ids for a model with `text_config`).
         max_text_length (`int`, *optional*, defaults to 128): truncation length for `input_ids`.
         modalities (`list[str]`, *optional*): modalities to produce by default (all four if unset).
+        audio_features (*optional*): the audio extractor: a name (`"logmel"`, `"egemaps"`, `"compare"`), a speech
+            encoder's Hub id or path, settings, a saved `describe()` record or an [`AudioExtractor`]. Default: the
+            log-mel of `feature_extractor`. Log-mel settings must equal `feature_extractor`'s.
     """
 
     def __init__(
@@ -150,6 +217,7 @@ class EmoJEProcessor(ProcessorMixin):
         text_input: str = "features",
         max_text_length: int = 128,
         modalities: list[str] | None = None,
+        audio_features: Any = None,
         **kwargs,
     ):
         if text_input not in ("features", "input_ids"):
@@ -161,6 +229,8 @@ class EmoJEProcessor(ProcessorMixin):
         self.text_input = text_input
         self.max_text_length = max_text_length
         self.modalities = [name for name in MODALITIES if name in modalities] if modalities else list(MODALITIES)
+        self.audio_extractor = _audio_extractor_for(audio_features, feature_extractor)
+        self._audio_reference: dict[str, Any] | None = None  # the settings' model/revision while saving
         for how_it_was_loaded in ("local_files_only", "is_local"):  # not settings of the tokenizer: never saved
             getattr(tokenizer, "init_kwargs", {}).pop(how_it_was_loaded, None)
         super().__init__(feature_extractor, video_processor, tokenizer, **kwargs)
@@ -171,11 +241,17 @@ class EmoJEProcessor(ProcessorMixin):
     def from_text_encoder(cls, text_encoder_name_or_path: str | os.PathLike, **kwargs) -> EmoJEProcessor:
         """A processor with default audio/video extractors and the tokenizer of `text_encoder_name_or_path`.
 
-        Extra keyword arguments go to `__init__` (e.g. `modalities=`), or to the parts when given as
-        `feature_extractor=` / `video_processor=` instances.
+        Extra keyword arguments go to `__init__` (e.g. `modalities=`, `audio_features=`; log-mel settings become
+        the `feature_extractor` part), or to the parts when given as `feature_extractor=` / `video_processor=`
+        instances.
         """
         path = os.fspath(text_encoder_name_or_path)
-        feature_extractor = kwargs.pop("feature_extractor", None) or EmoJEFeatureExtractor()
+        feature_extractor = kwargs.pop("feature_extractor", None)
+        if kwargs.get("audio_features") is not None:
+            kwargs["audio_features"] = build_audio_extractor(kwargs["audio_features"])
+            if feature_extractor is None and isinstance(kwargs["audio_features"], LogMelAudioExtractor):
+                feature_extractor = kwargs["audio_features"].feature_extractor  # log-mel settings live in the part
+        feature_extractor = feature_extractor or EmoJEFeatureExtractor()
         video_processor = kwargs.pop("video_processor", None) or EmoJEVideoProcessor()
         tokenizer = kwargs.pop("tokenizer", None) or AutoTokenizer.from_pretrained(path)
         return cls(feature_extractor, video_processor, tokenizer, text_encoder_name_or_path=path, **kwargs)
@@ -208,6 +284,13 @@ class EmoJEProcessor(ProcessorMixin):
             raise ValueError(f"{config_file}: a processor config must be a JSON object, got {type(saved).__name__}")
         folder = os.path.dirname(os.path.abspath(source)) if os.path.isfile(source) else source
         feature_extractor = EmoJEFeatureExtractor.from_dict(_part_settings(saved.pop("feature_extractor", {})))
+        requested_audio = kwargs.pop("audio_features", None)
+        audio = _load_audio_extractor(saved.pop("audio_features", None), feature_extractor, folder, hub_kwargs, config_file)
+        if requested_audio is not None:  # a different extractor than the model was trained with: an error naming both
+            check_same_extractor(
+                audio.describe() if audio is not None else LogMelAudioExtractor(feature_extractor).describe(),
+                requested_audio,
+            )
         video_processor = EmoJEVideoProcessor(**_part_settings(saved.pop("video_processor", {})))
         tokenizer = kwargs.pop("tokenizer", None) or AutoTokenizer.from_pretrained(folder, **hub_kwargs, **trust)
         accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "feature_extractor", "video_processor", "tokenizer", "kwargs"}
@@ -216,7 +299,7 @@ class EmoJEProcessor(ProcessorMixin):
             logger.warning("%s: ignoring settings this version does not know: %s", config_file, ", ".join(ignored))
         # Other keyword arguments (a pipeline passes the model's, such as `dtype`) are not the processor's.
         settings = {key: value for key, value in {**saved, **kwargs}.items() if key in accepted}
-        processor = cls(feature_extractor, video_processor, tokenizer, **settings)
+        processor = cls(feature_extractor, video_processor, tokenizer, audio_features=audio, **settings)
         processor.text_features.bind(folder, hub_kwargs.get("subfolder", ""), {k: v for k, v in hub_kwargs.items() if k != "subfolder"})
         return processor
 
@@ -238,6 +321,7 @@ class EmoJEProcessor(ProcessorMixin):
             "text_input": self.text_input,
             "max_text_length": self.max_text_length,
             "modalities": list(self.modalities),
+            "audio_features": self.audio_features_record(),
             "processor_class": self.__class__.__name__,
         }
         if getattr(self, "auto_map", None):
@@ -249,16 +333,49 @@ class EmoJEProcessor(ProcessorMixin):
     ):
         """Save the processor. A public text encoder is written as its Hub id; any other is copied into
         `text_encoder/` (default), or with `save_text_encoder=False` written as its resolved local path (a training
-        checkpoint's lean reference)."""
+        checkpoint's lean reference). A local speech encoder (audio) is likewise copied into `audio_encoder/` (or
+        referred to by its absolute path); a Hub one is written as its id and the commit it was loaded from."""
         original = self.text_encoder_name_or_path
         if original is not None:
             self.text_encoder_name_or_path = (
                 self.text_features.save(save_directory) if save_text_encoder else self.text_features.portable_reference()
             )
+        self._audio_reference = self._save_audio_encoder(save_directory, copy=save_text_encoder)
         try:
             return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
         finally:
             self.text_encoder_name_or_path = original
+            self._audio_reference = None
+
+    def _save_audio_encoder(self, save_directory: str | os.PathLike, copy: bool) -> dict[str, Any] | None:
+        """The `model`/`revision` a saved processor records for its speech encoder (None: not an encoder)."""
+        extractor = self.audio_extractor
+        source = getattr(extractor, "model_name_or_path", None)
+        if extractor.name != "encoder" or source is None:
+            return None
+        if not os.path.isdir(source):  # a Hub id, pinned to the commit it was loaded from
+            return {"model": source, "revision": getattr(extractor, "commit_hash", None) or extractor.revision}
+        if not copy:
+            return {"model": os.path.abspath(source), "revision": None}
+        import glob
+        import shutil
+
+        extractor.weights_digest  # computed from the source files before anything is copied
+        target = os.path.join(os.fspath(save_directory), AUDIO_ENCODER_FOLDER)
+        if os.path.realpath(source) != os.path.realpath(target):
+            os.makedirs(target, exist_ok=True)
+            for pattern in _AUDIO_ENCODER_FILES:
+                for path in glob.glob(os.path.join(source, pattern)):
+                    shutil.copy2(path, os.path.join(target, os.path.basename(path)))
+        return {"model": "./" + AUDIO_ENCODER_FOLDER, "revision": None}
+
+    def audio_features_record(self) -> dict[str, Any]:
+        """What `processor_config.json` records of the audio extractor: `{"name", "settings", "feature_dim",
+        "version", "fingerprint"}` (see `audio_features_emoje`)."""
+        record = self.audio_extractor.describe()
+        if self._audio_reference:
+            record["settings"] = {**record["settings"], **self._audio_reference}
+        return record
 
     @property
     def text_encoder_name_or_path(self) -> str | None:
@@ -331,7 +448,7 @@ class EmoJEProcessor(ProcessorMixin):
         dims = dict(modality_dims) if modality_dims is not None else None
         scenario = Scenario.of_call(privacy)  # the one privacy decision of this call
         wanted = scenario.select(dims if dims is not None else self.modalities)
-        media = TurnMedia(self.feature_extractor, self.video_processor, scenario)
+        media = TurnMedia(self.audio_extractor, self.video_processor, scenario)
 
         extracted = []  # per conversation: list of per-turn {modality: (T, D) array} (text may be a pending str)
         pending: list[tuple[dict, str]] = []  # (turn features dict, text) waiting for the next text-encoder batch
@@ -447,7 +564,8 @@ class EmoJEProcessor(ProcessorMixin):
             )
 
     def _extract_audio(self, value: Any, where: str, media: TurnMedia) -> np.ndarray | None:
-        """Log-mel frames of a turn's `audio` (array or file); None for digital silence (an absent modality)."""
+        """Frames of the audio extractor for a turn's `audio` (array or file); None for digital silence or audio
+        too short for the extractor (an absent modality)."""
         if isinstance(value, Mapping) and "array" in value:
             rate = value.get("sampling_rate")
             if rate is None:
@@ -461,9 +579,15 @@ class EmoJEProcessor(ProcessorMixin):
                 logger.info(f"{where}: the audio array is silent; the turn has no audio")
                 return None
             try:
-                return self.feature_extractor(wave, sampling_rate=int(rate))["input_features"][0]
+                if audio_too_short(wave.size, int(rate)):  # under one analysis window: absent, not zeros
+                    logger.info(f"{where}: the audio array lasts under {MIN_AUDIO_SECONDS * 1000:.0f} ms; the turn has no audio")
+                    return None
+                frames = self.audio_extractor(wave, int(rate))
             except ValueError as err:
                 raise ValueError(f"{where}: audio array: {err}") from err
+            if frames is None:
+                logger.info(f"{where}: the audio array is too short for the {self.audio_extractor.name} features; the turn has no audio")
+            return frames
         if isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and value and not isinstance(value[0], str)):
             raise ValueError(f"{where}: give an audio array as {{'array': ..., 'sampling_rate': ...}}")
         path, start, end = media_span(value, where, "audio")
@@ -555,4 +679,4 @@ class EmoJEProcessor(ProcessorMixin):
         return names + ["input_ids", "attention_mask", "modality_mask", "utterance_mask", "speaker_ids"]
 
 
-__all__ = ["TURN_KEYS", "EmoJEProcessor", "check_turn_keys", "is_conversation"]
+__all__ = ["AUDIO_ENCODER_FOLDER", "TURN_KEYS", "EmoJEProcessor", "check_turn_keys", "is_conversation"]

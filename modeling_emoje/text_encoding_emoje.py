@@ -53,6 +53,32 @@ def hub_id_of_local_copy(path: str | os.PathLike | None) -> str | None:
     return DEFAULT_HUB_TEXT_ENCODER if os.path.realpath(path) == os.path.realpath(packaged) else None
 
 
+def check_encoder_source(source: str) -> str:
+    """`source` if it can name a text encoder: an existing folder, or a Hub id (`owner/name`). Something written as
+    a path (`../x`, `./enc`, `/models/enc`, `~/enc`) that is no folder is a ValueError saying so, rather than the
+    Hub's complaint about an invalid repository id.
+
+    ```python
+    >>> check_encoder_source("sentence-transformers/all-MiniLM-L6-v2")
+    'sentence-transformers/all-MiniLM-L6-v2'
+    >>> check_encoder_source("../x")
+    Traceback (most recent call last):
+    ...
+    ValueError: text encoder '../x' is written as a path but no such folder exists (relative paths are relative to the working directory); give the encoder's folder or its Hub id (owner/name)
+
+    ```
+    """
+    if os.path.isdir(source):
+        return source
+    looks_like_path = source.startswith((".", "/", "~", "\\")) or os.path.isabs(source) or source.count("/") > 1
+    if looks_like_path:
+        raise ValueError(
+            f"text encoder {source!r} is written as a path but no such folder exists (relative paths are relative "
+            "to the working directory); give the encoder's folder or its Hub id (owner/name)"
+        )
+    return source
+
+
 class TextFeatureEncoder:
     r"""
     Encodes utterances into one L2-normalised vector each: tokenizer -> encoder -> mean of the last hidden states
@@ -97,6 +123,7 @@ class TextFeatureEncoder:
         self.max_length = max_length
         self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
         source = local_copy_of(self.model_name_or_path) or self.model_name_or_path  # a public encoder's packaged copy
+        check_encoder_source(source)
         self.tokenizer = AutoTokenizer.from_pretrained(source)
         self.model = AutoModel.from_pretrained(source).to(self.device).eval()
 
@@ -152,4 +179,11 @@ class TextFeatureEncoder:
         return output
 
 
-__all__ = ["DEFAULT_HUB_TEXT_ENCODER", "TextFeatureEncoder", "default_text_encoder", "hub_id_of_local_copy", "local_copy_of"]
+__all__ = [
+    "DEFAULT_HUB_TEXT_ENCODER",
+    "TextFeatureEncoder",
+    "check_encoder_source",
+    "default_text_encoder",
+    "hub_id_of_local_copy",
+    "local_copy_of",
+]

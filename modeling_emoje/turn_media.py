@@ -87,7 +87,8 @@ class TurnMedia:
     (`(path[, start=, end=][, privacy=]) -> {"face", "body"}`) on one turn's span, keeping what `scenario` keeps.
 
     Args:
-        audio_extractor: e.g. an [`EmoJEFeatureExtractor`]; None when audio is not extracted.
+        audio_extractor: an `AudioExtractor` of `audio_features_emoje` (log-mel, eGeMAPS/ComParE, a speech encoder)
+            or any object with `extract_file`; None when audio is not extracted.
         video_processor: e.g. an [`EmoJEVideoProcessor`]; None when video is not extracted.
         scenario: the call's scenario; without the face, face landmarking never runs and `face` is always None.
     """
@@ -103,7 +104,7 @@ class TurnMedia:
         self._video_takes_privacy = "privacy" in parameters
 
     def audio(self, path: str, start: float | None = None, end: float | None = None) -> np.ndarray | None:
-        """Log-mel (or other) frames of the span; None when the extractor gives no frame."""
+        """The audio extractor's frames of the span; None when it gives no frame (e.g. audio shorter than its window)."""
         span = () if start is None and end is None else (start, end)
         return frames_or_none(self.audio_extractor.extract_file(path, *span), "audio extractor")
 

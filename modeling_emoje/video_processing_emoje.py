@@ -2,13 +2,21 @@
 """Video processor for emoje: a clip -> face landmarks `(T, 204)` (mediapipe FaceMesh) and body landmarks `(T, 88)`
 (mediapipe Pose, without its face keypoints 0-10).
 
-mediapipe (0.10.21, legacy `mp.solutions` API) is imported lazily, so the package imports without it.
+mediapipe (0.10.21, legacy `mp.solutions` API) is imported lazily, so the package imports without it. Its native
+loggers (TensorFlow Lite, absl, glog) write INFO and WARNING lines about its own graphs straight to the process'
+standard error, below Python's logging; they are dropped while a clip is processed (errors and anything else written
+meanwhile are passed on after the clip), unless ``EMOJE_NATIVE_LOGS=1``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -53,7 +61,67 @@ MEDIAPIPE_INSTALL_HINT = (
 )
 
 
+# "1" keeps mediapipe's own INFO/WARNING lines (emoje commands set it with --verbose).
+NATIVE_LOGS_VARIABLE = "EMOJE_NATIVE_LOGS"
+# Levels the native loggers read from the environment when mediapipe is first imported (set only if unset).
+_NATIVE_LOG_LEVELS = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+# The lines mediapipe's native code writes about its graphs on every run: TFLite's delegate notice, absl's
+# pre-initialisation notice, and glog/absl-style INFO (I) and WARNING (W) records ("W0000 00:00:17... file.cc:114] ...").
+_NATIVE_CHATTER = re.compile(
+    r"^(INFO: Created TensorFlow Lite|WARNING: All log messages before absl::InitializeLog\(\)|[IW]\d{4} \d\d:\d\d:\d+\.\d+\s)"
+)
+
+
+def native_logs_wanted() -> bool:
+    """Whether mediapipe's native INFO/WARNING lines are to be kept (``EMOJE_NATIVE_LOGS=1``)."""
+    return os.environ.get(NATIVE_LOGS_VARIABLE, "") == "1"
+
+
+def drop_native_chatter(text: str) -> str:
+    """``text`` without mediapipe's routine native log lines (everything else kept, in order).
+
+    Example:
+        >>> drop_native_chatter("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n"
+        ...                     "W0000 00:00:1796.45 19238 inference_feedback_manager.cc:114] Feedback manager ...\\n"
+        ...                     "E0000 00:00:1796.45 19238 graph.cc:1] a real error\\n")
+        'E0000 00:00:1796.45 19238 graph.cc:1] a real error\\n'
+    """
+    return "".join(line for line in text.splitlines(keepends=True) if not _NATIVE_CHATTER.match(line))
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Run the block with file descriptor 2 (where C++ code writes) captured; on exit, what was written there is
+    passed on without mediapipe's routine lines (`drop_native_chatter`). Nothing else changes; with
+    ``EMOJE_NATIVE_LOGS=1``, or when descriptor 2 cannot be redirected, the block runs as is."""
+    if native_logs_wanted():
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, AttributeError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, AttributeError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = drop_native_chatter(capture.read().decode("utf-8", errors="replace"))
+            if kept:
+                os.write(2, kept.encode("utf-8"))
+
+
 def _import_mediapipe():
+    if not native_logs_wanted():  # the native loggers read these once, when mediapipe is first loaded
+        for name, value in _NATIVE_LOG_LEVELS.items():
+            os.environ.setdefault(name, value)
     try:
         import mediapipe
         from mediapipe import solutions  # noqa: F401  (the legacy API must be there)
@@ -204,9 +272,10 @@ class EmoJEVideoProcessor(VideoProcessorMixin):
 
     def close(self) -> None:
         """Release the mediapipe graphs (they are rebuilt on next use)."""
-        for model in (self._face_mesh, self._pose):
-            if model is not None:
-                model.close()
+        with quiet_native_stderr():
+            for model in (self._face_mesh, self._pose):
+                if model is not None:
+                    model.close()
         self._face_mesh = self._pose = None
         self._used_since_reset = False
 
@@ -279,6 +348,10 @@ class EmoJEVideoProcessor(VideoProcessorMixin):
         return self._process(frames, privacy=privacy)
 
     def _process(self, frames, privacy: bool = False) -> dict[str, Any]:
+        with quiet_native_stderr():  # mediapipe's graphs log on every run; its errors still show
+            return self._process_frames(frames, privacy)
+
+    def _process_frames(self, frames, privacy: bool = False) -> dict[str, Any]:
         privacy = privacy or self.privacy
         self._start_clip()
         faces, bodies, count = [], [], 0
@@ -329,5 +402,9 @@ __all__ = [
     "FACE_FEATURE_DIM",
     "FACE_LANDMARK_GROUPS",
     "FACE_LANDMARK_INDICES",
+    "NATIVE_LOGS_VARIABLE",
     "EmoJEVideoProcessor",
+    "drop_native_chatter",
+    "native_logs_wanted",
+    "quiet_native_stderr",
 ]

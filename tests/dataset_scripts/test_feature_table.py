@@ -426,3 +426,95 @@ def test_ravdess_actor_protocol(ravdess_dir, tmp_path):
     get_protocol("ravdess", "actor").check_leakage(dataset)
     prepare_ravdess(ravdess_dir / "ravdess_features.parquet", tmp_path / "ravdess")
     assert read_prepared_metadata(tmp_path / "ravdess")["features"]["face"]["dim"] == 35
+
+
+# ------------------------------------------------------------------ issue 27: inputs never escape, sizes checked first
+
+
+def _simple_table(folder: Path) -> Path:
+    rows = [
+        {"dialogue_id": d, "utterance_id": u, "speaker": "A", "label": label, "split": split}
+        for d, u, label, split in (("d1", 0, "happy", "train"), ("d1", 1, "sad", "train"), ("d2", 0, "sad", "test"))
+    ]
+    (folder / "audio").mkdir()
+    for row in rows:
+        np.save(folder / "audio" / f"{row['dialogue_id']}_{row['utterance_id']}.npy", np.ones((2, 3), np.float32))
+    pd.DataFrame(rows).to_csv(folder / "t.csv", index=False)
+    return folder / "t.csv"
+
+
+def _prepare_error(folder: Path, capsys, *extra: str) -> str:
+    argv = ["features", "--table", str(folder / "t.csv"), "--arrays-dir", f"audio={folder / 'audio'}",
+            "--output", str(folder / "out"), *extra]
+    with pytest.raises(SystemExit) as exit_info:
+        prepare_main(argv)
+    assert exit_info.value.code == 2 and not (folder / "out").exists()
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return next(line for line in err.splitlines() if "error:" in line)
+
+
+@pytest.mark.parametrize("outside", ["../outside/secret", "ABSOLUTE"])
+def test_dialogue_ids_cannot_read_arrays_outside_the_folder(tmp_path, capsys, outside):
+    _simple_table(tmp_path)
+    (tmp_path / "outside").mkdir()
+    np.save(tmp_path / "outside" / "secret_0.npy", np.full((2, 3), 7, np.float32))
+    frame = pd.read_csv(tmp_path / "t.csv", dtype=str)
+    frame.loc[0, "dialogue_id"] = str(tmp_path / "outside" / "secret") if outside == "ABSOLUTE" else outside
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert "leads outside --arrays-dir audio=" in _prepare_error(tmp_path, capsys)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [("d1_0", "must contain both {dialogue} and {utterance}"), ("{dialogue.x}_{utterance}", "may only use the fields"),
+     ("{dialogue:>999999999999}_{utterance}", "wider than 255")],
+    ids=["no-fields", "attribute", "width"],
+)
+def test_file_patterns_must_name_one_file_per_utterance(tmp_path, capsys, pattern, message):
+    _simple_table(tmp_path)
+    assert message in _prepare_error(tmp_path, capsys, "--file-pattern", pattern)
+
+
+def _write_bad(kind: str, folder: Path) -> None:
+    target = folder / "audio" / "d1_0.npy"
+    target.unlink()
+    if kind == "datetime":
+        np.save(target, np.array([["2020-01-01", "2020-01-02"]], dtype="datetime64[ns]"))
+    elif kind == "huge":
+        with open(target, "wb") as stream:
+            np.lib.format.write_array_header_1_0(stream, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)})
+            stream.write(b"\0" * 64)
+    elif kind == "empty":
+        target.write_bytes(b"")
+    elif kind == "truncated":
+        np.save(target, np.ones((50, 3)))
+        target.write_bytes(target.read_bytes()[:200])
+    elif kind == "bomb":  # zeros that compress to nothing (the limit is lowered for the test)
+        np.savez_compressed(folder / "audio" / "d1_0.npz", features=np.zeros((4096, 8), np.float64))
+    elif kind == "torn-zip":
+        np.savez(folder / "audio" / "d1_0.npz", features=np.ones((50, 3)))
+        data = (folder / "audio" / "d1_0.npz").read_bytes()
+        (folder / "audio" / "d1_0.npz").write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [("datetime", "dtype datetime64[ns] is not numeric"), ("huge", "(1000000, 1000000) of float64 (7,450.6 GiB); one "
+     "utterance's array may take at most 1.0 GiB"), ("empty", "the file is empty (0 bytes)"),
+     ("truncated", "truncated"), ("bomb", "declares 256.1 KiB; one utterance's array may take at most 4.0 KiB"),
+     ("torn-zip", "a damaged or truncated .npz archive")],
+)
+def test_array_files_are_checked_from_their_header_before_reading(tmp_path, capsys, monkeypatch, kind, message):
+    if kind == "bomb":
+        monkeypatch.setattr("dataset_scripts.feature_table_reading.MAX_ARRAY_BYTES", 4096)
+    _simple_table(tmp_path)
+    _write_bad(kind, tmp_path)
+    line = _prepare_error(tmp_path, capsys)
+    assert message in line and "d1_0.np" in line and "row 1" in line
+
+
+def test_split_ranges_are_bounded(tmp_path, capsys):
+    _simple_table(tmp_path)
+    line = _prepare_error(tmp_path, capsys, "--split-by", "utterance_id", "--train", "1-10000000000")
+    assert "range '1-10000000000' holds 10000000000 values; a split rule lists at most 1,000,000" in line

@@ -281,3 +281,62 @@ def test_conversations_are_padded_into_one_forward_pass(erc, telephone, causal):
         erc(conversations, conversation_batch_size=0)
     with pytest.raises(ValueError, match=r"conversation 2: turn 0 has nothing usable"):  # still named after a batch
         erc(conversations[:2] + [[{"speaker": "Diane", "text": " "}]], conversation_batch_size=3)
+
+
+# ------------------------------------------------------------------ issue 27: sizes and text checked before the work
+
+
+@pytest.mark.parametrize(
+    ("audio", "message"),
+    [({"array": np.full(160_000, 0.1, np.float32), "sampling_rate": 1}, "sampling rate 1 Hz is not an audio rate"),
+     ({"array": np.full(100, 0.1, np.float32), "sampling_rate": 10**9}, "sampling rate 1000000000 Hz is not an audio rate")],
+    ids=["1-Hz", "1-GHz"],
+)
+def test_mislabelled_audio_rates_are_refused_before_resampling(erc, audio, message):
+    with pytest.raises(ValueError, match=rf"turn 1: audio array: {message}"):
+        erc([{"speaker": "A", "text": "Hello?"}, {"speaker": "B", "audio": audio}])
+
+
+def test_audio_shorter_than_one_window_is_absent_not_zeros(erc, tmp_path):
+    import soundfile as sf
+
+    sf.write(tmp_path / "one.wav", np.array([0.5], np.float32), 16000)
+    rng = np.random.default_rng(0)
+    for audio in ({"array": np.array([0.5], np.float32), "sampling_rate": 16000},
+                  {"array": rng.normal(size=100).astype(np.float32) * 0.1, "sampling_rate": 16000},
+                  str(tmp_path / "one.wav")):
+        result = erc([{"speaker": "A", "text": "Hello?"}, {"speaker": "B", "text": "So?", "audio": audio}])
+        assert result[1]["modalities"] == ["text"]
+
+
+def test_a_lone_surrogate_in_text_is_named(erc):
+    with pytest.raises(ValueError, match=r"turn 1: its text holds a lone surrogate '\\ud800' at character 3"):
+        erc([{"speaker": "A", "text": "Hello?"}, {"speaker": "B", "text": "oh \ud800"}])
+    with pytest.raises(ValueError, match=r"conversation 1: turn 0: its text holds a lone surrogate"):
+        erc([[{"speaker": "A", "text": "Hello?"}], [{"speaker": "B", "text": "\udcff"}]])
+
+
+def test_long_causal_conversations_use_a_stated_window_in_linear_time(erc, monkeypatch, caplog):
+    """Past `2 * CAUSAL_WINDOW_TURNS` turns, each turn's context is its last W..2W turns: the first 2W turns equal the
+    exact causal prediction, a later turn equals the causal prediction of the conversation cut W..2W turns before it,
+    no turn looks at a later one, and a warning says so."""
+    import logging
+
+    from modeling_emoje import pipeline_emoje
+
+    rng = np.random.default_rng(0)
+    turns = [{"speaker": f"s{i % 2}", "text_features": rng.normal(size=(1, 384)).astype(np.float32),
+              "audio_features": rng.normal(size=(3, 80)).astype(np.float32)} for i in range(9)]
+    exact = erc(turns, causal=True)
+    monkeypatch.setattr(pipeline_emoje, "CAUSAL_WINDOW_TURNS", 2)
+    with caplog.at_level(logging.WARNING, logger="modeling_emoje.pipeline_emoje"):
+        windowed = erc(turns, causal=True)
+    assert "each turn's context is its last 2 to 4 turns" in caplog.text
+    for turn in range(4):
+        assert windowed[turn]["scores"] == pytest.approx(exact[turn]["scores"], abs=1e-5)
+    for turn in range(4, 9):
+        low = (turn // 2) * 2 - 2
+        cut = erc(turns[low : turn + 1], causal=True)[-1]  # short: the exact path
+        assert windowed[turn]["scores"] == pytest.approx(cut["scores"], abs=1e-5)
+    changed = erc(turns[:8] + [{**turns[8], "text_features": -turns[8]["text_features"]}], causal=True)
+    assert [t["scores"] for t in changed[:8]] == [t["scores"] for t in windowed[:8]]

@@ -15,6 +15,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from dataset_scripts.cli_errors import quiet_libraries
 from dataset_scripts.cli_logging import configure_logging
 from dataset_scripts.meld_download import download_allowed
 
@@ -50,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``emoje-demo``: runs the steps; a failing step is one line on stderr and exit status 1."""
     args, train_options = _parser().parse_known_args(argv)
     configure_logging(args.quiet)
+    quiet_libraries(args.verbose)
 
     def demo() -> None:
         sizes = [int(n) for n in args.dialogues.split(",")] if args.dialogues else None

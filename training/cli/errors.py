@@ -1,43 +1,32 @@
-"""The one error boundary of the console scripts (``emoje-train``, ``emoje-evaluate``, ``emoje-predict``, ``emoje-demo``).
+"""What the training console scripts (``emoje-train``, ``emoje-evaluate``, ``emoje-predict``, ``emoje-demo``) add to
+the error boundary every command shares (`dataset_scripts.cli_errors`: an error caused by the input is one line
+``emoje-x: error: ...`` and exit 2, a failed step exit 1, ``--debug`` shows the traceback, ``--quiet`` logs warnings
+only, ``--verbose`` lets the libraries' logs through).
 
-A `ValueError` or `OSError` raised while a command runs is caused by its input (options, files, data, a model
-folder): it is printed as one line ``emoje-x: error: MESSAGE`` on stderr, exit status 2, instead of a traceback. A
-failed step of a longer command (the demo's) is one line naming the step and its cause, exit status 1. ``--debug``
-lets the error through with its traceback. ``--quiet`` logs warnings only.
+Training-specific: ``emoje-train``'s parser also takes TrainingArguments' ``--debug VALUE``, so only a bare
+``--debug`` is the traceback flag (`take_debug_flag`); result files (``--output``, ``--plot``) must name files
+(`check_output_file`).
 
 Example:
-    >>> from training.cli.errors import run_command
-    >>> def broken(argv):
-    ...     raise ValueError("--data runs/none: no prepared data")
-    >>> import contextlib, io
-    >>> with contextlib.redirect_stderr(io.StringIO()) as err:
-    ...     run_command("emoje-x", broken, [])
-    2
-    >>> err.getvalue()
-    'emoje-x: error: --data runs/none: no prepared data\\n'
+    >>> check_output_file("results/eval.json").name
+    'eval.json'
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dataset_scripts.cli_logging import QUIET_FLAG, add_quiet_option, configure_logging, take_quiet_flag
-
-DEBUG_FLAG = "--debug"
-# What a command's input causes; anything else is a bug and keeps its traceback.
-INPUT_ERRORS: tuple[type[Exception], ...] = (ValueError, OSError)
-INPUT_ERROR_STATUS = 2
-STEP_ERROR_STATUS = 1
-
-
-def add_common_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``--debug`` and ``--quiet`` on ``parser`` (returned)."""
-    parser.add_argument(DEBUG_FLAG, action="store_true", help="show the full traceback when the command fails")
-    return add_quiet_option(parser)
+from dataset_scripts import cli_errors
+from dataset_scripts.cli_errors import (
+    DEBUG_FLAG,
+    INPUT_ERROR_STATUS,
+    INPUT_ERRORS,
+    STEP_ERROR_STATUS,
+    add_common_options,
+    report_errors,
+)
 
 
 def take_debug_flag(argv: Sequence[str]) -> tuple[list[str], bool]:
@@ -59,47 +48,12 @@ def take_debug_flag(argv: Sequence[str]) -> tuple[list[str], bool]:
     return argv, False
 
 
-def report_errors(
-    program: str,
-    call: Callable[[], Any],
-    *,
-    debug: bool = False,
-    step_errors: tuple[type[Exception], ...] = (),
-) -> int:
-    """Run ``call()`` and return the exit status: 0; `STEP_ERROR_STATUS` for one of ``step_errors`` (the message
-    names the step, its ``__cause__`` is added); `INPUT_ERROR_STATUS` for one of `INPUT_ERRORS`. Each error is one
-    line on stderr; with ``debug`` it propagates (a step error as its cause) with its traceback."""
-    try:
-        call()
-    except step_errors as error:
-        if debug:
-            raise (error.__cause__ or error)
-        cause = error.__cause__
-        detail = f"{type(cause).__name__}: {cause}" if cause is not None else ""
-        print(f"{program}: error: {error}{': ' + detail if detail else ''} ({DEBUG_FLAG} shows the traceback)", file=sys.stderr)
-        return STEP_ERROR_STATUS
-    except INPUT_ERRORS as error:
-        if debug:
-            raise
-        print(f"{program}: error: {error}", file=sys.stderr)
-        return INPUT_ERROR_STATUS
-    return 0
-
-
 def run_command(
     program: str, run: Callable[[list[str]], Any], argv: Sequence[str] | None = None, *, take_flags: bool = False
 ) -> int:
-    """A console script's ``main``: logging set up (``--quiet``: warnings only), ``run(argv)`` called inside
-    `report_errors` (``--debug``: tracebacks). ``take_flags``: ``--quiet`` and a bare ``--debug`` are taken out of
-    ``argv`` first (for a parser that cannot take them); else the command's parser has them (`add_common_options`)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if take_flags:
-        argv, debug = take_debug_flag(argv)
-        argv, quiet = take_quiet_flag(argv)
-    else:
-        debug, quiet = DEBUG_FLAG in argv, QUIET_FLAG in argv
-    configure_logging(quiet)
-    return report_errors(program, lambda: run(argv), debug=debug)
+    """`dataset_scripts.cli_errors.run_command`, where ``take_flags`` takes only a bare ``--debug`` out of ``argv``
+    (`take_debug_flag`)."""
+    return cli_errors.run_command(program, run, argv, take_flags=take_flags, take_debug=take_debug_flag)
 
 
 def check_output_file(path: str, option: str = "--output") -> Path:

@@ -77,10 +77,15 @@ def run_cli(argv: Sequence[str] | None = None) -> dict:
             write_text_atomic(output, json.dumps(results, indent=2) + "\n")
             print(f"results written to {output}")
         if plot is not None:
-            from ..publishing.charts import plot_scenario_scores
+            from transformers import AutoConfig
 
+            from ..publishing.charts import plot_evaluation
+
+            trained_on = getattr(AutoConfig.from_pretrained(args.model), "trained_on", None)
             shown = "/".join(Path(args.model).resolve().parts[-2:])
-            plot_scenario_scores(results, plot, title=f"{shown} on {args.split}: weighted-F1 per scenario")
+            several = len(results.get("scenarios", {})) > 1
+            plot_evaluation(results, plot, title=f"{shown} on {args.split}: weighted-F1 per scenario" if several else None,
+                            trained_on=trained_on)
             print(f"chart written to {plot}")
     return results
 

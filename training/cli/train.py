@@ -15,14 +15,28 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from ..train.options import parse_arguments
-from ..train.run import run
-from .errors import run_command
+from typing import Any
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``emoje-train`` (also runs under ``accelerate launch -m training.cli.train``)."""
+    """Entry point of ``emoje-train`` (also runs under ``accelerate launch -m training.cli.train``). A ``--help``
+    printed before with the same sources is printed again from the cache, before torch and transformers load."""
+    from ..train.options_help import print_cached_help
+
+    if print_cached_help(sys.argv[1:] if argv is None else list(argv)):
+        raise SystemExit(0)  # as argparse ends a help
+    from ..train.run import run
+    from .errors import run_command
+
     return run_command("emoje-train", run, argv, take_flags=True)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "parse_arguments":  # imported on first use: it loads transformers, which --help need not wait for
+        from ..train.options import parse_arguments
+
+        return parse_arguments
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # `parse_arguments` is this command's options parser (what a README's `emoje-train` line is checked with).

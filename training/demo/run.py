@@ -23,6 +23,7 @@ from typing import Any
 
 from .. import CONFIGS_DIR
 from .corpus import choose_corpus, prepare_corpus, synthetic_processor, synthetic_warning
+from .pictures import PER_CLASS_PICTURE, draw_per_class, model_trained_on, redraw_synthetic_evaluation
 
 CONFIG_PATH = CONFIGS_DIR / "demo.yaml"
 
@@ -78,7 +79,7 @@ def predict_conversation(
         results = erc(turns)
         how = f'transformers.pipeline("emotion-recognition-in-conversation", model="{export_dir}")'
         if picture is not None:
-            drawn = _draw_conversation(results, turns, truth, picture)
+            drawn = _draw_conversation(results, turns, truth, picture, model_trained_on(export_dir))
     else:  # no processor could be saved (no text encoder installed): the model itself on the collated features
         results = _model_results(export_dir, dialogues[0])
         how = "the exported model directly (it has no processor: the offline text encoder is not installed)"
@@ -108,8 +109,11 @@ def _model_results(export_dir: Path, dialogue: dict[str, Any]) -> list[dict[str,
     return erc.postprocess(erc.forward(batch))[0]
 
 
-def _draw_conversation(results: list[dict[str, Any]], turns: list[dict[str, Any]], truth: list[str], picture: Path) -> str:
-    """Draw the pipeline's output as a timeline at ``picture``; returns the line that says where (or why not)."""
+def _draw_conversation(
+    results: list[dict[str, Any]], turns: list[dict[str, Any]], truth: list[str], picture: Path, trained_on: str | None = None
+) -> str:
+    """Draw the pipeline's output as a timeline at ``picture`` (a synthetic ``trained_on`` says so in the title);
+    returns the line that says where (or why not)."""
     from ..publishing.charts import PlottingUnavailable, plot_conversation
 
     shown = [
@@ -117,7 +121,8 @@ def _draw_conversation(results: list[dict[str, Any]], turns: list[dict[str, Any]
         for turn, result in zip(turns, results)
     ]
     try:
-        plot_conversation(results, picture, turns=shown, gold=[None if gold == "?" else gold for gold in truth])
+        plot_conversation(results, picture, turns=shown, gold=[None if gold == "?" else gold for gold in truth],
+                          trained_on=trained_on)
     except PlottingUnavailable as error:
         return f"      (no picture: {error})"
     return f"      timeline picture: {picture}"
@@ -260,6 +265,11 @@ def run_demo(
         how, lines = predict_conversation(model_dir, data_dir, kind, picture=output_dir / CONVERSATION_PICTURE)
     print(f"      with {how}:")
     print("\n".join(lines))
+    with _Step("pictures"):
+        per_class = draw_per_class(model_dir, data_dir, output_dir / PER_CLASS_PICTURE, summary["evaluation"])
+        redraw_synthetic_evaluation(model_dir, summary["evaluation"], EVALUATION_CHART_FILE)
+    if per_class:
+        print(per_class)
     finished = time.perf_counter()
 
     scores = summary["evaluation"]["scenarios"]
@@ -275,7 +285,8 @@ def run_demo(
         print(f"  checkpoints        {training_dir}/checkpoint-*  (best: {summary['best_checkpoint']}; a killed run resumes)")
     print(f"  exported model     {model_dir}  (what a Hub repository holds: model.safetensors, config.json with labels + protocol + trained_on, processor, code, card)")
     print(f"  evaluation         {model_dir / 'evaluation.json'}  ({len(summary['evaluation']['scenarios'])} scenarios)")
-    for label, picture in (("scenario chart", model_dir / EVALUATION_CHART_FILE), ("conversation", output_dir / CONVERSATION_PICTURE)):
+    pictures = (("per-class chart", output_dir / PER_CLASS_PICTURE),) if per_class else (("scenario chart", model_dir / EVALUATION_CHART_FILE),)
+    for label, picture in (*pictures, ("conversation", output_dir / CONVERSATION_PICTURE)):
         if picture.is_file():
             print(f"  {label:<18} {picture}")
     print(f"  model card         {model_dir / 'README.md'}")

@@ -34,7 +34,7 @@ from modeling_emoje.modalities import Scenario, normalize_modalities
 
 from ..train.collator import DialogueCollator, DialogueDataset
 from ..train.labels import model_label_names
-from .metrics import IGNORE_INDEX, METRIC_NAMES, compute_erc_metrics
+from .metrics import IGNORE_INDEX, METRIC_NAMES, compute_erc_metrics, confusion_counts
 from .scenarios import ALL, ModalityMatch, ScenarioAggregate, build_scenarios, extra_conditions, model_source
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,9 @@ def evaluate_model(
             terminal.
 
     Returns:
-        ``{"scenarios": {name: {"weighted_f1", "macro_f1", "accuracy", "uar", "n"[, "n_skipped"]}}}``.
+        ``{"labels": [class names in id order], "scenarios": {name: {"weighted_f1", "macro_f1", "accuracy", "uar",
+        "n", "confusion_matrix"[, "n_skipped"]}}}`` (``confusion_matrix[gold][predicted]`` counts; not for the
+        aggregate rows).
     """
     if not isinstance(dataset, DialogueDataset):
         dataset = DialogueDataset(dataset, raw_text=tokenizer is not None)
@@ -141,6 +143,12 @@ def evaluate_model(
         model = accelerator.unwrap_model(model)
     was_training = model.training
     model.eval()
+    config = getattr(model, "config", None)
+    labels = model_label_names(config) or dataset.label_names  # the model's order (the data was mapped to it)
+    if labels is None:
+        used = dataset.labels[dataset.labels != IGNORE_INDEX]
+        labels = [str(index) for index in range(int(getattr(config, "num_labels", 0) or (used.max() + 1 if used.size else 0)))]
+    num_labels = len(labels)
     results: dict[str, dict[str, Any]] = {}
     predictions: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     scored = [s for s in scenarios if not isinstance(s, ScenarioAggregate)]
@@ -156,6 +164,7 @@ def evaluate_model(
             y_true, y_pred = _predict(model, view, batch_size, accelerator, tokenizer, max_text_length)
             predictions[scenario.name] = (y_true, y_pred)
             scores = compute_erc_metrics(y_true, y_pred)
+            scores["confusion_matrix"] = confusion_counts(y_true, y_pred, num_labels)
             if view.num_skipped:
                 scores["n_skipped"] = view.num_skipped
             results[scenario.name] = scores
@@ -178,7 +187,7 @@ def evaluate_model(
         else:
             raise ValueError(f"unknown aggregate kind {aggregate.kind!r} in {aggregate.name}")
         results[aggregate.name] = scores
-    return {"scenarios": results}
+    return {"labels": labels, "scenarios": results}
 
 
 def scenario_progress(total: int, progress: bool | None = None, accelerator=None):
@@ -225,11 +234,12 @@ def evaluate_saved_model(
     """
     from modeling_emoje.model_folder import load_model
 
-    from ..train.data import data_protocol, load_prepared_data
+    from ..train.data import check_same_audio_features, data_protocol, load_prepared_data
 
     data = load_prepared_data(data_dir)
     if split not in data:
         raise ValueError(f"{data_dir} has no split {split!r} (has {sorted(data)})")
+    check_same_audio_features(model_dir, data, data_source=f"--data {data_dir}")
     device = accelerator.device if accelerator is not None else None
     model = load_model(model_dir).to(device) if device is not None else load_model(model_dir)
     tokenizer = max_text_length = None

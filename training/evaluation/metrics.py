@@ -30,6 +30,20 @@ def _as_labels(values: Sequence[int] | np.ndarray, name: str) -> np.ndarray:
     return array.reshape(-1).astype(np.int64)
 
 
+def confusion_counts(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, num_labels: int) -> list[list[int]]:
+    """``counts[gold][predicted]`` over the scored positions (-100 in ``y_true`` is ignored), a plain list for JSON.
+
+    Example:
+        >>> confusion_counts([0, 1, 1, -100], [0, 0, 1, 1], num_labels=2)
+        [[1, 0], [1, 1]]
+    """
+    true, pred = np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)
+    keep = true != IGNORE_INDEX
+    counts = np.zeros((num_labels, num_labels), dtype=np.int64)
+    np.add.at(counts, (true[keep], pred[keep]), 1)
+    return counts.tolist()
+
+
 def compute_erc_metrics(
     y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, num_labels: int | None = None
 ) -> dict[str, float | int]:
@@ -92,4 +106,5 @@ def compute_metrics_for_trainer(eval_prediction) -> dict[str, float | int]:
     return compute_erc_metrics(y_true, y_pred)
 
 
-__all__ = ["IGNORE_INDEX", "METRIC_NAMES", "compute_erc_metrics", "compute_metrics_for_trainer", "logits_to_predictions"]
+__all__ = [
+    "confusion_counts","IGNORE_INDEX", "METRIC_NAMES", "compute_erc_metrics", "compute_metrics_for_trainer", "logits_to_predictions"]

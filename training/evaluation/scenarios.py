@@ -258,6 +258,53 @@ def build_scenarios(
     return scenarios
 
 
+# Checkpoint selection (`ERCTrainingArguments.selection_scenarios`): the validation weighted-F1 averaged over the
+# scenarios a deployment meets, reported as ``eval_<scenario>_weighted_f1`` and ``eval_scenario_mean_weighted_f1``.
+SCENARIO_MEAN_METRIC = "scenario_mean_weighted_f1"
+MISSING = "missing"
+SELECTIONS: tuple[str, ...] = (ALL, MISSING, FULL)
+
+
+def selection_scenarios(available: Iterable[str], spec: str | None = ALL) -> list[Scenario]:
+    """The scenarios whose mean validation weighted-F1 chooses the checkpoint.
+
+    ``spec``: ``all`` (default: every non-empty subset of the modalities, the full set included), ``missing`` (every
+    proper subset), ``full`` (the complete data only: today's weighted-F1), or scenario names separated by commas
+    (``audio,privacy``, ``text+audio,face``; a name keeps the ``+``-joined modalities, as `build_scenarios` reads
+    it). With a single modality every choice is that one scenario. Duplicates (``privacy`` is often also a subset)
+    count once.
+
+    Example:
+        >>> [s.name for s in selection_scenarios(["audio", "face"])]
+        ['audio', 'face', 'audio+face']
+        >>> [s.name for s in selection_scenarios(["audio", "face"], "missing")]
+        ['audio', 'face']
+        >>> [s.name for s in selection_scenarios(["text", "audio", "face"], "audio,privacy")]
+        ['audio', 'privacy']
+        >>> [s.name for s in selection_scenarios(["text"], "missing")]
+        ['text']
+    """
+    ordered = [m for m in MODALITIES if m in set(available)]
+    if not ordered:
+        raise ValueError("selection_scenarios: no modality is available to select on")
+    text = (spec or ALL).strip().lower()
+    subsets = [s for s in modality_scenarios(ordered) if s.name != PRIVACY]
+    if text == ALL:
+        return subsets
+    if text == FULL or len(ordered) == 1:
+        return [Scenario.full(ordered)]
+    if text == MISSING:
+        return [s for s in subsets if len(s.keep) < len(ordered)]
+    chosen: dict[str, Scenario] = {}
+    for part in text.replace(";", ",").replace(" ", ",").split(","):
+        if part.strip():
+            scenario = _parse_one(part.strip(), ordered)
+            chosen.setdefault(scenario.name, scenario)
+    if not chosen:
+        raise ValueError(f"selection_scenarios: no scenario in {spec!r} (use {', '.join(SELECTIONS)} or names like audio,privacy)")
+    return list(chosen.values())
+
+
 def model_source(model) -> str:
     """How messages name a model: its folder when it was loaded from one."""
     path = getattr(model, "name_or_path", None) or getattr(getattr(model, "config", None), "_name_or_path", None)
@@ -272,8 +319,11 @@ def _model_modalities(model) -> list[str] | None:
 __all__ = [
     "ALL",
     "FULL",
+    "MISSING",
     "ModalityMatch",
     "PRIVACY",
+    "SCENARIO_MEAN_METRIC",
+    "SELECTIONS",
     "THREE_MODE_MEAN",
     "THREE_MODE_POOLED",
     "Scenario",
@@ -284,6 +334,7 @@ __all__ = [
     "modality_scenarios",
     "model_source",
     "scenario_name",
+    "selection_scenarios",
     "three_mode_scenarios",
     "uses_three_mode_protocol",
 ]

@@ -60,11 +60,12 @@ def read_jsonl_conversations(path: str | os.PathLike) -> list[Conversation]:
         raise ValueError(f"--input {path}: no such file")
     conversations: list[Conversation] = []
     seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as stream:
-        for number, line in enumerate(stream, start=1):
+    with open(path, "rb") as stream:
+        for number, raw in enumerate(stream, start=1):
+            where = f"{path} line {number}"
+            line = decode_line(raw, where)
             if not line.strip():
                 continue
-            where = f"{path} line {number}"
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as err:
@@ -77,6 +78,26 @@ def read_jsonl_conversations(path: str | os.PathLike) -> list[Conversation]:
     if not conversations:
         raise ValueError(f"--input {path} holds no conversation")
     return conversations
+
+
+def decode_line(raw: bytes, where: str) -> str:
+    """One line of a text input as UTF-8 (a byte-order mark at the start of a file allowed); other bytes are a
+    ValueError naming `where` (the file and line) and the column.
+
+    Example:
+        >>> decode_line(b'caf\\xc3\\xa9\\n', "in.jsonl line 1")
+        'café\\n'
+        >>> decode_line(b'caf\\xe9\\n', "in.jsonl line 2")
+        Traceback (most recent call last):
+        ...
+        ValueError: in.jsonl line 2: not UTF-8 text (byte 0xe9 at column 4); save the file as UTF-8
+    """
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{where}: not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}); save the file as UTF-8"
+        ) from None
 
 
 def _id_and_turns(value: Any, where: str, number: int) -> tuple[str, list[dict]]:
@@ -160,4 +181,11 @@ def raw_fields(turn: Mapping[str, Any], modalities: Sequence[str]) -> list[str]:
     return fields
 
 
-__all__ = ["TURN_KEY_OF_MODALITY", "Conversation", "raw_fields", "read_jsonl_conversations", "split_conversations"]
+__all__ = [
+    "TURN_KEY_OF_MODALITY",
+    "Conversation",
+    "decode_line",
+    "raw_fields",
+    "read_jsonl_conversations",
+    "split_conversations",
+]

@@ -6,7 +6,10 @@ beside `NAME.wav`/`NAME.mp4` media (one conversation per name, `training.inferen
 with `batch_size` conversations padded into one model forward pass, and appends to the output one line per
 conversation: `{"id": ..., "turns": [{"label", "score", "scores", "modality_weights", "modalities", "imputed"[,
 "gold"]}, ...]}`, each line written whole and fsynced (`training.inference.jsonl_output`). A re-run skips the ids
-already in the output (a partial last line left by a kill is removed first). Under `accelerate launch` every process
+already in the output (a partial last line left by a kill is removed first). The output belongs to one run
+(`training.inference.output_run`): its model and options are recorded beside it and a re-run with others is
+refused, one process writes it at a time, a file that is not a predictions file is never changed, and `--input`
+cannot be the output. With a prepared split, the split's label names must be the model's. Under `accelerate launch` every process
 predicts its share of the conversations into `OUTPUT.part-K-of-N`; the main process then appends them to the output
 in input order and deletes the parts.
 
@@ -29,11 +32,13 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from .inputs import Conversation, raw_fields, read_jsonl_conversations, split_conversations
 from .jsonl_output import append_record, encode_record, finished_ids, merge_parts
+from .output_run import check_not_input, claim_output, output_lock, prediction_run
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +68,16 @@ def load_conversations(
 
             return read_transcript_folder(input_path)
         return read_jsonl_conversations(input_path)
-    from ..train.data import load_prepared_data
+    from ..train.data import check_same_audio_features, load_prepared_data
 
     data = load_prepared_data(data_dir)
     if split not in data:
         raise ValueError(f"{data_dir} has no split {split!r} (has {sorted(data)})")
+    check_same_audio_features(model_dir, data, data_source=f"--data {data_dir}")
     rows = data[split]
     dims = dict(config.modality_dims)
     name = f"split {split!r} of {data_dir}"
+    check_gold_labels(rows, config, name=name, model_source=f"--model {model_dir}")
     own_text_encoder = getattr(config, "text_config", None) is not None
     without_text_features = "text" in dims and "text_features" not in rows.column_names
     if without_text_features and not own_text_encoder and not text_encoder:
@@ -80,6 +87,18 @@ def load_conversations(
         )
     raw_text = own_text_encoder or (without_text_features and text_encoder)
     return split_conversations(rows, list(dims), raw_text, name=name, model_source=f"--model {model_dir}")
+
+
+def check_gold_labels(rows, config, *, name: str, model_source: str) -> None:
+    """The gold labels of a prepared split are written beside the model's predictions only when both name the same
+    classes (in any order): other names are a `LabelMapError` (a ValueError) naming both lists, as in evaluation."""
+    from ..train.labels import label_order_mapping, model_label_names
+
+    label = rows.features.get("label") if hasattr(rows, "features") else None
+    data_labels = getattr(label, "names", None)
+    model_labels = model_label_names(config)
+    if data_labels and model_labels:
+        label_order_mapping(data_labels, model_labels, data_source=name, model_source=model_source)
 
 
 def check_readable(
@@ -175,6 +194,7 @@ def predict_to_jsonl(
     from ..train.trainer import several_processes_without_accelerator
 
     output = Path(output)
+    check_not_input(output, input_path)
     state = PartialState(cpu=several_processes_without_accelerator())
     model = load_model(model_dir)
     processor, saved_processor = load_processor(model_dir, model.config)
@@ -185,35 +205,43 @@ def predict_to_jsonl(
     )
     check_readable(conversations, model_dir, model.config, processor, saved_processor, privacy=privacy)
     order = [conversation.id for conversation in conversations]
-    if state.is_main_process:  # parts a killed multi-process run left: into the output first
-        leftovers = sorted(output.parent.glob(f"{output.name}.part-*"))
-        if leftovers:
-            merge_parts(output, leftovers, order)
-    state.wait_for_everyone()
-    done = finished_ids(output) if state.is_main_process else None
-    state.wait_for_everyone()
-    done = done if done is not None else finished_ids(output)
-    pending = [conversation for conversation in conversations if conversation.id not in done]
-    if state.is_main_process:
-        logger.info(
-            "%d conversations, %d already in %s, %d to predict on %d process(es)",
-            len(conversations), len(conversations) - len(pending), output, len(pending), state.num_processes,
-        )
-    options = dict(privacy=privacy, causal=causal, batch_size=text_batch_size, conversation_batch_size=batch_size)
-    part = output if state.num_processes == 1 else output.with_name(f"{output.name}.part-{state.process_index}-of-{state.num_processes}")
-    started = time.perf_counter()
-    with state.split_between_processes(pending) as share:
-        bar = progress_bar(len(share), progress, state.is_main_process)
-        with open(part, "ab") as stream, bar:
-            for start in range(0, len(share), batch_size):
-                chunk = share[start : start + batch_size]
-                for record in predict_records(erc, chunk, options):
-                    append_record(stream, encode_record(record))
-                bar.update(len(chunk))
-    state.wait_for_everyone()
-    if state.num_processes > 1 and state.is_main_process:
-        parts = [output.with_name(f"{output.name}.part-{rank}-of-{state.num_processes}") for rank in range(state.num_processes)]
-        merge_parts(output, [path for path in parts if path.exists()], order)
+    with ExitStack() as held:
+        if state.is_main_process:  # one writer per output; its run record first, then parts a killed run left
+            held.enter_context(output_lock(output))
+            claim_output(output, prediction_run(model_dir, model.config, privacy=privacy, causal=causal))
+            leftovers = sorted(output.parent.glob(f"{output.name}.part-*"))
+            if leftovers:
+                merge_parts(output, leftovers, order)
+        state.wait_for_everyone()
+        done = finished_ids(output) if state.is_main_process else None
+        state.wait_for_everyone()
+        done = done if done is not None else finished_ids(output)
+        pending = [conversation for conversation in conversations if conversation.id not in done]
+        if state.is_main_process:
+            logger.info(
+                "%d conversations, %d already in %s, %d to predict on %d process(es)",
+                len(conversations), len(conversations) - len(pending), output, len(pending), state.num_processes,
+            )
+        options = dict(privacy=privacy, causal=causal, batch_size=text_batch_size, conversation_batch_size=batch_size)
+        part_name = f"{output.name}.part-{state.process_index}-of-{state.num_processes}"
+        part = output if state.num_processes == 1 else output.with_name(part_name)
+        started = time.perf_counter()
+        with state.split_between_processes(pending) as share:
+            bar = progress_bar(len(share), progress, state.is_main_process)
+            with open(part, "ab") as stream, bar:
+                for start in range(0, len(share), batch_size):
+                    chunk = share[start : start + batch_size]
+                    lines = [encode_record(record) for record in predict_records(erc, chunk, options)]
+                    for line in lines:
+                        append_record(stream, line)
+                    bar.update(len(chunk))
+        state.wait_for_everyone()
+        if state.num_processes > 1 and state.is_main_process:
+            parts = [
+                output.with_name(f"{output.name}.part-{rank}-of-{state.num_processes}")
+                for rank in range(state.num_processes)
+            ]
+            merge_parts(output, [path for path in parts if path.exists()], order)
     seconds = time.perf_counter() - started
     turns = sum(len(conversation.turns) for conversation in pending)
     summary = {"conversations": len(pending), "turns": turns, "skipped": len(conversations) - len(pending), "seconds": seconds}
@@ -286,6 +314,7 @@ def load_processor(model_dir: str, config) -> tuple[Any, bool]:
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_TEXT_BATCH_SIZE",
+    "check_gold_labels",
     "check_readable",
     "features_only_tokenizer",
     "load_conversations",

@@ -81,9 +81,11 @@ def _seconds(value: str, where: str, field: str) -> float:
 
 def _content_lines(path: Path):
     """(line number, stripped line) of every non-blank, non-`;;` line."""
-    with open(path, encoding="utf-8") as stream:
-        for number, line in enumerate(stream, start=1):
-            line = line.strip()
+    from .inputs import decode_line
+
+    with open(path, "rb") as stream:
+        for number, raw in enumerate(stream, start=1):
+            line = decode_line(raw, f"{path} line {number}").strip()
             if line and not line.startswith(";;"):
                 yield number, line
 

@@ -3,8 +3,13 @@
 - `plot_scenario_scores`: weighted-F1 (or another metric) of every modality subset and ``privacy``, grouped by the
   number of modalities kept, with each model's full-modality score as a dashed reference line. It takes one
   `training.evaluation.evaluate.evaluate_model` result or ``{model name: {scenario: score}}`` (several models side by side).
+- `plot_per_class`: for a single-modality model, F1 per emotion and the confusion matrix (one bar and a reference
+  line equal to it would say nothing); `plot_evaluation` picks it or the per-scenario chart for an evaluation.
 - `plot_conversation`: the pipeline's output on one conversation, one row per turn: speaker and text, the stacked
-  modality weights (imputed modes hatched), the predicted emotion and its score, and the gold label when known.
+  modality weights (imputed modes hatched; for a single-modality model the prediction's score instead), the
+  predicted emotion and its score, and the gold label when known.
+
+Every picture of a model trained on synthetic features says so in its title (``trained_on=``, `synthetic_title`).
 
 matplotlib is imported only when a picture is drawn (never by ``modeling_emoje``); without it these functions raise
 `PlottingUnavailable`, whose message says how to install it.
@@ -24,8 +29,10 @@ import os
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from modeling_emoje.configuration_emoje import is_trained_on_synthetic
 from modeling_emoje.modalities import ABBREVIATIONS, MODALITIES, MODALITY_TABLE, PRIVACY
 
 MODALITY_ORDER = MODALITIES
@@ -83,8 +90,13 @@ def _modalities_kept(scenario: str) -> int:
     return len(scenario.split("+"))
 
 
-def _scenario_groups(names: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """Scenarios grouped by the number of modalities kept (MODALITIES order inside a group), ``privacy`` last."""
+def scenario_groups(names: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """Scenarios grouped by the number of modalities kept (MODALITIES order inside a group), ``privacy`` last.
+
+    Example:
+        >>> scenario_groups(["text+audio", "audio", "privacy", "text"])
+        [('1 modality', ['text', 'audio']), ('2 modalities', ['text+audio']), ('privacy (no face)', ['privacy'])]
+    """
     subsets = [name for name in names if name != PRIVACY]
     order = {name: index for index, name in enumerate(MODALITY_ORDER)}
     groups = []
@@ -110,6 +122,7 @@ def plot_scenario_scores(
     *,
     metric: str = "weighted_f1",
     title: str | None = None,
+    trained_on: str | None = None,
 ):
     """Bar chart of ``metric`` (in percent) per scenario, grouped by the number of modalities kept; each model's
     full-modality score is a dashed line in its colour. Writes ``path`` (PNG, SVG, PDF by suffix) and returns it,
@@ -129,7 +142,7 @@ def plot_scenario_scores(
     names = list(dict.fromkeys(name for row in table.values() for name in row))
     if not names:
         raise ValueError(f"no scenario with a {metric!r} score to plot")
-    groups = _scenario_groups(names)
+    groups = scenario_groups(names)
     models = list(table)
     width = 0.8 / len(models)
     gap = 0.6  # extra space between groups
@@ -143,7 +156,7 @@ def plot_scenario_scores(
             x += 1.0
         group_spans.append((group, start, x - 1.0))
         x += gap
-    figure_width = max(6.0, 0.55 * len(labels) * max(1.0, len(models) ** 0.5) + 2.0)
+    figure_width = min(9.0, max(6.0, 0.55 * len(labels) * max(1.0, len(models) ** 0.5) + 2.0))  # <= 1200 px at 120 dpi
     # Few scenarios and several models: the legend goes under the plot, so the bars keep the figure's width.
     legend_below = len(models) > 1 and len(labels) <= 4
     legend_rows = len(models) if legend_below else 0  # two columns: each model's bar and its full-score line
@@ -167,7 +180,7 @@ def plot_scenario_scores(
     shown = METRIC_LABELS.get(metric, metric)
     axis.set_ylabel(f"{shown} (%)")
     for group, start, end in group_spans:
-        if start == end:  # a one-bar group: its label on two lines
+        if abs(start - end) < 1e-6:  # a one-bar group: its label on two lines
             group = group.replace(" ", "\n", 1)
         axis.text((start + end) / 2, 1.01, group, transform=axis.get_xaxis_transform(), ha="center", va="bottom", fontsize=9)
         if start > 0:
@@ -184,18 +197,153 @@ def plot_scenario_scores(
                     bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
     else:
         axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)  # outside: never over a bar
-    heading = title or f"Test {shown} per missing-modality scenario"
+    heading = synthetic_title(title or f"Test {shown} per missing-modality scenario", trained_on)
     axis.set_title(textwrap.fill(heading, width=max(40, int(figure_width * 9))), pad=30)
     figure.tight_layout()
     return _finish(plt, figure, path)
 
 
-def _finish(plt, figure, path):
+SYNTHETIC_TITLE_PREFIX = "SYNTHETIC-feature model (generated data, not emotions)"
+
+
+def synthetic_title(title: str, trained_on: str | None) -> str:
+    """``title``, led by `SYNTHETIC_TITLE_PREFIX` when ``trained_on`` (a config's ``trained_on``) says synthetic.
+
+    Example:
+        >>> synthetic_title("Predicted emotion per turn", "synthetic features — not for real input")
+        'SYNTHETIC-feature model (generated data, not emotions): Predicted emotion per turn'
+        >>> synthetic_title("Predicted emotion per turn", "MELD text")
+        'Predicted emotion per turn'
+    """
+    if is_trained_on_synthetic(SimpleNamespace(trained_on=trained_on)) and not title.startswith(SYNTHETIC_TITLE_PREFIX):
+        return f"{SYNTHETIC_TITLE_PREFIX}: {title}"
+    return title
+
+
+def per_class_f1(confusion: Sequence[Sequence[int]]) -> list[float]:
+    """F1 of each class from a confusion matrix (rows: gold, columns: predicted); 0.0 for a class never seen.
+
+    Example:
+        >>> per_class_f1([[3, 1], [0, 2]])
+        [0.8571428571428571, 0.8]
+    """
+    size = len(confusion)
+    scores = []
+    for index in range(size):
+        hits = confusion[index][index]
+        gold = sum(confusion[index])
+        predicted = sum(row[index] for row in confusion)
+        scores.append(2 * hits / (gold + predicted) if gold + predicted else 0.0)
+    return scores
+
+
+def single_scenario(evaluation: Mapping[str, Any]) -> str | None:
+    """The name of the one scored scenario of an evaluation of a single-modality model (aggregates and a
+    ``privacy`` row that equals it left aside), else None.
+
+    Example:
+        >>> single_scenario({"scenarios": {"text": {"weighted_f1": 0.6}}})
+        'text'
+        >>> single_scenario({"scenarios": {"text": {}, "audio": {}, "text+audio": {}}}) is None
+        True
+    """
+    names = [name for name in evaluation.get("scenarios", {}) if name != PRIVACY and not name.startswith("three_mode")]
+    return names[0] if len(names) == 1 and "+" not in names[0] else None
+
+
+def plot_per_class(
+    confusion: Sequence[Sequence[int]],
+    labels: Sequence[str],
+    path: str | os.PathLike | None = None,
+    *,
+    title: str | None = None,
+    trained_on: str | None = None,
+):
+    """What a single-modality model gets right and wrong: F1 per emotion (bars, the number of gold utterances beside
+    each) and the confusion matrix (rows: gold, columns: predicted; colour: share of the row, the count in each
+    cell). Writes ``path`` and returns it, or returns the figure when ``path`` is None.
+
+    Example:
+        >>> figure = plot_per_class([[5, 1, 0], [2, 3, 0], [0, 1, 4]], ["neutral", "joy", "anger"])
+        >>> [round(float(bar.get_width()), 1) for bar in figure.axes[0].patches]
+        [76.9, 60.0, 88.9]
+    """
+    plt = _pyplot()
+    import numpy as np
+
+    matrix = np.asarray(confusion, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(labels):
+        raise ValueError(f"a {len(labels)}x{len(labels)} confusion matrix is needed for {len(labels)} labels, got shape {matrix.shape}")
+    f1 = [100 * value for value in per_class_f1(matrix.tolist())]
+    support = matrix.sum(axis=1).astype(int)
+    size = len(labels)
+    figure, (bars_axis, matrix_axis) = plt.subplots(
+        1, 2, figsize=(9.6, 1.6 + 0.5 * size), gridspec_kw={"width_ratios": [1.0, 1.15]}
+    )
+    ys = list(range(size))[::-1]
+    bars_axis.barh(ys, f1, height=0.65, color="#0072B2")
+    for y, value in zip(ys, f1):
+        bars_axis.text(value + 1.0, y, f"{value:.1f}", va="center", fontsize=10)
+    bars_axis.set_yticks(ys, [f"{label} (n={count})" for label, count in zip(labels, support)], fontsize=10)
+    bars_axis.set_xlim(0, 112)
+    bars_axis.set_xlabel("F1 (%) on the test split", fontsize=10)
+    bars_axis.spines[["top", "right"]].set_visible(False)
+    bars_axis.set_title("F1 per emotion", fontsize=11)
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    matrix_axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for row in range(size):
+        for column in range(size):
+            count = int(matrix[row, column])
+            matrix_axis.text(column, row, str(count), ha="center", va="center", fontsize=10,
+                             color="white" if shares[row, column] > 0.55 else "black")
+    matrix_axis.set_xticks(range(size), labels, rotation=35, ha="right", fontsize=10)
+    matrix_axis.set_yticks(range(size), labels, fontsize=10)
+    matrix_axis.set_xlabel("predicted", fontsize=10)
+    matrix_axis.set_ylabel("gold", fontsize=10)
+    matrix_axis.set_title("confusion matrix (colour: share of the gold row)", fontsize=11)
+    heading = synthetic_title(title or "What the model gets right, per emotion (test split)", trained_on)
+    figure.suptitle(heading, x=0.01, ha="left", fontsize=12)
+    figure.tight_layout()
+    return _finish(plt, figure, path)
+
+
+def plot_evaluation(
+    evaluation: Mapping[str, Any],
+    path: str | os.PathLike | None = None,
+    *,
+    labels: Sequence[str] | None = None,
+    title: str | None = None,
+    trained_on: str | None = None,
+):
+    """The picture of an `evaluate_model` result that says the most: for a single-modality model whose scenario
+    carries a ``confusion_matrix`` (and ``labels``, here or in ``evaluation["labels"]``), `plot_per_class`; else the
+    per-scenario chart `plot_scenario_scores`. ``trained_on`` (the config's) marks a synthetic model in the title.
+
+    Example:
+        >>> evaluation = {"labels": ["neutral", "joy"],
+        ...               "scenarios": {"text": {"weighted_f1": 0.7, "confusion_matrix": [[3, 1], [1, 2]]}}}
+        >>> len(plot_evaluation(evaluation).axes)
+        2
+    """
+    scenario = single_scenario(evaluation)
+    labels = labels or evaluation.get("labels")
+    confusion = evaluation["scenarios"][scenario].get("confusion_matrix") if scenario is not None else None
+    if confusion is not None and labels:
+        scores = evaluation["scenarios"][scenario]
+        heading = title or (
+            f"{scenario} only: test weighted-F1 {100 * scores.get('weighted_f1', 0):.1f}, macro-F1 "
+            f"{100 * scores.get('macro_f1', 0):.1f} ({scores.get('n', int(sum(map(sum, confusion))))} utterances)"
+        )
+        return plot_per_class(confusion, labels, path, title=heading, trained_on=trained_on)
+    return plot_scenario_scores(evaluation, path, title=title, trained_on=trained_on)
+
+
+def _finish(plt, figure, path, dpi: int = 120):
     if path is None:
         return figure
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120, bbox_inches="tight")
+    figure.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(figure)
     return path
 
@@ -205,6 +353,14 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _turn_weights(prediction: Mapping[str, Any]) -> dict[str, float]:
+    """A turn's modality weights; without them, the modalities it had, equally weighted (text when none is named)."""
+    if prediction.get("modality_weights"):
+        return dict(prediction["modality_weights"])
+    modes = list(prediction.get("modalities") or ["text"])
+    return {mode: 1.0 / len(modes) for mode in modes}
+
+
 def plot_conversation(
     predictions: Sequence[Mapping[str, Any]],
     path: str | os.PathLike | None = None,
@@ -212,12 +368,15 @@ def plot_conversation(
     turns: Sequence[Mapping[str, Any]] | None = None,
     gold: Sequence[str | None] | None = None,
     title: str | None = None,
+    trained_on: str | None = None,
 ):
     """Timeline of the pipeline's output on one conversation (``predictions``: one dict per turn, as
     ``pipeline("emotion-recognition-in-conversation")`` returns them): one row per turn with the speaker and text
     (from ``turns``, the pipeline's input), the modality weights as a stacked bar (imputed modes hatched), the
-    predicted emotion and score, and the gold label when ``gold`` gives it (✓ / ✗). Writes ``path`` and returns it,
-    or returns the figure when ``path`` is None.
+    predicted emotion and score, and the gold label when ``gold`` gives it (✓ / ✗). When every turn has one and the
+    same modality (a text-only model), the weight bars would all read "1.00" and are replaced by the score of the
+    predicted emotion. ``trained_on`` (the config's) marks a synthetic model in the title. Writes ``path`` and returns
+    it, or returns the figure when ``path`` is None.
 
     Example:
         >>> figure = plot_conversation(
@@ -236,13 +395,20 @@ def plot_conversation(
     if len(turns) != len(predictions) or len(gold) != len(predictions):
         raise ValueError(f"{len(predictions)} predictions but {len(turns)} turns and {len(gold)} gold labels")
     rows = len(predictions)
-    figure, axis = plt.subplots(figsize=(11.5, 0.55 * rows + 1.6))
+    all_weights = [_turn_weights(prediction) for prediction in predictions]
+    modes_seen = {mode for weights in all_weights for mode in weights}
+    single_mode = next(iter(modes_seen)) if len(modes_seen) == 1 and not any(p.get("imputed") for p in predictions) else None
+    figure, axis = plt.subplots(figsize=(9.0, 0.55 * rows + 1.6))
     used_modes: list[str] = []
     for row, prediction in enumerate(predictions):
         y = rows - 1 - row
-        weights = prediction.get("modality_weights") or {m: 1.0 / len(prediction.get("modalities") or ["text"]) for m in prediction.get("modalities") or ["text"]}
+        weights = all_weights[row]
         imputed = set(prediction.get("imputed") or ())
         left = 0.0
+        if single_mode is not None:  # one modality: its weight is always 1; the bar shows the prediction's score
+            right = None if gold[row] is None else gold[row] == prediction["label"]
+            axis.barh(y, float(prediction["score"]), height=0.6, color={True: "#009E73", False: "#D55E00"}.get(right, "0.55"))
+            weights = {}
         for mode in [m for m in MODALITY_ORDER if m in weights] + [m for m in weights if m not in MODALITY_ORDER]:
             value = float(weights[mode])
             colour = MODALITY_COLOURS.get(mode, "0.6")
@@ -266,12 +432,19 @@ def plot_conversation(
     axis.set_xlim(0, 1)
     axis.set_ylim(-0.6, rows - 0.4)
     axis.set_yticks([])
-    axis.set_xlabel("modality weight (hatched: imputed, not observed)")
     axis.spines[["top", "right", "left"]].set_visible(False)
-    handles = [Patch(facecolor=MODALITY_COLOURS.get(m, "0.6"), label=m) for m in used_modes]
-    handles.append(Patch(facecolor="white", edgecolor="0.3", hatch="///", label="imputed"))
-    axis.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles), fontsize=8, frameon=False)
-    axis.set_title(title or "Predicted emotion per turn, with the weight each modality got", fontsize=11, pad=24)
+    if single_mode is not None:
+        axis.set_xlabel("score of the predicted emotion (green: matches gold, orange: does not)" if any(gold) else
+                        "score of the predicted emotion")
+        heading = title or f"Predicted emotion per turn and its score ({single_mode} only)"
+        axis.set_title(textwrap.fill(synthetic_title(heading, trained_on), 90), fontsize=11, pad=10)
+    else:
+        axis.set_xlabel("modality weight (hatched: imputed, not observed)")
+        handles = [Patch(facecolor=MODALITY_COLOURS.get(m, "0.6"), label=m) for m in used_modes]
+        handles.append(Patch(facecolor="white", edgecolor="0.3", hatch="///", label="imputed"))
+        axis.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles), fontsize=8, frameon=False)
+        heading = title or "Predicted emotion per turn, with the weight each modality got"
+        axis.set_title(textwrap.fill(synthetic_title(heading, trained_on), 90), fontsize=11, pad=24)
     figure.subplots_adjust(left=0.36, right=0.74)
     return _finish(plt, figure, path)
 
@@ -279,8 +452,15 @@ def plot_conversation(
 __all__ = [
     "MODALITY_COLOURS",
     "PlottingUnavailable",
+    "SYNTHETIC_TITLE_PREFIX",
     "matplotlib_available",
+    "per_class_f1",
     "plot_conversation",
+    "plot_evaluation",
+    "plot_per_class",
     "plot_scenario_scores",
+    "scenario_groups",
     "scenario_scores",
+    "single_scenario",
+    "synthetic_title",
 ]

@@ -130,13 +130,15 @@ def text_encoder_hub_id(model, processor=None) -> str | None:
     return None
 
 
-def write_evaluation_chart(evaluation: Mapping[str, Any], path: str | os.PathLike) -> Path | None:
-    """`training.publishing.charts.plot_scenario_scores` of ``evaluation`` at ``path``; None (and a log line saying why)
-    when matplotlib is not installed."""
-    from .charts import PlottingUnavailable, plot_scenario_scores
+def write_evaluation_chart(
+    evaluation: Mapping[str, Any], path: str | os.PathLike, trained_on: str | None = None
+) -> Path | None:
+    """`training.publishing.charts.plot_evaluation` of ``evaluation`` at ``path`` (per class for a single-modality
+    model, per scenario otherwise); None (and a log line saying why) when matplotlib is not installed."""
+    from .charts import PlottingUnavailable, plot_evaluation
 
     try:
-        return plot_scenario_scores(evaluation, path)
+        return plot_evaluation(evaluation, path, trained_on=trained_on)
     except PlottingUnavailable as error:
         logger.info("no %s: %s", Path(path).name, error)
         return None
@@ -185,7 +187,7 @@ def export_model(
         if evaluation is not None:
             (folder / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n")
             if evaluation.get("scenarios"):
-                chart = write_evaluation_chart(evaluation, folder / EVALUATION_CHART_FILE)
+                chart = write_evaluation_chart(evaluation, folder / EVALUATION_CHART_FILE, getattr(config, "trained_on", None))
         card = build_model_card(
             model_type=config.model_type,
             label_names=labels,
@@ -200,12 +202,20 @@ def export_model(
             trained_on=getattr(config, "trained_on", None),
             base_model=text_encoder_hub_id(model, processor),
             evaluation_image=chart.name if chart is not None else None,
+            audio_features=_saved_audio_features(folder),
         )
         card.save(folder / CARD_FILE)
         _readable_by_all(folder)
 
     write_folder_atomically(output_dir, write)
     return output_dir
+
+
+def _saved_audio_features(folder: Path) -> dict[str, Any] | None:
+    """The audio extractor record as the folder's `processor_config.json` holds it (a local encoder already
+    referred to by its copy, so the card names no local path)."""
+    config_file = folder / "processor_config.json"
+    return json.loads(config_file.read_text()).get("audio_features") if config_file.is_file() else None
 
 
 def push_to_hub(

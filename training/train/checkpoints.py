@@ -43,6 +43,26 @@ def _check_torch_file(path: Path) -> None:
         raise CheckpointError(f"{path} is truncated or damaged (not a complete torch.save archive)")
 
 
+def _check_weights_only(path: Path) -> None:
+    """A small ``torch.save`` file (the RNG states) loads with ``weights_only=True`` and the numpy types the Trainer
+    allows, as resuming loads it: a file
+    holding pickled objects (not written by a Trainer, or tampered with) is refused before the run, naming it."""
+    import pickle
+
+    import torch
+    from transformers.trainer_pt_utils import safe_globals  # the numpy types the Trainer's RNG states hold
+
+    _check_torch_file(path)
+    try:
+        with safe_globals():
+            torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(
+            f"{path} cannot be loaded as plain tensors (weights-only loading refuses it: {reason[:160]})"
+        ) from None
+
+
 def checkpoint_problem(path: str | os.PathLike, require_optimizer: bool = True) -> str | None:
     """What makes ``path`` an incomplete or damaged Trainer checkpoint (a sentence naming it), or None if it is complete."""
     path = Path(path)
@@ -71,6 +91,8 @@ def checkpoint_problem(path: str | os.PathLike, require_optimizer: bool = True) 
                 if not (path / name).is_file():
                     return f"checkpoint {path} is incomplete: {name} is missing"
                 _check_torch_file(path / name)
+        for rng_state in sorted(path.glob("rng_state*.pth")):
+            _check_weights_only(rng_state)
     except (CheckpointError, WeightsError) as error:
         return str(error)
     return None

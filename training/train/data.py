@@ -54,6 +54,36 @@ def text_encoder_name(data: datasets.DatasetDict | datasets.Dataset) -> str | No
     return extractor.get("name_or_path") if isinstance(extractor, dict) else None
 
 
+def audio_features_record(data: datasets.DatasetDict | datasets.Dataset) -> dict[str, Any] | None:
+    """The audio extractor the data's audio features came from (its `describe()` record), if recorded."""
+    extractor = data_metadata(data).get("features", {}).get("audio", {}).get("extractor", {})
+    record = extractor.get("audio_features") if isinstance(extractor, dict) else None
+    return record if isinstance(record, dict) else None
+
+
+def check_same_audio_features(
+    model_dir: str | os.PathLike, data: datasets.DatasetDict | datasets.Dataset, *, data_source: str
+) -> None:
+    """A model folder whose processor records its audio extractor, meeting prepared data whose audio features came
+    from another extractor (or other settings), is a ValueError naming both; nothing is checked where either side
+    records none (a model without audio, data prepared before extractors were recorded)."""
+    from modeling_emoje.audio_features_emoje import check_same_extractor
+
+    config_file = Path(model_dir) / "processor_config.json"
+    record = audio_features_record(data)
+    if record is None or not config_file.is_file():
+        return
+    import json
+
+    saved = json.loads(config_file.read_text()).get("audio_features")
+    if saved is None:
+        return
+    try:
+        check_same_extractor(saved, record)
+    except ValueError as error:
+        raise ValueError(f"--model {model_dir} and {data_source}: {error}") from None
+
+
 def label_names(data: datasets.DatasetDict | datasets.Dataset) -> list[str]:
     """Label names from the ``label`` ClassLabel feature."""
     split = data["train"] if isinstance(data, datasets.DatasetDict) else data
@@ -63,4 +93,13 @@ def label_names(data: datasets.DatasetDict | datasets.Dataset) -> list[str]:
     return list(names)
 
 
-__all__ = ["SPLITS", "data_metadata", "data_protocol", "label_names", "load_prepared_data", "text_encoder_name"]
+__all__ = [
+    "SPLITS",
+    "audio_features_record",
+    "check_same_audio_features",
+    "data_metadata",
+    "data_protocol",
+    "label_names",
+    "load_prepared_data",
+    "text_encoder_name",
+]

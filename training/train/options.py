@@ -32,7 +32,15 @@ from transformers import HfArgumentParser, TrainingArguments
 
 from modeling_emoje.model_specs import DEFAULT_MODEL_TYPE, config_fields, get_model_spec
 
-from .options_help import TRAIN_DESCRIPTION, format_train_help, model_type_from_argv, refused_option_error, requested_help
+from .options_help import (
+    SPELLING_NOTE,
+    TRAIN_DESCRIPTION,
+    format_train_help,
+    model_type_from_argv,
+    refused_option_error,
+    remember_help,
+    requested_help,
+)
 from .schedule import SCHEDULE_HELP
 from .trainer import ERCTrainingArguments, default_training_arguments
 
@@ -61,7 +69,13 @@ class ScriptArguments:
     early_stopping_patience: int | None = field(
         default=5, metadata={"help": "evaluations without weighted-F1 improvement before stopping (0: never)"}
     )
-    eval_scenarios: str = field(default="all", metadata={"help": "test scenarios: all | full | privacy | t,a ..."})
+    eval_scenarios: str = field(
+        default="all",
+        metadata={
+            "help": "missing-modality scenarios scored on test: 'all' (every subset of the modalities, then privacy), "
+            "'full', 'privacy', or the modalities kept, e.g. 't,a' or 'text;text+audio'"
+        },
+    )
     three_mode_evaluation: bool | None = field(
         default=None, metadata={"help": "add CM-ARR's three-mode conditions (default: for cmarr / mer4 / MSP-IMPROV)"}
     )
@@ -170,10 +184,11 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ScriptArguments,
     """Merge package defaults < YAML config < command line into (script options, TrainingArguments, model fields)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     help_request = requested_help(argv)
+    full_argv = list(argv)
     config_path, repo, argv = _split_argv(argv)
     content = _read_yaml(config_path) if config_path else {}
     if help_request:
-        _print_help(help_request, argv, content)
+        _print_help(help_request, argv, content, full_argv)
     script_fields = {f.name for f in dataclasses.fields(ScriptArguments)}
     unknown = sorted(set(content) - script_fields - set(CONFIG_SECTIONS))
     if unknown:
@@ -246,20 +261,22 @@ def parse_arguments(argv: Sequence[str] | None = None) -> tuple[ScriptArguments,
     return script, training_args, overrides
 
 
-def _print_help(kind: str, argv: list[str], content: dict[str, Any]) -> None:
+def _print_help(kind: str, argv: list[str], content: dict[str, Any], full_argv: list[str] | None = None) -> None:
     """Print ``--help`` (the model fields of ``--model_type``, or of the config's ``model_type``) or ``--help-all``
-    (every TrainingArguments field too), then exit 0."""
+    (every TrainingArguments field too), remember it for the next call (`options_help.remember_help`, keyed by
+    ``full_argv``), then exit 0."""
     if kind == "help-all":
         parser = HfArgumentParser((ScriptArguments, ERCTrainingArguments))
         parser.prog = "emoje-train"
-        parser.print_help()
-        print("\nModel options: emoje-train [--model_type emoje|cmarr] --help")
+        text = parser.format_help() + "\n" + SPELLING_NOTE + "\n\nModel options: emoje-train [--model_type emoje|cmarr] --help\n"
     else:
         model_type = model_type_from_argv(argv, default=str(content.get("model_type", DEFAULT_MODEL_TYPE)))
-        print(format_train_help(
+        text = format_train_help(
             model_type, ScriptArguments, ERCTrainingArguments, default_training_arguments(), DATA_DERIVED_FIELDS,
             TRAIN_DESCRIPTION,
-        ), end="")
+        )
+    print(text, end="")
+    remember_help(full_argv if full_argv is not None else argv, text)
     raise SystemExit(0)
 
 

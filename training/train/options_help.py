@@ -2,7 +2,11 @@
 TrainingArguments (``--help-all`` prints all of them), and the options refused because they cannot work.
 
 The model fields and their one-line meanings come from the config class itself: its dataclass defaults and the
-``Args:`` section of its docstring (`config_field_docs`), so the help never drifts from the code.
+``Args:`` section of its docstring (`config_field_docs`), so the help never drifts from the code. Every option is
+listed once with its own description; options may be spelled with dashes or underscores (`SPELLING_NOTE`).
+
+Building the help imports torch and transformers (seconds); the text is cached by the sources it comes from
+(`cached_help`, in ``~/.cache/emoje/help``), so ``emoje-train --help`` prints it again in a fraction of a second.
 
 Example:
     >>> from modeling_emoje import EmoJEConfig
@@ -10,19 +14,22 @@ Example:
     >>> config_field_docs(EmoJEConfig)["hidden_size"]
     'width ``d`` of the mode encoders, the ACN and the descriptors.'
     >>> config_field_docs(EmoJEConfig)["encoder_heads"]
-    'Transformer layers and heads of each mode encoder.'
+    "attention heads of each mode encoder's layers (must divide ``hidden_size``)."
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import importlib.metadata
+import importlib.util
 import inspect
+import os
 import re
 import textwrap
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
-
-from modeling_emoje.model_specs import DEFAULT_MODEL_TYPE
 
 # What `emoje-train --help` says the command does, before its options.
 TRAIN_DESCRIPTION = (
@@ -39,8 +46,17 @@ COMMON_TRAINING_FIELDS = (
     "max_steps", "num_train_epochs", "learning_rate", "weight_decay", "warmup_ratio", "per_device_train_batch_size",
     "per_device_eval_batch_size", "gradient_accumulation_steps", "eval_strategy", "eval_steps", "save_strategy",
     "save_steps", "save_total_limit", "logging_steps", "seed", "resume_from_checkpoint", "backbone_learning_rate",
-    "backbone_weight_decay", "max_train_minutes", "time_budget_clock",
+    "backbone_weight_decay", "max_train_minutes", "time_budget_clock", "selection_scenarios",
+    "metric_for_best_model",
 )
+# TrainingArguments whose transformers description does not say what they do in emoje-train.
+TRAINING_HELP_OVERRIDES: dict[str, str] = {
+    "resume_from_checkpoint": "continue from this checkpoint folder instead of the last complete one in --output_dir",
+    "metric_for_best_model": (
+        "validation metric that chooses the best checkpoint and drives early stopping: scenario_mean_weighted_f1 "
+        "(the mean over --selection_scenarios), weighted_f1 (the full data only), or another reported metric"
+    ),
+}
 # TrainingArguments that cannot work with these models: option -> why (emoje-train refuses them, exit code 2).
 _NO_CHECKPOINTING = (
     "the emoje models do not support gradient (activation) checkpointing; lower --per_device_train_batch_size or "
@@ -51,6 +67,20 @@ REFUSED_TRAINING_OPTIONS: dict[str, str] = {
     "activation_checkpointing": _NO_CHECKPOINTING,  # its new name in transformers 5
 }
 WIDTH = 100
+# Options every emoje-train run takes besides its dataclass fields (the error boundary's and the logging's).
+COMMON_FLAGS: dict[str, str] = {
+    "quiet": "log warnings only (default: INFO: what is done and why)",
+    "verbose": "also show the libraries' own logs and progress bars (weight loading, downloads; bars only on a terminal)",
+    "debug": "show the full traceback when the command fails",
+}
+OUTPUT_DIR_HELP = (
+    "folder of this run: checkpoints, the run record and, unless --export_dir says otherwise, the exported model "
+    "(OUTPUT_DIR/model); required"
+)
+SPELLING_NOTE = (
+    "Every option may be written with dashes or underscores: --output-dir and --output_dir, --max-steps and "
+    "--max_steps, --model-type and --model_type are the same option. In the YAML config, use underscores."
+)
 
 
 def config_field_docs(config_class: type) -> dict[str, str]:
@@ -131,11 +161,19 @@ def _option_lines(name: str, meaning: str, default: Any) -> list[str]:
     return [head.ljust(column) + wrapped[0]] + [" " * column + line for line in wrapped[1:]]
 
 
-def _short(text: str, limit: int = 150) -> str:
-    """``text`` on one line, cut at a word boundary to at most ``limit`` characters."""
+def _short(text: str, limit: int = 420) -> str:
+    """``text`` on one line; beyond ``limit`` characters, its first sentence (or as many words as fit, then "...").
+
+    Example:
+        >>> _short("first part. second part, rather long.", limit=20)
+        'first part.'
+    """
     text = " ".join(str(text).split())
     if len(text) <= limit:
         return text
+    end = text.find(". ")
+    if 0 < end < limit:
+        return text[: end + 1]
     return text[: text.rfind(" ", 0, limit - 3)].rstrip(",;:") + " ..."
 
 
@@ -157,6 +195,8 @@ def format_train_help(
         "",
         *textwrap.wrap(" ".join(description.split()), WIDTH),
         "",
+        *textwrap.wrap(SPELLING_NOTE, WIDTH),
+        "",
         "Config file:",
         *_option_lines(
             "config FILE",
@@ -167,10 +207,12 @@ def format_train_help(
         "",
         "emoje-train options:",
     ]
+    lines += _option_lines("output_dir DIR", OUTPUT_DIR_HELP, None)
+    script_fields = [field.name for field in dataclasses.fields(script_arguments)]
     for field in dataclasses.fields(script_arguments):
         lines += _option_lines(field.name, field.metadata.get("help", ""), field.default)
-    lines += _option_lines("quiet", "log warnings only (default: INFO)", False)
-    lines += _option_lines("debug", "show the full traceback when the command fails", False)
+    for name, meaning in COMMON_FLAGS.items():
+        lines += _option_lines(name, meaning, None)
     docs = config_field_docs(config_class)
     defaults = _config_defaults(config_class)
     inherited = {f.name for f in dataclasses.fields(config_class.__mro__[1])} if dataclasses.is_dataclass(config_class.__mro__[1]) else set()
@@ -181,6 +223,8 @@ def format_train_help(
     for name, default in defaults.items():
         if name in derived_fields or name in inherited or name in ("transformers_version", "architectures"):
             continue  # set from the data, or generic PreTrainedConfig fields
+        if name in script_fields:
+            continue  # an emoje-train option of the same name (e.g. --protocol) sets it: described there, once
         lines += _option_lines(name, _short(docs.get(name, "")), default)
     training_fields = {f.name: f for f in dataclasses.fields(training_arguments)}
     lines += ["", "Training options (transformers TrainingArguments; the common ones, all are accepted: emoje-train --help-all):"]
@@ -189,15 +233,109 @@ def format_train_help(
         if field is None:
             continue
         default = training_defaults.get(name, field.default)
-        lines += _option_lines(name, _short(field.metadata.get("help", "")), default)
+        meaning = TRAINING_HELP_OVERRIDES.get(name) or field.metadata.get("help", "")
+        lines += _option_lines(name, _short(meaning), default)
     lines += ["", "Refused (exit code 2):"]
     for name, why in REFUSED_TRAINING_OPTIONS.items():
         if name in training_fields:
-            lines += _option_lines(f"{name} true", why, None)
+            lines += _option_lines(f"{name} true", why if name == next(iter(REFUSED_TRAINING_OPTIONS)) else
+                                   f"the same option under its transformers 5 name, refused alike", None)
     others = [name for name in known_model_types() if name != model_type]
     lines += ["", *(f"Other model: emoje-train --model_type {name} --help." for name in others),
               "Every TrainingArguments field: emoje-train --help-all."]
     return "\n".join(lines) + "\n"
+
+
+# What shapes the help text: the sources of the options, the model registry and configs, and transformers' version.
+_HELP_SOURCES = (("training", "train"), ("modeling_emoje",))
+
+
+def help_cache_dir() -> Path:
+    """`$EMOJE_CACHE_DIR/help`, else `$XDG_CACHE_HOME/emoje/help` (`~/.cache/emoje/help`)."""
+    if os.environ.get("EMOJE_CACHE_DIR"):
+        return Path(os.environ["EMOJE_CACHE_DIR"]).expanduser() / "help"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser() / "emoje/help"
+
+
+def _source_stamps() -> list[str]:
+    """Name, size and modification time of every source file the help is built from (found without importing)."""
+    stamps = []
+    for parts in _HELP_SOURCES:
+        spec = importlib.util.find_spec(parts[0])
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        folder = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts[1:])
+        for path in sorted(folder.glob("*.py")):
+            stat = path.stat()
+            stamps.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
+    return stamps
+
+
+def help_cache_key(argv: Sequence[str]) -> str | None:
+    """The key of the help ``argv`` asks for (kind, ``--model_type``, the ``--config`` file's bytes, the sources,
+    transformers' version); None when ``argv`` asks for no help or names a config file that cannot be read."""
+    kind = requested_help(argv)
+    if kind is None:
+        return None
+    parts = [kind, model_type_from_argv(argv, default="")]
+    for index, token in enumerate(argv):
+        key, _, inline = token.partition("=")
+        if key == "--config":
+            path = inline or (argv[index + 1] if index + 1 < len(argv) else "")
+            try:
+                parts.append(hashlib.sha1(Path(path).read_bytes()).hexdigest())
+            except OSError:
+                return None  # the slow path reports the missing file
+    try:
+        parts.append(importlib.metadata.version("transformers"))
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    parts += _source_stamps()
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def cached_help(argv: Sequence[str]) -> str | None:
+    """The help text ``argv`` asks for, as printed last time with the same sources (`remember_help`), else None.
+
+    Reading it imports neither torch nor transformers: ``emoje-train --help`` prints in a fraction of a second once
+    it has been printed once.
+    """
+    key = help_cache_key(argv)
+    if key is None:
+        return None
+    try:
+        return (help_cache_dir() / f"{key}.txt").read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def remember_help(argv: Sequence[str], text: str) -> None:
+    """Store ``text`` as the help ``argv`` asks for (a read-only or full disk only loses the speed-up)."""
+    key = help_cache_key(argv)
+    if key is None:
+        return
+    folder = help_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{key}.{os.getpid()}.tmp"
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, folder / f"{key}.txt")
+    except OSError:
+        pass
+
+
+def print_cached_help(argv: Sequence[str]) -> bool:
+    """Print the cached help ``argv`` asks for and return True; False when there is none (build it the slow way).
+
+    Example:
+        >>> print_cached_help(["--data", "d"])  # no help asked for
+        False
+    """
+    text = cached_help(argv)
+    if text is None:
+        return False
+    print(text, end="")
+    return True
 
 
 def requested_help(argv: Sequence[str]) -> str | None:
@@ -207,8 +345,9 @@ def requested_help(argv: Sequence[str]) -> str | None:
     return "help" if any(flag in argv for flag in HELP_FLAGS) else None
 
 
-def model_type_from_argv(argv: Sequence[str], default: str = DEFAULT_MODEL_TYPE) -> str:
-    """The value of ``--model_type`` (or ``--model-type``) in ``argv``, else ``default``."""
+def model_type_from_argv(argv: Sequence[str], default: str | None = None) -> str:
+    """The value of ``--model_type`` (or ``--model-type``) in ``argv``, else ``default`` (None: the registry's
+    default model type)."""
     for index, token in enumerate(argv):
         key, _, inline = token.partition("=")
         if key in ("--model_type", "--model-type"):
@@ -216,6 +355,10 @@ def model_type_from_argv(argv: Sequence[str], default: str = DEFAULT_MODEL_TYPE)
                 return inline
             if index + 1 < len(argv):
                 return argv[index + 1]
+    if default is None:  # imported here: the registry loads torch and transformers, which a cached --help skips
+        from modeling_emoje.model_specs import DEFAULT_MODEL_TYPE
+
+        return DEFAULT_MODEL_TYPE
     return default
 
 
@@ -230,12 +373,19 @@ def refused_option_error(training_args: Any) -> str | None:
 
 
 __all__ = [
+    "COMMON_FLAGS",
     "COMMON_TRAINING_FIELDS",
+    "SPELLING_NOTE",
     "REFUSED_TRAINING_OPTIONS",
     "TRAIN_DESCRIPTION",
+    "cached_help",
     "config_field_docs",
     "format_train_help",
+    "help_cache_dir",
+    "help_cache_key",
     "model_type_from_argv",
+    "print_cached_help",
     "refused_option_error",
+    "remember_help",
     "requested_help",
 ]

@@ -66,7 +66,7 @@ from .text_backbone import (
     resolve_text_backbone,
     text_backbone_config,
 )
-from .trainer import ERCTrainer, describe_feature_normalization, early_stopping
+from .trainer import ERCTrainer, checkpoint_selection, describe_feature_normalization, early_stopping
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,9 @@ def _backbone_card_name(text_backbone: str) -> str:
 
 def build_processor(spec: str, data, modalities: Sequence[str]):
     """The processor to save with the model: None, a saved one (path) or, for ``auto``, an `EmoJEProcessor` for the
-    text encoder the data's text features came from (None when that is unknown or the package has no processor)."""
+    text encoder the data's text features came from and, when audio is trained, the audio extractor the data's audio
+    features came from (its recorded `audio_features`; None when the text encoder is unknown or the package has no
+    processor)."""
     if spec in ("none", "", None):
         return None
     if spec != "auto":
@@ -127,6 +129,8 @@ def build_processor(spec: str, data, modalities: Sequence[str]):
 
         return AutoProcessor.from_pretrained(spec)
     encoder = text_encoder_name(data) if "text" in modalities else None
+    audio_record = data_metadata(data).get("features", {}).get("audio", {}).get("extractor", {})
+    audio_features = audio_record.get("audio_features") if "audio" in modalities and isinstance(audio_record, dict) else None
     try:
         from modeling_emoje import EmoJEProcessor
     except ImportError:
@@ -134,7 +138,7 @@ def build_processor(spec: str, data, modalities: Sequence[str]):
     if encoder is None:
         return None
     try:
-        return EmoJEProcessor.from_text_encoder(encoder)
+        return EmoJEProcessor.from_text_encoder(encoder, audio_features=audio_features)
     except Exception as error:  # noqa: BLE001 - the model is still usable on features; say why there is no processor
         logger.warning("no processor saved with the model: EmoJEProcessor.from_text_encoder(%r) failed: %s", encoder, error)
         return None
@@ -268,6 +272,8 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
         trainer.model, test_set, scenarios, batch_size=training_args.per_device_eval_batch_size, accelerator=trainer.accelerator,
         tokenizer=tokenizer, max_text_length=script.max_text_length, progress=False if training_args.disable_tqdm else None,
     )
+    # What the best checkpoint was chosen for (evaluation.json and the model card say it).
+    evaluation["selection"] = checkpoint_selection(training_args, available, trainer.state.best_metric)
     stopped_by_budget = bool(trainer.time_budget is not None and trainer.time_budget.stopped)
     summary: dict[str, Any] = {
         "output_dir": training_args.output_dir,
@@ -319,7 +325,7 @@ def run(argv: Sequence[str] | None = None, callbacks: list | None = None) -> dic
                     else {"num_train_epochs": training_args.num_train_epochs}
                 ),
                 "best_checkpoint": Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None,
-                "best validation weighted-F1": trainer.state.best_metric,
+                f"best validation {evaluation['selection']['metric']}": trainer.state.best_metric,
                 "seed": training_args.seed,
                 "learning_rate": training_args.learning_rate,
                 **(

@@ -9,11 +9,18 @@ validation weighted-F1, ``remove_unused_columns=False``, ``label_names=["labels"
 ``backbone_weight_decay`` (a separate optimizer parameter group for ``model.emoje.text_model``; the Trainer's
 scheduler scales both groups) and ``max_train_minutes`` (a wall-clock budget, `TimeBudgetCallback`).
 
+Checkpoint selection follows the scenarios a deployment meets: ``selection_scenarios`` (``all`` by default, i.e.
+every non-empty subset of the modalities; ``missing``, ``full`` or names like ``audio,privacy``;
+`training.evaluation.scenarios.selection_scenarios`) are scored on the validation split at every evaluation
+(``eval_<scenario>_weighted_f1``) and their mean ``eval_scenario_mean_weighted_f1`` is the default
+``metric_for_best_model``, so both the best checkpoint and early stopping follow it. With one modality it is the
+validation weighted-F1 itself (nothing more is evaluated).
+
 Example:
     >>> from training.train.trainer import ERCTrainingArguments, default_training_arguments
     >>> defaults = default_training_arguments()
     >>> defaults["metric_for_best_model"], defaults["remove_unused_columns"]
-    ('weighted_f1', False)
+    ('scenario_mean_weighted_f1', False)
     >>> args = ERCTrainingArguments(output_dir="runs/x", backbone_learning_rate=5e-5, max_train_minutes=30)
     >>> args.backbone_learning_rate, args.max_train_minutes
     (5e-05, 30.0)
@@ -34,6 +41,7 @@ from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, Traini
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from ..evaluation.metrics import compute_metrics_for_trainer
+from ..evaluation.scenarios import SCENARIO_MEAN_METRIC, selection_scenarios
 from .text_backbone import backbone_parameter_names
 
 logger = logging.getLogger(__name__)
@@ -44,7 +52,8 @@ BACKBONE_LR_LOG_KEY = "backbone_learning_rate"
 
 @dataclass
 class ERCTrainingArguments(TrainingArguments):
-    """`TrainingArguments` plus the text-backbone optimizer settings and a wall-clock training budget."""
+    """`TrainingArguments` plus the text-backbone optimizer settings, a wall-clock training budget and the scenarios
+    the best checkpoint is chosen for."""
 
     backbone_learning_rate: float | None = field(
         default=None,
@@ -62,6 +71,17 @@ class ERCTrainingArguments(TrainingArguments):
         metadata={
             "help": "what max_train_minutes counts: 'wall' (wall-clock time) or 'cpu' (this process' CPU time divided by "
             "its torch threads: what the run would take alone, even on a machine shared with other jobs)"
+        },
+    )
+
+    selection_scenarios: str = field(
+        default="all",
+        metadata={
+            "aliases": ["--select_scenarios"],
+            "help": "scenarios whose mean validation weighted-F1 (eval_scenario_mean_weighted_f1, the default "
+            "metric_for_best_model) chooses the best checkpoint and drives early stopping: 'all' (default: every "
+            "non-empty subset of the modalities), 'missing' (every proper subset), 'full' (the complete data only) or "
+            "comma-separated names such as 'audio,privacy' or 'text+audio,face'; with one modality all are the same",
         },
     )
 
@@ -212,6 +232,26 @@ def describe_feature_normalization(model: torch.nn.Module) -> str | None:
     return f"{method}, fitted on the training split ({', '.join(parts)})"
 
 
+def checkpoint_selection(args, modalities, best_metric: float | None = None) -> dict[str, Any]:
+    """What the best checkpoint of a run was chosen for (``evaluation.json``'s ``selection``, the model card):
+    ``metric`` (without the ``eval_`` prefix), ``scenarios`` (for the scenario mean), the best validation value.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> args = SimpleNamespace(metric_for_best_model="eval_scenario_mean_weighted_f1", selection_scenarios="all")
+        >>> checkpoint_selection(args, ["audio", "face"], 0.5)["scenarios"]
+        ['audio', 'face', 'audio+face']
+    """
+    metric = str(getattr(args, "metric_for_best_model", None) or "loss").removeprefix("eval_")
+    record: dict[str, Any] = {"metric": metric}
+    if metric == SCENARIO_MEAN_METRIC:
+        spec = getattr(args, "selection_scenarios", None) or "all"
+        record["selection_scenarios"] = spec
+        record["scenarios"] = [s.name for s in selection_scenarios(modalities, spec)]
+    record["best_validation_value"] = None if best_metric is None else round(float(best_metric), 6)
+    return record
+
+
 def default_training_arguments() -> dict[str, Any]:
     """TrainingArguments values the package sets unless a config or the command line overrides them."""
     return {
@@ -221,7 +261,7 @@ def default_training_arguments() -> dict[str, Any]:
         "logging_steps": 10,
         "save_total_limit": 2,
         "load_best_model_at_end": True,
-        "metric_for_best_model": "weighted_f1",
+        "metric_for_best_model": SCENARIO_MEAN_METRIC,
         "greater_is_better": True,
         "remove_unused_columns": False,
         "label_names": ["labels"],
@@ -272,6 +312,45 @@ class ERCTrainer(Trainer):
         if minutes:
             self.time_budget = TimeBudgetCallback(minutes, getattr(self.args, "time_budget_clock", "wall"))
             self.add_callback(self.time_budget)
+
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix: str = "eval"
+    ):
+        """`Trainer.evaluation_loop`, plus the selection scenarios' scores (`scenario_metrics`) on validation runs
+        when ``metric_for_best_model`` is their mean."""
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        wanted = str(self.args.metric_for_best_model or "").removeprefix(f"{metric_key_prefix}_") == SCENARIO_MEAN_METRIC
+        if wanted and not prediction_loss_only and output.metrics is not None:
+            output.metrics.update(self.scenario_metrics(dataloader.dataset, output.metrics, metric_key_prefix))
+        return output
+
+    def scenario_metrics(self, dataset, metrics: dict[str, float], prefix: str = "eval") -> dict[str, float]:
+        """``{prefix}_<scenario>_weighted_f1`` for each of ``args.selection_scenarios`` and their mean
+        ``{prefix}_scenario_mean_weighted_f1``, scored on ``dataset`` by `training.evaluation.evaluate_model` (the
+        full-data scenario reuses ``metrics``' weighted-F1 of the same data)."""
+        from ..evaluation.evaluate import evaluate_model
+        from ..evaluation.scenarios import ModalityMatch
+
+        if not hasattr(dataset, "with_scenario"):  # not a DialogueDataset: only the full data can be scored
+            return {f"{prefix}_{SCENARIO_MEAN_METRIC}": float(metrics[f"{prefix}_weighted_f1"])}
+        model = self.accelerator.unwrap_model(self.model)
+        available = ModalityMatch.of(model, dataset).available
+        scenarios = selection_scenarios(available, getattr(self.args, "selection_scenarios", None))
+        full = frozenset(available)
+        scores = {s.name: metrics[f"{prefix}_weighted_f1"] for s in scenarios if s.keep == full}
+        others = [s for s in scenarios if s.keep != full]
+        if others:
+            collator = self.data_collator
+            result = evaluate_model(
+                model, dataset, others, batch_size=self.args.per_device_eval_batch_size,
+                accelerator=self.accelerator if self.args.world_size > 1 else None,
+                tokenizer=getattr(collator, "tokenizer", None), max_text_length=getattr(collator, "max_text_length", None),
+                progress=False,
+            )
+            scores.update({name: value["weighted_f1"] for name, value in result["scenarios"].items()})
+        out = {f"{prefix}_{s.name}_weighted_f1": float(scores[s.name]) for s in scenarios}
+        out[f"{prefix}_{SCENARIO_MEAN_METRIC}"] = sum(scores[s.name] for s in scenarios) / len(scenarios)
+        return out
 
     def train(self, *args, **kwargs):
         """`Trainer.train`, after fitting the model's feature normalisation on ``train_dataset`` where not fitted yet
@@ -359,7 +438,8 @@ class ERCTrainer(Trainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:  # a training log (evaluation logs use "eval_loss")
-            logs.update(self._pop_loss_terms())
+            # Terms that are exactly zero (a modality pair or weight the run does not have) would only add noise.
+            logs.update({name: value for name, value in self._pop_loss_terms().items() if value != 0.0})
             if self._backbone_group is not None and self.lr_scheduler is not None:
                 logs[BACKBONE_LR_LOG_KEY] = self.lr_scheduler.get_last_lr()[self._backbone_group]
         super().log(logs, start_time)
@@ -408,6 +488,7 @@ __all__ = [
     "ERCTrainingArguments",
     "ReduceUnusedGradients",
     "TimeBudgetCallback",
+    "checkpoint_selection",
     "default_training_arguments",
     "describe_feature_normalization",
     "early_stopping",

@@ -122,7 +122,8 @@ def test_resume_on_reordered_labels_keeps_the_checkpoint_order(trained, corpus, 
     model = load_model(output / "model")
     on_original = evaluate_model(model, load_prepared_data(corpus)["test"], "full")
     on_reordered = evaluate_model(model, load_prepared_data(reordered)["test"], "full")
-    assert on_original == on_reordered == summary["evaluation"]
+    assert on_original == on_reordered and on_original["scenarios"] == summary["evaluation"]["scenarios"]
+    assert summary["evaluation"]["selection"]["metric"] == "scenario_mean_weighted_f1"  # what the checkpoint was chosen for
 
 
 def test_resume_on_other_labels_is_refused(trained, corpus, tmp_path, capsys):
@@ -371,3 +372,17 @@ def test_the_export_folder_never_holds_the_checkpoints(corpus, tmp_path, capsys)
 def test_the_export_is_a_hub_folder_beside_the_training_state(trained):
     assert sorted(path.name for path in (trained / "model").iterdir() if path.name.startswith(("checkpoint", "emoje_run"))) == []
     assert (trained / "checkpoint-6").is_dir() and (trained / "emoje_run.json").is_file()
+
+
+def test_a_checkpoint_with_pickled_rng_state_is_set_aside_not_loaded(trained, corpus, tmp_path, caplog):
+    """Issue 27: an rng_state.pth holding pickled objects (not plain tensors) is never unpickled: the checkpoint is
+    skipped and set aside like a damaged one, naming the file, and the run resumes from the one before."""
+    import torch
+
+    folder = copy_run(trained, tmp_path / "tampered")
+    torch.save({"hook": print}, folder / "checkpoint-6" / "rng_state.pth")
+    previous = max((p for p in folder.glob("checkpoint-*") if p.name != "checkpoint-6"), key=lambda p: int(p.name[11:]))
+    summary = run(train_args(corpus, folder, "--eval_scenarios", "full"))
+    assert summary["resumed_from"] == str(previous) and summary["global_step"] == 6
+    assert (folder / "damaged-checkpoint-6" / "rng_state.pth").is_file()
+    assert "rng_state.pth cannot be loaded as plain tensors" in caplog.text

@@ -71,7 +71,7 @@ def test_yaml_then_command_line_precedence(tmp_path):
     assert script.data == "from_yaml" and script.modalities == "text,audio" and script.push_to_hub_repo == "me/repo"
     assert args.learning_rate == 5e-4 and args.max_steps == 3 and args.output_dir == str(tmp_path / "o")
     assert model == {"hidden_size": 32, "dropout": 0.3}
-    assert args.remove_unused_columns is False and args.metric_for_best_model == "weighted_f1" and not args.push_to_hub
+    assert args.remove_unused_columns is False and args.metric_for_best_model == "scenario_mean_weighted_f1" and not args.push_to_hub
 
 
 def test_unknown_and_data_derived_options_are_errors():
@@ -84,7 +84,7 @@ def test_unknown_and_data_derived_options_are_errors():
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_shipped_configs_parse(config):
     script, args, model = parse_arguments(["--config", str(config)])
-    assert args.metric_for_best_model == "weighted_f1" and model
+    assert args.metric_for_best_model in ("weighted_f1", "scenario_mean_weighted_f1") and model
     assert script.model_type in ("emoje", "cmarr")
 
 

@@ -27,16 +27,15 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
-from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from modeling_emoje.configuration_emoje import validate_feature_normalization, validate_modality_masking
 from modeling_emoje.modalities import DEFAULT_MODALITY_DIMS, MODALITIES, MODALITY_INDEX, validate_modality_dims
+from modeling_emoje.modeling_base import init_feature_standardizer
 from modeling_emoje.modeling_inputs import check_model_inputs, collect_modality_inputs
 from modeling_emoje.modeling_layers import (
     AttentionPooling,
     DialogueContext,
-    FeatureStandardizer,
     ModalityEncoder,
     encode_present_modalities,
 )
@@ -158,10 +157,7 @@ class ConcatFusionForEmotionRecognition(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
-        if isinstance(module, FeatureStandardizer):  # identity until fitted on a training split
-            init.zeros_(module.shift)
-            init.ones_(module.scale)
-            init.zeros_(module.num_frames)
+        init_feature_standardizer(module)
 
     def forward(
         self,

@@ -95,6 +95,16 @@ class PreparedInputs:
     speaker_ids: torch.Tensor
 
 
+@torch.no_grad()
+def init_feature_standardizer(module: nn.Module) -> None:
+    """A `FeatureStandardizer` starts as the identity until it is fitted on a training split (any other module: as
+    it is). Called from a PreTrainedModel's ``_init_weights``."""
+    if isinstance(module, FeatureStandardizer):
+        init.zeros_(module.shift)
+        init.ones_(module.scale)
+        init.zeros_(module.num_frames)
+
+
 class EmotionRecognitionPreTrainedModel(PreTrainedModel):
     """The shared base of the package's pre-trained model classes (see the module docstring).
 
@@ -127,10 +137,7 @@ class EmotionRecognitionPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
-        if isinstance(module, FeatureStandardizer):  # identity until fitted on a training split
-            init.zeros_(module.shift)
-            init.ones_(module.scale)
-            init.zeros_(module.num_frames)
+        init_feature_standardizer(module)
 
     @classmethod
     def forward_input_names(cls) -> tuple[str, ...]:
@@ -189,5 +196,6 @@ __all__ = [
     "EmotionRecognitionOutput",
     "EmotionRecognitionPreTrainedModel",
     "PreparedInputs",
+    "init_feature_standardizer",
     "add_base_model_auto_map",
 ]

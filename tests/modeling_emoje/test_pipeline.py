@@ -19,6 +19,7 @@ from modeling_emoje.modeling_layers import DialogueContext
 from modeling_emoje.pipeline_emoje import TASK, EmotionRecognitionInConversationPipeline, register_pipeline
 from modeling_emoje.processing_emoje import EmoJEProcessor
 from modeling_emoje.video_processing_emoje import EmoJEVideoProcessor
+from tests.synthetic_data import one_thread  # noqa: F401 (autouse: one torch thread on the shared cores)
 
 pytestmark = pytest.mark.compat  # `make test-newest` runs these at the newest allowed versions
 
@@ -27,13 +28,6 @@ DIMS = {"text": 384, "audio": 80, "face": 204, "body": 88}
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Two-core machine shared with other test runs: one intra-op thread avoids OpenMP oversubscription (10-40x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 def _tiny_emoje(**overrides) -> EmoJEForEmotionRecognition:
     config = EmoJEConfig(

@@ -17,18 +17,12 @@ from modeling_emoje.dialogue_batch import number_speakers
 from modeling_emoje.processing_emoje import EmoJEProcessor, is_conversation
 from modeling_emoje.text_encoding_emoje import TextFeatureEncoder
 from modeling_emoje.video_processing_emoje import EmoJEVideoProcessor
+from tests.synthetic_data import one_thread  # noqa: F401 (autouse: one torch thread on the shared cores)
 
 
 
 pytestmark = pytest.mark.compat  # `make test-newest` runs these at the newest allowed versions
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Two-core machine shared with other test runs: one intra-op thread avoids OpenMP oversubscription (10-40x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 @pytest.fixture(scope="module")
 def processor(minilm_path) -> EmoJEProcessor:

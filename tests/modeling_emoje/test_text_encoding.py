@@ -8,17 +8,9 @@ import numpy as np
 import pytest
 
 from modeling_emoje.text_encoding_emoje import DEFAULT_HUB_TEXT_ENCODER, TextFeatureEncoder, default_text_encoder
+from tests.synthetic_data import one_thread  # noqa: F401 (autouse: one torch thread on the shared cores)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tests run two per core (pytest -n 2): extra OpenMP threads only spin against each other."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

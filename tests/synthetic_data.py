@@ -44,6 +44,19 @@ def write_corpus(path: Path, num_dialogues=(8, 3, 5), dims=None, seed: int = 0) 
     return path
 
 
+def save_tiny_model(directory: Path, dims: dict[str, int], labels: list[str]) -> Path:
+    """A tiny AM^2-EmoJE on `dims` with named `labels` (seed 0), saved to `directory` without a processor."""
+    from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
+
+    config = EmoJEConfig(
+        modality_dims=dims, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={label: index for index, label in enumerate(labels)}, **TINY_CONFIG,
+    )
+    torch.manual_seed(0)
+    EmoJEForEmotionRecognition(config).save_pretrained(directory)
+    return Path(directory)
+
+
 def train_args(data: Path, output_dir: Path, *extra: str, max_steps: int = 6, save_steps: int = 2) -> list[str]:
     """emoje-train arguments for a few-second run of the tiny model."""
     return [

@@ -105,18 +105,9 @@ def test_aggregates_and_accelerator_path_agree():
 
 
 def _saved_model(directory, dims: dict[str, int], labels: list[str]):
-    import torch
+    from tests.synthetic_data import save_tiny_model
 
-    from modeling_emoje import EmoJEConfig, EmoJEForEmotionRecognition
-    from tests.synthetic_data import TINY_CONFIG
-
-    config = EmoJEConfig(
-        modality_dims=dims, num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={label: index for index, label in enumerate(labels)}, **TINY_CONFIG,
-    )
-    torch.manual_seed(0)
-    EmoJEForEmotionRecognition(config).save_pretrained(directory)
-    return directory
+    return save_tiny_model(directory, dims, labels)
 
 
 @pytest.fixture(scope="module")

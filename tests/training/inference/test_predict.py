@@ -250,19 +250,11 @@ def test_output_must_be_a_file(model_dir, tmp_path, capsys):
 
 def _features_model(directory: Path, corpus: Path, dims: dict[str, int]) -> Path:
     """A tiny AM^2-EmoJE on `dims` saved with no processor (what a features-only emoje-train run exports)."""
-    import torch
     from datasets import load_from_disk
 
-    from modeling_emoje import EmoJEForEmotionRecognition
+    from tests.synthetic_data import save_tiny_model
 
-    labels = load_from_disk(str(corpus))["test"].features["label"].names
-    config = EmoJEConfig(
-        modality_dims=dims, num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={label: index for index, label in enumerate(labels)}, **TINY_CONFIG,
-    )
-    torch.manual_seed(0)
-    EmoJEForEmotionRecognition(config).save_pretrained(directory)
-    return directory
+    return save_tiny_model(directory, dims, load_from_disk(str(corpus))["test"].features["label"].names)
 
 
 def _error_line(stderr: str) -> str:

@@ -66,14 +66,5 @@ def call_wav(media_dir) -> Path:
     return media_dir / "conversation" / "sample.wav"
 
 
-@pytest.fixture(autouse=False)
-def one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 __all__ = ["TINY_ENCODER", "call_wav", "save_tiny_encoder", "speech", "tiny_hubert", "tiny_hubert_layer_norm", "tiny_wavlm"]

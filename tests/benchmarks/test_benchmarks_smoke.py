@@ -17,18 +17,10 @@ from dataset_scripts.synthetic import make_controlled_corpus as make_synthetic_c
 from modeling_emoje import MODALITIES
 from training.evaluation.scenarios import PRIVACY
 from training.train.collator import DialogueDataset
+from tests.synthetic_data import one_thread  # noqa: F401 (autouse: one torch thread on the shared cores)
 
 TINY_DIMS = {"text": 8, "audio": 4, "face": 6, "body": 5}
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_synthetic_corpus_is_seeded_and_follows_the_schema():

@@ -8,15 +8,8 @@ import pytest
 import torch
 
 from modeling_emoje.modeling_cmarr import ActNorm, AffineCoupling, NormalizingFlow, Permutation
+from tests.synthetic_data import one_thread  # noqa: F401 (autouse: one torch thread on the shared cores)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny flows run faster on one thread on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def randomized(module: torch.nn.Module, std: float = 0.5, seed: int = 0) -> torch.nn.Module:

@@ -20,6 +20,7 @@ from tests.modeling_common import (
     pad_batch,
     with_noise_in_absent,
 )
+from tests.synthetic_data import one_thread  # noqa: F401 (autouse: one torch thread on the shared cores)
 
 NUM_LABELS = 4
 LOSS_TERMS = {"ce", "align", "flow_nll", "reconstruction", "supcon"}
@@ -71,14 +72,6 @@ class CMARRModelTester:
 
 tester = CMARRModelTester()
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run several times faster on one thread on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def keep_only(batch: dict[str, torch.Tensor], modalities: list[str]) -> torch.Tensor:
